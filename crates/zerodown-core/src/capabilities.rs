@@ -1,0 +1,120 @@
+//! The one table of "this engine at this version does X".
+//!
+//! Every version-dependent fact the planner uses lives here, with its source, so a
+//! change in a new release is one edit. Sources are collected in
+//! `shared/facts/postgres.md` (PostgreSQL manual and release notes).
+
+use crate::engine::{Engine, ServerProfile, Version};
+
+fn pg_at_least(p: &ServerProfile, major: u32) -> bool {
+    p.engine == Engine::Postgres && p.version.major >= major
+}
+
+/// `ADD COLUMN ... DEFAULT <non-volatile>` stores the value in the catalog, no rewrite.
+/// Source: PostgreSQL 11 release notes; manual "5.6.1 Adding a Column".
+pub fn fast_default(p: &ServerProfile) -> bool {
+    pg_at_least(p, 11)
+}
+
+/// `SET NOT NULL` skips its full scan when a valid `CHECK (c IS NOT NULL)` exists.
+/// Source: PostgreSQL 12 release notes.
+pub fn set_not_null_uses_valid_check(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12)
+}
+
+/// `ADD CONSTRAINT n NOT NULL c NOT VALID` + `VALIDATE CONSTRAINT` exist natively.
+/// Source: PostgreSQL 18 release notes.
+pub fn not_null_not_valid(p: &ServerProfile) -> bool {
+    pg_at_least(p, 18)
+}
+
+/// Virtual generated columns exist (and are the default kind) and never rewrite.
+/// Source: PostgreSQL 18 release notes.
+pub fn virtual_generated_columns(p: &ServerProfile) -> bool {
+    pg_at_least(p, 18)
+}
+
+/// Stored generated columns exist. Source: PostgreSQL 12 release notes.
+pub fn stored_generated_columns(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12)
+}
+
+/// `timestamp <-> timestamptz` is binary-coercible when the session TimeZone is UTC.
+/// Source: PostgreSQL 12 (commit 3c59263), manual ALTER TABLE notes.
+pub fn timestamptz_cast_without_rewrite(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12) && is_utc(&p.settings.timezone)
+}
+
+fn is_utc(tz: &str) -> bool {
+    matches!(
+        tz.to_ascii_uppercase().as_str(),
+        "UTC" | "ETC/UTC" | "UCT" | "ETC/UCT" | "GMT" | "ETC/GMT" | "ZULU" | "Z" | "UNIVERSAL"
+    )
+}
+
+/// `ATTACH PARTITION` takes SHARE UPDATE EXCLUSIVE (not ACCESS EXCLUSIVE) on the parent.
+/// Source: PostgreSQL 12 release notes.
+pub fn attach_partition_share_update_exclusive(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12)
+}
+
+/// `DETACH PARTITION ... CONCURRENTLY` exists. Source: PostgreSQL 14 release notes.
+pub fn detach_partition_concurrently(p: &ServerProfile) -> bool {
+    pg_at_least(p, 14)
+}
+
+/// `REINDEX ... CONCURRENTLY` exists. Source: PostgreSQL 12 release notes.
+pub fn reindex_concurrently(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12)
+}
+
+/// `ALTER TYPE ... ADD VALUE` may run inside a transaction block.
+/// Source: PostgreSQL 12 release notes; manual ALTER TYPE.
+pub fn enum_add_value_in_transaction(p: &ServerProfile) -> bool {
+    pg_at_least(p, 12)
+}
+
+/// `NOT VALID` foreign keys on partitioned tables. Not allowed through 17; the
+/// PostgreSQL 18 release notes list support (the facts file marks it "verify").
+pub fn fk_not_valid_on_partitioned(p: &ServerProfile) -> bool {
+    pg_at_least(p, 18)
+}
+
+/// `NULLS NOT DISTINCT` unique indexes/constraints. Source: PostgreSQL 15 release notes.
+pub fn unique_nulls_not_distinct(p: &ServerProfile) -> bool {
+    pg_at_least(p, 15)
+}
+
+/// PostgreSQL 14.0 to 14.3 can corrupt indexes built by CREATE INDEX CONCURRENTLY
+/// or REINDEX CONCURRENTLY. Source: PostgreSQL 14.4 release notes.
+pub fn concurrent_index_corruption_bug(p: &ServerProfile) -> bool {
+    p.engine == Engine::Postgres
+        && p.version >= Version::new(14, 0)
+        && p.version < Version::new(14, 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(major: u32, minor: u32) -> ServerProfile {
+        ServerProfile::postgres(major, minor)
+    }
+
+    #[test]
+    fn version_boundaries() {
+        assert!(fast_default(&pg(11, 0)));
+        assert!(!set_not_null_uses_valid_check(&pg(11, 9)));
+        assert!(set_not_null_uses_valid_check(&pg(12, 0)));
+        assert!(!not_null_not_valid(&pg(17, 5)));
+        assert!(not_null_not_valid(&pg(18, 0)));
+        assert!(concurrent_index_corruption_bug(&pg(14, 3)));
+        assert!(!concurrent_index_corruption_bug(&pg(14, 4)));
+        assert!(!concurrent_index_corruption_bug(&pg(13, 9)));
+        let mut p = pg(15, 0);
+        assert!(timestamptz_cast_without_rewrite(&p));
+        p.settings.timezone = "Europe/Paris".into();
+        assert!(!timestamptz_cast_without_rewrite(&p));
+        assert!(!timestamptz_cast_without_rewrite(&pg(11, 0)));
+    }
+}

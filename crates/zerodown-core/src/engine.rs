@@ -1,0 +1,152 @@
+//! Engine, version and the server profile every analysis is run against.
+//!
+//! The profile is a value passed in (never a global), so one process can plan for
+//! PostgreSQL 11 and 18 side by side, and offline planning is the same code as live.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// The database engine a plan is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Postgres,
+    MySql,
+    MariaDb,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Postgres => "postgres",
+            Engine::MySql => "mysql",
+            Engine::MariaDb => "mariadb",
+        })
+    }
+}
+
+/// A server version: major.minor (PostgreSQL 10+ numbering: 15.4 is major 15, minor 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Version {
+    pub const fn new(major: u32, minor: u32) -> Self {
+        Version { major, minor }
+    }
+
+    /// From PostgreSQL's `server_version_num` (e.g. 150004 -> 15.4).
+    pub fn from_pg_version_num(num: u32) -> Self {
+        Version::new(num / 10000, num % 10000)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Error for a `--target` that cannot be understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid target {0:?}: expected ENGINE:VERSION such as postgres:15 or postgres:16.2 (PostgreSQL 11 to 18 are supported)")]
+pub struct TargetParseError(pub String);
+
+/// Settings of the server that change what a statement does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Session `TimeZone`: timestamp <-> timestamptz is binary-coercible only under UTC.
+    pub timezone: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: "UTC".to_owned(),
+        }
+    }
+}
+
+/// What the planner knows about the server: engine, version and relevant settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerProfile {
+    pub engine: Engine,
+    pub version: Version,
+    pub settings: Settings,
+}
+
+impl ServerProfile {
+    pub fn postgres(major: u32, minor: u32) -> Self {
+        ServerProfile {
+            engine: Engine::Postgres,
+            version: Version::new(major, minor),
+            settings: Settings::default(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.engine == Engine::Postgres
+    }
+}
+
+impl FromStr for ServerProfile {
+    type Err = TargetParseError;
+
+    /// Parses `postgres:15`, `postgresql:16.2`, `pg:11`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || TargetParseError(s.to_owned());
+        let (engine, version) = s.split_once(':').ok_or_else(err)?;
+        let engine = match engine.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" | "pg" => Engine::Postgres,
+            _ => return Err(err()),
+        };
+        let mut parts = version.split('.');
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
+        let minor: u32 = match parts.next() {
+            Some(p) => p.parse().map_err(|_| err())?,
+            None => 0,
+        };
+        if parts.next().is_some() || !(11..=18).contains(&major) {
+            return Err(err());
+        }
+        Ok(ServerProfile {
+            engine,
+            version: Version::new(major, minor),
+            settings: Settings::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let p: ServerProfile = "postgres:15".parse().expect("valid");
+        assert_eq!(p.version, Version::new(15, 0));
+        let p: ServerProfile = "pg:14.3".parse().expect("valid");
+        assert_eq!(p.version, Version::new(14, 3));
+        assert!("postgres:10".parse::<ServerProfile>().is_err());
+        assert!("postgres:19".parse::<ServerProfile>().is_err());
+        assert!("oracle:19".parse::<ServerProfile>().is_err());
+        assert!("postgres".parse::<ServerProfile>().is_err());
+        assert!("postgres:15.x".parse::<ServerProfile>().is_err());
+    }
+
+    #[test]
+    fn version_num() {
+        assert_eq!(Version::from_pg_version_num(150004), Version::new(15, 4));
+        assert_eq!(Version::from_pg_version_num(180000), Version::new(18, 0));
+    }
+}

@@ -1,0 +1,305 @@
+//! Our own small IR of DDL operations, produced from the engine parser's tree.
+//!
+//! Everything downstream (catalog simulation, analysis, planning) works on these
+//! types only, so the planner never depends on a parser's node layout.
+
+use serde::Serialize;
+
+use crate::lock::LockMode;
+
+/// A possibly schema-qualified name. `schema` is None when the SQL did not say.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct QualName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl QualName {
+    pub fn new(schema: Option<&str>, name: &str) -> Self {
+        QualName {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The name with `public` filled in when no schema was given (search_path default).
+    pub fn resolved(&self) -> QualName {
+        QualName {
+            schema: Some(self.schema.clone().unwrap_or_else(|| "public".to_owned())),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for QualName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Where a statement sits in its source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub file: String,
+    /// 1-based line of the statement's first token.
+    pub line: u32,
+    /// 1-based column (in characters) of the statement's first token.
+    pub column: u32,
+    /// Byte range of the statement in the file.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A canonical SQL type: `name` is PostgreSQL's internal name (int4, varchar, timestamptz).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeRef {
+    pub name: String,
+    /// Type modifiers as written: varchar(20) -> [20], numeric(10,2) -> [10, 2].
+    pub mods: Vec<i64>,
+    pub array: bool,
+    /// The type as SQL, ready to be rendered.
+    pub sql: String,
+}
+
+/// An SQL expression kept as text, with what the analysis needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expr {
+    pub sql: String,
+    /// Functions it calls, lower-cased and without schema (volatility is decided later,
+    /// from the live catalog or the built-in table).
+    pub functions: Vec<String>,
+    /// Whether it contains a sub-query (always treated as volatile).
+    pub has_subquery: bool,
+}
+
+/// A column definition, in CREATE TABLE or ADD COLUMN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: TypeRef,
+    pub default: Option<Expr>,
+    pub not_null: bool,
+    /// `serial`, `bigserial`, `smallserial`: an implicit sequence default.
+    pub serial: bool,
+    /// `GENERATED ALWAYS|BY DEFAULT AS IDENTITY`: Some("always") / Some("by default").
+    pub identity: Option<String>,
+    pub generated: Option<Generated>,
+    /// Inline PRIMARY KEY / UNIQUE / CHECK / REFERENCES, as table constraints on this column.
+    pub constraints: Vec<ConstraintDef>,
+}
+
+/// A generated column expression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generated {
+    pub expr: Expr,
+    pub stored: bool,
+}
+
+/// A table constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConstraintDef {
+    pub name: Option<String>,
+    pub kind: ConstraintKind,
+    pub not_valid: bool,
+    pub deferrable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConstraintKind {
+    Check {
+        expr: Expr,
+    },
+    ForeignKey {
+        columns: Vec<String>,
+        ref_table: QualName,
+        ref_columns: Vec<String>,
+        /// The referential actions as written (`ON DELETE CASCADE` ...), ready to render.
+        actions_sql: String,
+    },
+    Unique {
+        columns: Vec<String>,
+        using_index: Option<String>,
+        nulls_not_distinct: bool,
+    },
+    PrimaryKey {
+        columns: Vec<String>,
+        using_index: Option<String>,
+    },
+    Exclude,
+    /// PostgreSQL 18 named NOT NULL constraint.
+    NotNull {
+        column: String,
+    },
+}
+
+/// One column or expression of an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexDef {
+    pub name: Option<String>,
+    pub table: QualName,
+    pub unique: bool,
+    pub concurrently: bool,
+    pub if_not_exists: bool,
+    /// `ON ONLY parent` (partitioned tables).
+    pub only: bool,
+    /// Plain column names used by the index (expressions contribute the columns they name).
+    pub columns: Vec<String>,
+    /// The index body after the table name: `USING btree (a, lower(b)) WHERE ...`.
+    pub body_sql: String,
+}
+
+/// Transaction control statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnControl {
+    Begin,
+    Commit,
+    Rollback,
+    /// SAVEPOINT / RELEASE / ROLLBACK TO: stay inside the transaction.
+    Savepoint,
+}
+
+/// One subcommand of `ALTER TABLE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AlterAction {
+    AddColumn {
+        column: ColumnDef,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        column: String,
+        if_exists: bool,
+    },
+    AlterColumnType {
+        column: String,
+        new_type: TypeRef,
+        using: Option<Expr>,
+    },
+    SetDefault {
+        column: String,
+        default: Expr,
+    },
+    DropDefault {
+        column: String,
+    },
+    SetNotNull {
+        column: String,
+    },
+    DropNotNull {
+        column: String,
+    },
+    AddConstraint {
+        constraint: ConstraintDef,
+    },
+    ValidateConstraint {
+        name: String,
+    },
+    DropConstraint {
+        name: String,
+        if_exists: bool,
+    },
+    AttachPartition {
+        partition: QualName,
+    },
+    DetachPartition {
+        partition: QualName,
+        concurrently: bool,
+    },
+    /// Forms that rewrite the whole table (SET TABLESPACE, SET LOGGED, SET ACCESS METHOD).
+    Rewrite {
+        what: String,
+    },
+    /// Forms that only change catalog metadata, with the lock they take.
+    Metadata {
+        what: String,
+        lock: LockMode,
+    },
+}
+
+/// A DDL (or migration-relevant DML) operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DdlOp {
+    CreateTable {
+        table: QualName,
+        columns: Vec<ColumnDef>,
+        constraints: Vec<ConstraintDef>,
+        partitioned: bool,
+        partition_of: Option<QualName>,
+        if_not_exists: bool,
+    },
+    AlterTable {
+        table: QualName,
+        actions: Vec<AlterAction>,
+    },
+    CreateIndex(IndexDef),
+    DropIndex {
+        names: Vec<QualName>,
+        concurrently: bool,
+        if_exists: bool,
+    },
+    DropTable {
+        names: Vec<QualName>,
+    },
+    RenameTable {
+        table: QualName,
+        new_name: String,
+    },
+    RenameColumn {
+        table: QualName,
+        column: String,
+        new_name: String,
+    },
+    AddEnumValue {
+        type_name: QualName,
+        value: String,
+    },
+    CreateTrigger {
+        table: QualName,
+        name: String,
+    },
+    DropTrigger {
+        table: QualName,
+        name: String,
+    },
+    /// `UPDATE t SET c = expr [WHERE ...]`: a data change the plan turns into a batched backfill.
+    Update {
+        table: QualName,
+        assignments: Vec<(String, Expr)>,
+        filter: Option<Expr>,
+    },
+    /// Whole-table maintenance that rewrites under ACCESS EXCLUSIVE (VACUUM FULL, CLUSTER).
+    TableRewrite {
+        table: Option<QualName>,
+        what: String,
+    },
+    Transaction(TxnControl),
+    /// `SET [LOCAL] name = value`.
+    Set {
+        name: String,
+        value: String,
+        local: bool,
+    },
+    /// A statement understood to touch no existing table's data (CREATE FUNCTION,
+    /// CREATE SCHEMA, COMMENT, GRANT, CREATE VIEW...).
+    CatalogOnly {
+        what: String,
+    },
+    /// A statement we do not model: kept, reported, never dropped.
+    Opaque {
+        what: String,
+    },
+}
+
+/// A parsed statement: where it is, its text, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub span: Span,
+    pub sql: String,
+    pub op: DdlOp,
+}

@@ -1,0 +1,212 @@
+//! Migration files as people write them for Flyway, sqlx, dbmate and golang-migrate:
+//! which files count, in what order they run, and whether the tool wraps each file
+//! in a transaction (which changes how long every lock in it is held).
+
+use serde::Serialize;
+
+/// The tool whose conventions a file follows, judged from its name and content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// `V<version>__<desc>.sql`: Flyway runs each file in one transaction on PostgreSQL.
+    Flyway,
+    /// `<version>_<desc>.sql` / `.up.sql` with sqlx: one transaction unless `-- no-transaction`.
+    Sqlx,
+    /// `-- migrate:up` sections: one transaction unless `transaction:false`.
+    Dbmate,
+    /// `<version>_<desc>.up.sql` (golang-migrate): the file is sent as is, no transaction added.
+    GolangMigrate,
+    /// Any other `.sql` file, run as `psql -f` would: each statement commits on its own.
+    Plain,
+}
+
+/// One migration file, ready to parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    /// The name shown in messages (path as given).
+    pub name: String,
+    /// The SQL to run (for dbmate, the `migrate:up` section with the rest blanked out,
+    /// so line numbers stay those of the file).
+    pub text: String,
+    pub layout: Layout,
+    /// Whether the migration tool wraps the whole file in one transaction.
+    pub implicit_transaction: bool,
+}
+
+/// Whether a file name is a migration to run (down/undo migrations are not).
+pub fn is_up_migration(file_name: &str) -> bool {
+    let lower = file_name.to_ascii_lowercase();
+    lower.ends_with(".sql")
+        && !lower.ends_with(".down.sql")
+        && !(lower.starts_with('u')
+            && lower[1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()))
+}
+
+/// Sort key: Flyway versioned first by version, then plain numeric prefixes, then
+/// Flyway repeatables (`R__`, by description), numbers compared as numbers.
+pub fn sort_key(file_name: &str) -> (u8, Vec<u64>, String) {
+    let base = file_name.rsplit('/').next().unwrap_or(file_name);
+    if let Some(rest) = base.strip_prefix("R__") {
+        return (2, Vec::new(), rest.to_owned());
+    }
+    let stem = base
+        .strip_prefix(['V', 'v'])
+        .filter(|r| r.contains("__"))
+        .unwrap_or(base);
+    let version: String = stem
+        .split("__")
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '_')
+        .collect();
+    let parts: Vec<u64> = version
+        .split(['.', '_'])
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if parts.is_empty() {
+        (1, Vec::new(), base.to_owned())
+    } else {
+        (0, parts, base.to_owned())
+    }
+}
+
+/// Classifies a file and extracts the SQL to run.
+pub fn classify(name: &str, text: &str) -> SourceFile {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    if let Some(up) = dbmate_up(text) {
+        let no_txn = up.header.contains("transaction:false");
+        return SourceFile {
+            name: name.to_owned(),
+            text: up.text,
+            layout: Layout::Dbmate,
+            implicit_transaction: !no_txn,
+        };
+    }
+    let flyway = base.len() > 2
+        && base.starts_with(['V', 'v'])
+        && base.contains("__")
+        && base[1..].starts_with(|c: char| c.is_ascii_digit());
+    let numbered = base.starts_with(|c: char| c.is_ascii_digit());
+    let first_line = text.lines().next().unwrap_or("").trim();
+    let (layout, implicit_transaction) = if flyway {
+        (Layout::Flyway, true)
+    } else if numbered && base.ends_with(".up.sql") && !first_line.starts_with("-- no-transaction")
+    {
+        // golang-migrate and reversible sqlx share the name; sqlx is the common Rust
+        // case, but golang-migrate sends the file as is. Without a marker, assume the
+        // file is run as is: locks then last one statement, the safer assumption to plan for.
+        (Layout::GolangMigrate, false)
+    } else if numbered {
+        (Layout::Sqlx, first_line != "-- no-transaction")
+    } else {
+        (Layout::Plain, false)
+    };
+    SourceFile {
+        name: name.to_owned(),
+        text: text.to_owned(),
+        layout,
+        implicit_transaction,
+    }
+}
+
+struct DbmateUp {
+    header: String,
+    text: String,
+}
+
+/// The `-- migrate:up` section with everything else blanked (newlines kept).
+fn dbmate_up(text: &str) -> Option<DbmateUp> {
+    let mut out = String::with_capacity(text.len());
+    let mut header = None;
+    let mut in_up = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with("-- migrate:up") {
+            header = Some(t.to_owned());
+            in_up = true;
+            out.push_str(&blank(line));
+        } else if t.starts_with("-- migrate:down") {
+            in_up = false;
+            out.push_str(&blank(line));
+        } else if in_up {
+            out.push_str(line);
+        } else {
+            out.push_str(&blank(line));
+        }
+    }
+    header.map(|header| DbmateUp { header, text: out })
+}
+
+fn blank(line: &str) -> String {
+    line.chars()
+        .map(|c| if c == '\n' { '\n' } else { ' ' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_like_the_tools() {
+        let mut names = vec![
+            "V10__c.sql",
+            "V2__b.sql",
+            "V1.1__a2.sql",
+            "V1__a.sql",
+            "R__views.sql",
+        ];
+        names.sort_by_key(|n| sort_key(n));
+        assert_eq!(
+            names,
+            vec![
+                "V1__a.sql",
+                "V1.1__a2.sql",
+                "V2__b.sql",
+                "V10__c.sql",
+                "R__views.sql"
+            ]
+        );
+        let mut names = vec![
+            "20240101120000_b.sql",
+            "0002_x.sql",
+            "10_y.sql",
+            "0001_a.sql",
+        ];
+        names.sort_by_key(|n| sort_key(n));
+        assert_eq!(
+            names,
+            vec![
+                "0001_a.sql",
+                "0002_x.sql",
+                "10_y.sql",
+                "20240101120000_b.sql"
+            ]
+        );
+        assert!(!is_up_migration("0001_a.down.sql"));
+        assert!(!is_up_migration("U2__undo.sql"));
+        assert!(is_up_migration("update_users.sql"));
+    }
+
+    #[test]
+    fn classifies_files() {
+        assert!(classify("V1__a.sql", "select 1").implicit_transaction);
+        assert!(classify("0001_a.sql", "select 1").implicit_transaction);
+        assert!(!classify("0001_a.sql", "-- no-transaction\nselect 1").implicit_transaction);
+        assert!(!classify("change.sql", "select 1").implicit_transaction);
+        let d = classify(
+            "2024_x.sql",
+            "-- migrate:up transaction:false\nCREATE INDEX;\n-- migrate:down\nDROP INDEX x;\n",
+        );
+        assert_eq!(d.layout, Layout::Dbmate);
+        assert!(!d.implicit_transaction);
+        assert!(d.text.contains("CREATE INDEX"));
+        assert!(!d.text.contains("DROP"));
+        assert_eq!(d.text.lines().count(), 4);
+    }
+}

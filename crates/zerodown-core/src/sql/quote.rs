@@ -1,0 +1,73 @@
+//! The only place identifiers and literals are quoted.
+//!
+//! Every identifier zerodown puts into SQL goes through [`ident`] or [`qual`], always
+//! quoted, so user-supplied names can never change the statement's meaning.
+
+use crate::ir::QualName;
+
+/// A PostgreSQL identifier, always double-quoted (embedded quotes doubled).
+pub fn ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A possibly schema-qualified name, each part quoted.
+pub fn qual(name: &QualName) -> String {
+    match &name.schema {
+        Some(s) => format!("{}.{}", ident(s), ident(&name.name)),
+        None => ident(&name.name),
+    }
+}
+
+/// A comma-separated list of quoted identifiers.
+pub fn ident_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| ident(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A string literal, standard-conforming (`'` doubled). Backslashes are plain
+/// characters under `standard_conforming_strings = on`, the default since 9.1; an
+/// E'' prefix is used when the value has one, so the meaning never depends on it.
+pub fn literal(value: &str) -> String {
+    let body = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
+/// The text of a regclass literal for a table: `'"s"."t"'::regclass`.
+pub fn regclass(name: &QualName) -> String {
+    format!("{}::regclass", literal(&qual(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_hostile_names() {
+        assert_eq!(ident("users"), "\"users\"");
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(ident("Mixed Case"), "\"Mixed Case\"");
+        assert_eq!(qual(&QualName::new(Some("app"), "t")), "\"app\".\"t\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal("a\\b"), "E'a\\\\b'");
+        assert_eq!(
+            regclass(&QualName::new(Some("s"), "o'k")),
+            "'\"s\".\"o''k\"'::regclass"
+        );
+    }
+}
