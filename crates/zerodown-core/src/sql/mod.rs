@@ -2,5 +2,6 @@
 
 pub mod parse_pg;
 pub mod quote;
+pub mod render;
 pub mod source;
 pub mod types;

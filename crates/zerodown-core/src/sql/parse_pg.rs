@@ -840,6 +840,66 @@ fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {
     })
 }
 
+/// Reads a (possibly quoted, schema-qualified) relation name as PostgreSQL prints it,
+/// e.g. `public."My_seq"`. None unless the text is exactly one relation name.
+pub fn parse_relation_name(text: &str) -> Option<QualName> {
+    let tree = pg_query::parse(&format!("SELECT FROM {text}"), 0).ok()?;
+    let raw = tree.protobuf.stmts.first()?;
+    if tree.protobuf.stmts.len() != 1 {
+        return None;
+    }
+    let Some(NodeEnum::SelectStmt(sel)) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
+        return None;
+    };
+    match sel.from_clause.as_slice() {
+        [one] => match one.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) if sel.where_clause.is_none() => range_var(Some(rv)).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Rewrites an index definition (`pg_get_indexdef` text) to a concurrent build of
+/// `new_name` on `new_col` instead of `old_col`. None when the column is used inside an
+/// expression or predicate (not rewritten automatically) or the text is not an index.
+pub fn retarget_index(def: &str, new_name: &str, old_col: &str, new_col: &str) -> Option<String> {
+    let tree = pg_query::parse(def, 0).ok()?;
+    let raw = tree.protobuf.stmts.first()?;
+    let Some(NodeEnum::IndexStmt(ix)) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
+        return None;
+    };
+    let mut ix = ix.clone();
+    let uses_in_expr = |n: &protobuf::Node| {
+        n.node.as_ref().is_some_and(|n| {
+            n.nodes().iter().any(|(c, _, _, _)| {
+                matches!(c, NodeRef::ColumnRef(r) if strings(&r.fields).last().map(String::as_str) == Some(old_col))
+            })
+        })
+    };
+    if ix.where_clause.as_deref().is_some_and(uses_in_expr) {
+        return None;
+    }
+    for p in ix
+        .index_params
+        .iter_mut()
+        .chain(ix.index_including_params.iter_mut())
+    {
+        let Some(NodeEnum::IndexElem(e)) = p.node.as_mut() else {
+            continue;
+        };
+        if e.name == old_col {
+            e.name = new_col.to_owned();
+        } else if e.expr.as_deref().is_some_and(uses_in_expr) {
+            return None;
+        }
+    }
+    ix.idxname = new_name.to_owned();
+    ix.concurrent = true;
+    ix.if_not_exists = false;
+    NodeEnum::IndexStmt(ix).deparse(Default::default()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -930,6 +990,38 @@ mod tests {
             diags[0].message.contains("syntax error"),
             "{}",
             diags[0].message
+        );
+    }
+
+    #[test]
+    fn reads_relation_names() {
+        assert_eq!(
+            parse_relation_name("public.\"My_seq\""),
+            Some(QualName::new(Some("public"), "My_seq"))
+        );
+        assert_eq!(
+            parse_relation_name("t_id_seq"),
+            Some(QualName::new(None, "t_id_seq"))
+        );
+        assert_eq!(parse_relation_name("a; DROP TABLE x"), None);
+    }
+
+    #[test]
+    fn retargets_index_definitions() {
+        let out = retarget_index(
+            "CREATE UNIQUE INDEX t_a_b_key ON public.t USING btree (a, b) INCLUDE (c)",
+            "t_a_b_key_new",
+            "a",
+            "a_new",
+        );
+        assert_eq!(out.as_deref(), Some("CREATE UNIQUE INDEX CONCURRENTLY t_a_b_key_new ON public.t USING btree (a_new, b) INCLUDE (c)"));
+        assert_eq!(
+            retarget_index("CREATE INDEX i ON t (lower(a))", "n", "a", "x"),
+            None
+        );
+        assert_eq!(
+            retarget_index("CREATE INDEX i ON t (b) WHERE a > 0", "n", "a", "x"),
+            None
         );
     }
 

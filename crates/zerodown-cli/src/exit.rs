@@ -1,0 +1,41 @@
+//! Exit codes (documented in README.md and docs/exit-codes.md; part of the contract).
+
+use std::process::ExitCode;
+
+/// 0: done; every statement is safe or needs only caution.
+pub const OK: u8 = 0;
+/// 1: unexpected internal failure.
+pub const INTERNAL: u8 = 1;
+/// 2: bad input: usage, unreadable file, SQL syntax error, unknown table or column.
+pub const BAD_INPUT: u8 = 2;
+/// 3: the migration as written has unsafe statements (the plan is still printed).
+pub const UNSAFE: u8 = 3;
+/// 4: the database could not be reached or read.
+pub const DATABASE: u8 = 4;
+
+/// An error that ends the command with a specific exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Failure {
+            code: BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    pub fn database(message: impl Into<String>) -> Self {
+        Failure {
+            code: DATABASE,
+            message: message.into(),
+        }
+    }
+}
+
+pub fn code(c: u8) -> ExitCode {
+    ExitCode::from(c)
+}

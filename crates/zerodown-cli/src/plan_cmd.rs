@@ -1,0 +1,223 @@
+//! `zerodown plan`: impact of each statement and the safe phased plan.
+
+use std::io::IsTerminal;
+
+use zerodown_core::analyze::{CostModel, Verdict};
+use zerodown_core::catalog::Catalog;
+use zerodown_core::engine::ServerProfile;
+use zerodown_core::ir::QualName;
+use zerodown_core::pipeline;
+use zerodown_core::plan::PlanOptions;
+use zerodown_core::report::{self, Meta};
+use zerodown_core::sql::parse_pg::Diagnostic;
+
+use crate::exit::{self, Failure};
+use crate::input::{read_sources, FileTransaction};
+
+/// Offline target when none is named: the newest PostgreSQL release line.
+const DEFAULT_OFFLINE_TARGET: &str = "postgres:17";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// A .sql file, a folder of migrations (Flyway, sqlx, dbmate, golang-migrate), or - for stdin.
+    pub input: String,
+    /// PostgreSQL URL of the live database. Also read from DATABASE_URL, then from libpq's PG* variables.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Plan for this version (postgres:11 .. postgres:18). Offline unless a database is given;
+    /// with one, the live catalog is used and this overrides the version.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Ignore DATABASE_URL and PG* variables: plan offline.
+    #[arg(long)]
+    pub offline: bool,
+    /// Size hint TABLE=ROWS (repeatable): plan for a table of that many rows.
+    #[arg(long = "rows", value_name = "TABLE=ROWS")]
+    pub rows: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Whether each file runs in one transaction (auto: as Flyway, sqlx and dbmate do).
+    #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
+    pub file_transaction: FileTransaction,
+    /// lock_timeout of steps that block traffic, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub lock_timeout_ms: u64,
+    /// Rows per backfill batch (the executor adapts it to the target batch time).
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: u32,
+}
+
+fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
+    hints
+        .iter()
+        .map(|h| {
+            let (t, n) = h.split_once('=').ok_or_else(|| {
+                Failure::bad_input(format!(
+                    "--rows {h}: expected TABLE=ROWS, e.g. --rows users=5000000"
+                ))
+            })?;
+            let rows: f64 = n.replace('_', "").parse().map_err(|_| {
+                Failure::bad_input(format!("--rows {h}: {n} is not a number of rows"))
+            })?;
+            let name = match t.split_once('.') {
+                Some((s, t)) => QualName::new(Some(s), t),
+                None => QualName::new(None, t),
+            };
+            Ok((name, rows))
+        })
+        .collect()
+}
+
+/// `file:line:column: message`, the line, and a caret under the column.
+pub fn format_diagnostic(d: &Diagnostic, text: Option<&str>) -> String {
+    let mut out = format!(
+        "{}:{}:{}: error: {}",
+        d.span.file, d.span.line, d.span.column, d.message
+    );
+    if let Some(line) = text.and_then(|t| t.lines().nth(d.span.line as usize - 1)) {
+        out.push_str(&format!(
+            "\n    {line}\n    {}^",
+            " ".repeat(d.span.column.saturating_sub(1) as usize)
+        ));
+    }
+    out
+}
+
+fn connection_string(args: &PlanArgs) -> Option<String> {
+    if args.offline {
+        return None;
+    }
+    args.database_url
+        .clone()
+        .or_else(|| zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok()))
+}
+
+pub fn run(args: PlanArgs) -> Result<u8, Failure> {
+    let sources = read_sources(&args.input, args.file_transaction)?;
+    let (files, diagnostics) = pipeline::parse_sources(&sources);
+    let text_of = |file: &str| {
+        sources
+            .iter()
+            .find(|s| s.name == file)
+            .map(|s| s.text.as_str())
+    };
+    let report_diagnostics = |diags: &[Diagnostic]| {
+        let all: Vec<String> = diags
+            .iter()
+            .map(|d| format_diagnostic(d, text_of(&d.span.file)))
+            .collect();
+        Failure::bad_input(format!(
+            "{} problem(s) in the input; nothing was planned:\n{}",
+            all.len(),
+            all.join("\n")
+        ))
+    };
+    if !diagnostics.is_empty() {
+        return Err(report_diagnostics(&diagnostics));
+    }
+    let target = args
+        .target
+        .as_deref()
+        .map(|t| {
+            t.parse::<ServerProfile>()
+                .map_err(|e| Failure::bad_input(e.to_string()))
+        })
+        .transpose()?;
+    let hints = parse_rows(&args.rows)?;
+
+    let (mut profile, mut catalog, meta) = match connection_string(&args) {
+        Some(conn) => {
+            let live = read_live(&conn, &files)?;
+            let meta = Meta {
+                source: "live",
+                database: Some(zerodown_pg::url::redact(&conn)),
+            };
+            (live.profile, live.catalog, meta)
+        }
+        None => {
+            let profile = match &target {
+                Some(p) => p.clone(),
+                None => DEFAULT_OFFLINE_TARGET.parse().map_err(
+                    |e: zerodown_core::engine::TargetParseError| Failure::bad_input(e.to_string()),
+                )?,
+            };
+            (
+                profile,
+                Catalog::default(),
+                Meta {
+                    source: "offline",
+                    database: None,
+                },
+            )
+        }
+    };
+    if let Some(t) = target {
+        profile.version = t.version;
+    }
+    for (name, rows) in hints {
+        catalog.hint_rows(&name, rows);
+    }
+    let opts = PlanOptions {
+        lock_timeout_ms: args.lock_timeout_ms,
+        batch_size: args.batch_size,
+        ..PlanOptions::default()
+    };
+    let outcome = pipeline::run(&files, &catalog, &profile, &CostModel::default(), &opts)
+        .map_err(|d| report_diagnostics(&d))?;
+    match args.format {
+        Format::Json => {
+            let doc = report::to_json(&profile, &meta, &outcome);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).map_err(|e| Failure {
+                    code: exit::INTERNAL,
+                    message: e.to_string()
+                })?
+            );
+        }
+        Format::Text => {
+            print!("{}", report::render_text(&profile, &meta, &outcome));
+            if meta.source == "offline" && args.target.is_none() && std::io::stdout().is_terminal()
+            {
+                eprintln!("(offline: planned for {DEFAULT_OFFLINE_TARGET}; name the version with --target, or give --database-url)");
+            }
+        }
+    }
+    Ok(if report::overall_verdict(&outcome) == Verdict::Unsafe {
+        exit::UNSAFE
+    } else {
+        exit::OK
+    })
+}
+
+fn read_live(
+    conn: &str,
+    files: &[zerodown_core::analyze::ParsedFile],
+) -> Result<zerodown_pg::Introspection, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: exit::INTERNAL,
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    rt.block_on(async {
+        let client = zerodown_pg::connect(conn)
+            .await
+            .map_err(|e| Failure::database(e.to_string()))?;
+        zerodown_pg::introspect(
+            &client,
+            &pipeline::referenced_tables(files),
+            &pipeline::referenced_indexes(files),
+            &pipeline::referenced_functions(files),
+        )
+        .await
+        .map_err(|e| Failure::database(e.to_string()))
+    })
+}

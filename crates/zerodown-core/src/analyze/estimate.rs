@@ -1,0 +1,81 @@
+//! How long a scan, rewrite or index build takes, from the table's real size.
+//!
+//! Rates are deliberately round and conservative (a busy server, cold cache). They were
+//! sanity-checked against PostgreSQL 15 on a 2-core machine (see BENCHMARKS.md,
+//! `bench/pg_cost_model.sh`); the point is the order of magnitude a person needs to
+//! decide, not a promise.
+
+use crate::catalog::Table;
+
+/// Throughput figures used for estimates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostModel {
+    /// Sequential scan (validation of CHECK / NOT NULL), bytes of heap per second.
+    pub scan_bytes_per_sec: f64,
+    /// Table rewrite (heap copy + all indexes rebuilt), bytes of table+indexes per second.
+    pub rewrite_bytes_per_sec: f64,
+    /// B-tree index build, bytes of heap per second.
+    pub index_build_bytes_per_sec: f64,
+    /// Foreign key validation: referencing rows checked per second.
+    pub fk_rows_per_sec: f64,
+    /// Row updates per second in one statement (UPDATE backfills).
+    pub update_rows_per_sec: f64,
+    /// A catalog-only change once the lock is granted.
+    pub catalog_seconds: f64,
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel {
+            scan_bytes_per_sec: 300e6,
+            rewrite_bytes_per_sec: 60e6,
+            index_build_bytes_per_sec: 50e6,
+            fk_rows_per_sec: 1.0e6,
+            update_rows_per_sec: 150e3,
+            catalog_seconds: 0.001,
+        }
+    }
+}
+
+impl CostModel {
+    pub fn scan(&self, t: &Table) -> Option<f64> {
+        if t.is_empty() {
+            return Some(0.0);
+        }
+        t.heap_bytes.map(|b| b as f64 / self.scan_bytes_per_sec)
+    }
+
+    pub fn rewrite(&self, t: &Table) -> Option<f64> {
+        if t.is_empty() {
+            return Some(0.0);
+        }
+        t.total_bytes
+            .or(t.heap_bytes)
+            .map(|b| b as f64 / self.rewrite_bytes_per_sec)
+    }
+
+    pub fn index_build(&self, t: &Table) -> Option<f64> {
+        if t.is_empty() {
+            return Some(0.0);
+        }
+        t.heap_bytes
+            .map(|b| b as f64 / self.index_build_bytes_per_sec)
+    }
+
+    pub fn fk_validation(&self, t: &Table) -> Option<f64> {
+        if t.is_empty() {
+            return Some(0.0);
+        }
+        match (self.scan(t), t.rows) {
+            (Some(s), Some(r)) => Some(s + r / self.fk_rows_per_sec),
+            _ => None,
+        }
+    }
+
+    pub fn update(&self, t: &Table) -> Option<f64> {
+        if t.is_empty() {
+            return Some(0.0);
+        }
+        t.rows.map(|r| r / self.update_rows_per_sec)
+    }
+}

@@ -1,0 +1,833 @@
+//! PostgreSQL impact rules: the lock, rewrite and scan of every modelled form, per
+//! version (via `capabilities`). Sources: shared/facts/postgres.md.
+
+use std::borrow::Cow;
+
+use super::{CostModel, TableLock};
+use crate::capabilities as cap;
+use crate::catalog::{Catalog, Table, Volatility};
+use crate::engine::ServerProfile;
+use crate::findings::{Finding, Severity};
+use crate::ir::*;
+use crate::lock::LockMode::{self, *};
+use crate::sql::types::{type_change, TypeChange};
+
+/// A table smaller than this, with a known short estimate, gets a caution, not a stop.
+const SMALL_TABLE_ROWS: f64 = 10_000.0;
+const SMALL_TABLE_SECONDS: f64 = 1.0;
+
+/// What one statement does, before the verdict.
+#[derive(Debug, Default)]
+pub(crate) struct Effect {
+    pub locks: Vec<TableLock>,
+    /// Tables created in this migration: locks on them block no one.
+    pub new_tables: Vec<String>,
+    pub rewrites: bool,
+    pub scans: bool,
+    pub seconds: Option<f64>,
+    pub findings: Vec<Finding>,
+    /// Zero when no lock is taken; None once any needed size is unknown.
+    unknown_time: bool,
+}
+
+impl Effect {
+    fn lock(&mut self, t: &Table, mode: LockMode) {
+        let name = t.name.to_string();
+        if t.created_in_migration && !self.new_tables.contains(&name) {
+            self.new_tables.push(name.clone());
+        }
+        match self.locks.iter_mut().find(|l| l.table == name) {
+            Some(l) => l.lock = l.lock.max(mode),
+            None => self.locks.push(TableLock {
+                table: name,
+                lock: mode,
+                held_from_earlier_statement: false,
+            }),
+        }
+    }
+
+    fn time(&mut self, seconds: Option<f64>) {
+        match seconds {
+            Some(s) => self.seconds = Some(self.seconds.unwrap_or(0.0) + s),
+            None => self.unknown_time = true,
+        }
+    }
+
+    fn finding(&mut self, f: Finding) {
+        if !self
+            .findings
+            .iter()
+            .any(|x| x.code == f.code && x.message == f.message)
+        {
+            self.findings.push(f);
+        }
+    }
+
+    /// A long operation under a blocking lock on `t`: an error on a big or unknown
+    /// table, a caution on a small one, nothing on a table created in this migration.
+    fn hazard(
+        &mut self,
+        t: &Table,
+        seconds: Option<f64>,
+        code: &'static str,
+        message: String,
+        hint: &str,
+    ) {
+        if t.is_empty() {
+            return;
+        }
+        let small = t.rows.is_some_and(|r| r < SMALL_TABLE_ROWS)
+            && seconds.is_some_and(|s| s < SMALL_TABLE_SECONDS);
+        let severity = if small {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        self.finding(Finding::new(code, severity, message).hint(hint));
+    }
+
+    fn done(mut self) -> Self {
+        if self.unknown_time {
+            self.seconds = None;
+        }
+        self
+    }
+
+    /// Adds a caution when sessions hold locks the statement would queue behind.
+    pub fn live_activity(&mut self, cat: &Catalog) {
+        for l in &self.locks {
+            if l.held_from_earlier_statement {
+                continue;
+            }
+            let Some(t) = cat.tables.values().find(|t| t.name.to_string() == l.table) else {
+                continue;
+            };
+            for b in cat.conflicting_holders(&t.name, l.lock) {
+                let age = b
+                    .transaction_seconds
+                    .map(|s| format!(", transaction open {s:.0} s"))
+                    .unwrap_or_default();
+                self.findings.push(
+                    Finding::new(
+                        "lock-queue-risk",
+                        Severity::Warning,
+                        format!(
+                            "pid {} ({}{age}) holds a lock on {} that conflicts with {}: the DDL would wait, and every query behind it too. Its query: {}",
+                            b.pid, b.state, l.table, l.lock, truncate(&b.query, 120)
+                        ),
+                    )
+                    .hint("zerodown apply uses a short lock_timeout and retries; end that transaction or wait for it"),
+                );
+            }
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        format!("{}...", one_line.chars().take(n).collect::<String>())
+    }
+}
+
+/// The table a statement names: from the catalog, or assumed offline.
+fn table<'a>(cat: &'a Catalog, name: &QualName) -> Result<Cow<'a, Table>, String> {
+    match cat.table(name) {
+        Some(t) => Ok(Cow::Borrowed(t)),
+        None if cat.live => Err(format!(
+            "table {name} does not exist in the database (and is not created earlier in the migration); check the name and schema"
+        )),
+        None => Ok(Cow::Owned(Table::assumed(name.resolved()))),
+    }
+}
+
+fn column_must_exist(cat: &Catalog, t: &Table, column: &str) -> Result<(), String> {
+    if cat.live && !t.assumed && t.column(column).is_none() {
+        return Err(format!(
+            "column {column} does not exist in table {}; check the name",
+            t.name
+        ));
+    }
+    Ok(())
+}
+
+/// Impact of one statement. `Err` is bad input (unknown table or column, live only).
+pub(crate) fn effect(
+    op: &DdlOp,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+    in_txn: bool,
+) -> Result<Effect, String> {
+    let mut e = Effect::default();
+    match op {
+        DdlOp::CreateTable {
+            columns,
+            constraints,
+            partition_of,
+            ..
+        } => {
+            let fks = columns
+                .iter()
+                .flat_map(|c| c.constraints.iter())
+                .chain(constraints.iter());
+            for c in fks {
+                if let ConstraintKind::ForeignKey { ref_table, .. } = &c.kind {
+                    // The new table is empty: the referenced table is locked only briefly.
+                    let r = table(cat, ref_table)?;
+                    e.lock(&r, ShareRowExclusive);
+                }
+            }
+            if let Some(parent) = partition_of {
+                let parent = table(cat, parent)?;
+                e.lock(&parent, AccessExclusive);
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::AlterTable {
+            table: name,
+            actions,
+        } => {
+            let t = table(cat, name)?;
+            for a in actions {
+                alter_action(&mut e, a, &t, cat, p, cost)?;
+            }
+        }
+        DdlOp::CreateIndex(ix) => create_index(&mut e, ix, cat, p, cost, in_txn)?,
+        DdlOp::DropIndex {
+            names,
+            concurrently,
+            ..
+        } => {
+            for n in names {
+                if let Some(t) = cat.table_of_index(n) {
+                    e.lock(
+                        t,
+                        if *concurrently {
+                            ShareUpdateExclusive
+                        } else {
+                            AccessExclusive
+                        },
+                    );
+                    if !concurrently && !t.is_empty() {
+                        e.finding(
+                            Finding::new("drop-index-blocks", Severity::Warning, format!(
+                                "DROP INDEX {n} takes ACCESS EXCLUSIVE on {}: every query on it queues behind a waiting drop", t.name))
+                            .hint("use DROP INDEX CONCURRENTLY (not for constraint-backed indexes)"),
+                        );
+                    }
+                } else if cat.live {
+                    return Err(format!("index {n} does not exist in the database"));
+                }
+            }
+            if *concurrently && in_txn {
+                e.finding(concurrently_in_txn("DROP INDEX CONCURRENTLY"));
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::DropTable { names } => {
+            for n in names {
+                let t = table(cat, n)?;
+                e.lock(&t, AccessExclusive);
+                if !t.created_in_migration {
+                    e.finding(Finding::new("breaking-drop-table", Severity::Warning,
+                        format!("DROP TABLE {n}: application versions still running that use it will fail"))
+                        .hint("deploy the application that no longer uses the table first, then drop it in a later migration"));
+                }
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::RenameTable { table: n, new_name } => {
+            let t = table(cat, n)?;
+            e.lock(&t, AccessExclusive);
+            if !t.created_in_migration {
+                e.finding(Finding::new("breaking-rename-table", Severity::Warning,
+                    format!("RENAME {n} TO {new_name}: running application versions still use the old name"))
+                    .hint("expand/contract: create a view with the new name (or the old one) so both versions work, switch the application, then rename and drop the view"));
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::RenameColumn {
+            table: n,
+            column,
+            new_name,
+        } => {
+            let t = table(cat, n)?;
+            column_must_exist(cat, &t, column)?;
+            e.lock(&t, AccessExclusive);
+            if !t.created_in_migration {
+                e.finding(Finding::new("breaking-rename-column", Severity::Warning,
+                    format!("RENAME COLUMN {column} TO {new_name} on {n}: running application versions still use the old name"))
+                    .hint("expand/contract: add the new column, keep both in sync with a trigger and backfill, move the application, then drop the old column"));
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::AddEnumValue { type_name, .. } => {
+            if in_txn && !cap::enum_add_value_in_transaction(p) {
+                e.finding(Finding::new("enum-value-in-transaction", Severity::Error,
+                    format!("ALTER TYPE {type_name} ADD VALUE cannot run inside a transaction block on PostgreSQL {}", p.version))
+                    .hint("run it in its own migration without a transaction"));
+            } else if in_txn {
+                e.finding(Finding::new(
+                    "enum-value-in-transaction",
+                    Severity::Info,
+                    "the new enum value cannot be used until this transaction commits",
+                ));
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::CreateTrigger { table: n, .. } => {
+            let t = table(cat, n)?;
+            e.lock(&t, ShareRowExclusive);
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::DropTrigger { table: n, .. } => {
+            let t = table(cat, n)?;
+            e.lock(&t, AccessExclusive);
+            e.time(Some(cost.catalog_seconds));
+        }
+        DdlOp::Update {
+            table: n,
+            assignments,
+            filter,
+        } => {
+            let t = table(cat, n)?;
+            for (c, _) in assignments {
+                column_must_exist(cat, &t, c)?;
+            }
+            e.lock(&t, RowExclusive);
+            e.scans = true;
+            let secs = cost.update(&t);
+            e.time(secs);
+            if !t.is_empty() {
+                let what = if filter.is_some() {
+                    "rows matching its WHERE"
+                } else {
+                    "every row"
+                };
+                let sev = if t.rows.is_some_and(|r| r < SMALL_TABLE_ROWS) {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                };
+                e.finding(Finding::new("whole-table-update", sev,
+                    format!("UPDATE {n} in one statement locks {what} until commit: concurrent updates of those rows wait, and it leaves a burst of dead rows and WAL"))
+                    .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
+            }
+        }
+        DdlOp::TableRewrite { table: n, what } => {
+            if let Some(n) = n {
+                let t = table(cat, n)?;
+                e.lock(&t, AccessExclusive);
+                e.rewrites = true;
+                let secs = cost.rewrite(&t);
+                e.time(secs);
+                e.hazard(&t, secs, "table-rewrite", format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
+                    "use pg_repack (or REPACK CONCURRENTLY on PostgreSQL 19) instead");
+            } else {
+                e.finding(Finding::new(
+                    "table-rewrite",
+                    Severity::Error,
+                    format!("{what} of every table rewrites them under ACCESS EXCLUSIVE"),
+                ));
+            }
+        }
+        DdlOp::Set { name, .. } => {
+            e.time(Some(0.0));
+            if matches!(name.as_str(), "lock_timeout" | "statement_timeout") {
+                e.finding(Finding::new("setting-in-migration", Severity::Info,
+                    format!("SET {name} in the file: zerodown apply sets lock_timeout and statement_timeout per step itself")));
+            }
+        }
+        DdlOp::Transaction(_) | DdlOp::CatalogOnly { .. } => e.time(Some(0.0)),
+        DdlOp::Opaque { what } => {
+            e.finding(Finding::new("unmodeled-statement", Severity::Warning,
+                format!("zerodown does not model {what}: its locks and duration are not known to the plan"))
+                .hint("review it by hand, or move it to a separate migration"));
+        }
+    }
+    Ok(e.done())
+}
+
+fn concurrently_in_txn(what: &str) -> Finding {
+    Finding::new(
+        "concurrently-in-transaction",
+        Severity::Error,
+        format!("{what} cannot run inside a transaction block: PostgreSQL rejects it (the migration tool wraps this file in a transaction, or BEGIN was used)"),
+    )
+    .hint("put it in a migration of its own without a transaction (sqlx: -- no-transaction; dbmate: transaction:false); zerodown apply runs it outside a transaction")
+}
+
+fn create_index(
+    e: &mut Effect,
+    ix: &IndexDef,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+    in_txn: bool,
+) -> Result<(), String> {
+    let t = table(cat, &ix.table)?;
+    for c in &ix.columns {
+        column_must_exist(cat, &t, c)?;
+    }
+    let secs = if t.partitioned && !t.partitions.is_empty() {
+        // Every partition is built; sizes live on the partitions.
+        let mut total = Some(0.0);
+        for part in &t.partitions {
+            let s = cat.table(part).and_then(|pt| cost.index_build(pt));
+            total = total.zip(s).map(|(a, b)| a + b);
+        }
+        total
+    } else {
+        cost.index_build(&t)
+    };
+    e.scans = true;
+    e.time(secs);
+    if ix.concurrently {
+        e.lock(&t, ShareUpdateExclusive);
+        if in_txn {
+            e.finding(concurrently_in_txn("CREATE INDEX CONCURRENTLY"));
+        }
+        if t.partitioned {
+            e.finding(Finding::new("concurrently-on-partitioned", Severity::Error,
+                format!("CREATE INDEX CONCURRENTLY is not supported on partitioned table {}", t.name))
+                .hint("CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION"));
+        }
+        if cap::concurrent_index_corruption_bug(p) {
+            e.finding(Finding::new("concurrent-index-corruption-bug", Severity::Error,
+                format!("PostgreSQL {} can silently corrupt indexes built CONCURRENTLY (fixed in 14.4)", p.version))
+                .hint("upgrade to 14.4 or later before building indexes concurrently"));
+        }
+    } else {
+        e.lock(&t, Share);
+        e.hazard(&t, secs, "create-index-blocks-writes",
+            format!("CREATE INDEX on {} takes SHARE: INSERT, UPDATE and DELETE wait for the whole build", t.name),
+            "use CREATE INDEX CONCURRENTLY, outside a transaction");
+    }
+    Ok(())
+}
+
+fn alter_action(
+    e: &mut Effect,
+    a: &AlterAction,
+    t: &Table,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+) -> Result<(), String> {
+    let n = &t.name;
+    match a {
+        AlterAction::AddColumn { column, .. } => add_column(e, column, t, cat, p, cost)?,
+        AlterAction::DropColumn { column, if_exists } => {
+            if !if_exists {
+                column_must_exist(cat, t, column)?;
+            }
+            e.lock(t, AccessExclusive);
+            e.time(Some(cost.catalog_seconds));
+            if !t.created_in_migration {
+                e.finding(Finding::new("breaking-drop-column", Severity::Warning,
+                    format!("DROP COLUMN {column} on {n}: application versions still running that read or write it will fail"))
+                    .hint("stop using the column in the application (e.g. Rails ignored_columns) and deploy, then drop it in a later migration"));
+            }
+        }
+        AlterAction::AlterColumnType {
+            column,
+            new_type,
+            using,
+        } => {
+            column_must_exist(cat, t, column)?;
+            e.lock(t, AccessExclusive);
+            let change = match t.column(column) {
+                Some(_) if using.is_some() => TypeChange::Rewrite,
+                Some(c) => type_change(&c.ty, new_type, p),
+                None => {
+                    e.finding(Finding::new("type-change-unknown-old-type", Severity::Warning,
+                        format!("the current type of {n}.{column} is unknown offline: a table rewrite is assumed"))
+                        .hint("give --database-url, or define the table in an earlier migration file, to know whether it rewrites"));
+                    TypeChange::Rewrite
+                }
+            };
+            match change {
+                TypeChange::NoOp | TypeChange::InPlace => e.time(Some(cost.catalog_seconds)),
+                TypeChange::InPlaceIndexRebuild => {
+                    let idx = t.indexes_on(column);
+                    if idx.is_empty() {
+                        e.time(Some(cost.catalog_seconds));
+                    } else {
+                        e.scans = true;
+                        let secs = cost.index_build(t).map(|s| s * idx.len() as f64);
+                        e.time(secs);
+                        e.hazard(t, secs, "type-change-index-rebuild",
+                            format!("changing {column} to {} keeps the rows but rebuilds {} index(es) under ACCESS EXCLUSIVE", new_type.sql, idx.len()),
+                            "zerodown plans a new column kept in sync by a trigger, backfilled, then swapped in a short transaction");
+                    }
+                }
+                TypeChange::Rewrite => {
+                    e.rewrites = true;
+                    let secs = cost.rewrite(t);
+                    e.time(secs);
+                    e.hazard(t, secs, "type-change-rewrite",
+                        format!("changing {column} to {} rewrites {n} and all its indexes under ACCESS EXCLUSIVE", new_type.sql),
+                        "zerodown plans a new column kept in sync by a trigger, backfilled in batches, then swapped in a short transaction");
+                }
+            }
+        }
+        AlterAction::SetDefault { column, .. }
+        | AlterAction::DropDefault { column }
+        | AlterAction::DropNotNull { column } => {
+            column_must_exist(cat, t, column)?;
+            e.lock(t, AccessExclusive);
+            e.time(Some(cost.catalog_seconds));
+        }
+        AlterAction::SetNotNull { column } => {
+            column_must_exist(cat, t, column)?;
+            e.lock(t, AccessExclusive);
+            let already = t.column(column).is_some_and(|c| c.not_null);
+            let proven =
+                cap::set_not_null_uses_valid_check(p) && t.has_valid_not_null_check(column);
+            if already || proven {
+                e.time(Some(cost.catalog_seconds));
+            } else {
+                e.scans = true;
+                let secs = cost.scan(t);
+                e.time(secs);
+                e.hazard(t, secs, "set-not-null-scan",
+                    format!("SET NOT NULL on {n}.{column} scans the whole table under ACCESS EXCLUSIVE to check for NULLs"),
+                    if cap::not_null_not_valid(p) {
+                        "add the NOT NULL constraint NOT VALID, then VALIDATE it in another transaction"
+                    } else if cap::set_not_null_uses_valid_check(p) {
+                        "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in another transaction, then SET NOT NULL (no scan) and drop the check"
+                    } else {
+                        "before PostgreSQL 12 there is no scan-free SET NOT NULL; keep a validated CHECK (col IS NOT NULL) instead"
+                    });
+            }
+        }
+        AlterAction::AddConstraint { constraint } => {
+            add_constraint(e, constraint, t, cat, p, cost)?
+        }
+        AlterAction::ValidateConstraint { name } => {
+            let c = t.constraint(name);
+            if c.is_none() && cat.live && !t.assumed {
+                return Err(format!("constraint {name} does not exist on table {n}"));
+            }
+            e.lock(t, ShareUpdateExclusive);
+            e.scans = true;
+            if let Some(r) = c.and_then(|c| c.ref_table.as_ref()) {
+                let r = table(cat, r)?;
+                e.lock(&r, RowShare);
+                e.time(cost.fk_validation(t));
+            } else {
+                e.time(cost.scan(t));
+            }
+        }
+        AlterAction::DropConstraint { name, .. } => {
+            e.lock(t, AccessExclusive);
+            if let Some(r) = t.constraint(name).and_then(|c| c.ref_table.as_ref()) {
+                let r = table(cat, r)?;
+                e.lock(&r, AccessExclusive);
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
+        AlterAction::AttachPartition { partition } => {
+            let part = table(cat, partition)?;
+            e.lock(
+                t,
+                if cap::attach_partition_share_update_exclusive(p) {
+                    ShareUpdateExclusive
+                } else {
+                    AccessExclusive
+                },
+            );
+            e.lock(&part, AccessExclusive);
+            e.scans = true;
+            let secs = cost.scan(&part);
+            e.time(secs);
+            if !part.is_empty() {
+                e.finding(Finding::new("attach-partition-scan", Severity::Warning,
+                    format!("ATTACH PARTITION scans {partition} under ACCESS EXCLUSIVE to check the partition bound"))
+                    .hint("first add a CHECK constraint matching the bound NOT VALID and VALIDATE it: the attach then skips the scan"));
+            }
+        }
+        AlterAction::DetachPartition {
+            partition,
+            concurrently,
+        } => {
+            let part = table(cat, partition)?;
+            let lock = if *concurrently {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            e.lock(t, lock);
+            e.lock(&part, AccessExclusive);
+            e.time(Some(cost.catalog_seconds));
+            if !concurrently && cap::detach_partition_concurrently(p) && !t.is_empty() {
+                e.finding(Finding::new("detach-partition-blocking", Severity::Warning,
+                    format!("DETACH PARTITION takes ACCESS EXCLUSIVE on {n}"))
+                    .hint("use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+, outside a transaction)"));
+            }
+        }
+        AlterAction::Rewrite { what } => {
+            e.lock(t, AccessExclusive);
+            e.rewrites = true;
+            let secs = cost.rewrite(t);
+            e.time(secs);
+            e.hazard(t, secs, "table-rewrite",
+                format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
+                "there is no online form; use pg_repack or a shadow table, or schedule downtime");
+        }
+        AlterAction::Metadata { lock, .. } => {
+            e.lock(t, *lock);
+            e.time(Some(cost.catalog_seconds));
+        }
+    }
+    Ok(())
+}
+
+/// Why adding this column rewrites the table, if it does.
+pub(crate) fn add_column_rewrite(
+    c: &ColumnDef,
+    cat: &Catalog,
+    p: &ServerProfile,
+) -> Option<(&'static str, String)> {
+    if c.identity.is_some() {
+        return Some((
+            "add-column-identity",
+            "an identity column fills every existing row from a sequence".into(),
+        ));
+    }
+    if c.serial {
+        return Some((
+            "add-column-serial",
+            format!(
+                "{} fills every existing row from a sequence (nextval is volatile)",
+                c.ty.sql
+            ),
+        ));
+    }
+    if let Some(g) = &c.generated {
+        if g.stored {
+            return Some((
+                "add-column-stored-generated",
+                "a stored generated column is computed and written for every row".into(),
+            ));
+        }
+        return None;
+    }
+    let d = c.default.as_ref()?;
+    match cat.volatility(&d.functions, d.has_subquery) {
+        Volatility::Volatile => Some((
+            "add-column-volatile-default",
+            format!(
+                "the default {} is volatile: PostgreSQL evaluates it for every existing row",
+                d.sql
+            ),
+        )),
+        _ if !cap::fast_default(p) => Some((
+            "add-column-default-rewrite",
+            format!(
+                "before PostgreSQL 11 any default is written into every row ({})",
+                d.sql
+            ),
+        )),
+        _ => None,
+    }
+}
+
+fn add_column(
+    e: &mut Effect,
+    c: &ColumnDef,
+    t: &Table,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+) -> Result<(), String> {
+    e.lock(t, AccessExclusive);
+    if let Some(g) = &c.generated {
+        if !g.stored && !cap::virtual_generated_columns(p) {
+            e.finding(Finding::new(
+                "unsupported-on-version",
+                Severity::Error,
+                format!(
+                    "virtual generated columns need PostgreSQL 18 (target is {}): add STORED",
+                    p.version
+                ),
+            ));
+        } else if g.stored && !cap::stored_generated_columns(p) {
+            e.finding(Finding::new(
+                "unsupported-on-version",
+                Severity::Error,
+                format!(
+                    "generated columns need PostgreSQL 12 (target is {})",
+                    p.version
+                ),
+            ));
+        }
+    }
+    if let Some(d) = &c.default {
+        let unknown: Vec<&String> = d
+            .functions
+            .iter()
+            .filter(|f| {
+                !cat.functions.contains_key(*f) && crate::catalog::builtin_volatility(f).is_none()
+            })
+            .collect();
+        if !unknown.is_empty() {
+            e.finding(Finding::new(
+                "unknown-function-volatility",
+                Severity::Info,
+                format!(
+                    "volatility of {} is unknown offline: treated as volatile",
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    match add_column_rewrite(c, cat, p) {
+        Some((code, why)) => {
+            e.rewrites = true;
+            let secs = cost.rewrite(t);
+            e.time(secs);
+            e.hazard(t, secs, code,
+                format!("ADD COLUMN {} rewrites {} under ACCESS EXCLUSIVE: {why}", c.name, t.name),
+                "zerodown plans: add the column without the default, set the default for new rows, backfill in batches, then enforce NOT NULL without a long lock");
+        }
+        None => {
+            e.time(Some(cost.catalog_seconds));
+            if c.not_null && c.default.is_none() && c.generated.is_none() && !t.is_empty() {
+                e.finding(Finding::new("add-column-not-null-without-default", Severity::Error,
+                    format!("ADD COLUMN {} NOT NULL without a default fails on {} as soon as the table has a row", c.name, t.name))
+                    .hint("add the column nullable (or with a default), backfill it, then set NOT NULL"));
+            }
+        }
+    }
+    for k in &c.constraints {
+        add_constraint(e, k, t, cat, p, cost)?;
+    }
+    Ok(())
+}
+
+fn add_constraint(
+    e: &mut Effect,
+    k: &ConstraintDef,
+    t: &Table,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+) -> Result<(), String> {
+    let n = &t.name;
+    match &k.kind {
+        ConstraintKind::Check { .. } => {
+            e.lock(t, AccessExclusive);
+            if k.not_valid {
+                e.time(Some(cost.catalog_seconds));
+            } else {
+                e.scans = true;
+                let secs = cost.scan(t);
+                e.time(secs);
+                e.hazard(t, secs, "add-check-scan",
+                    format!("ADD CHECK on {n} validates every row under ACCESS EXCLUSIVE"),
+                    "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction (SHARE UPDATE EXCLUSIVE, reads and writes go on)");
+            }
+        }
+        ConstraintKind::ForeignKey { ref_table, .. } => {
+            let r = table(cat, ref_table)?;
+            e.lock(t, ShareRowExclusive);
+            e.lock(&r, ShareRowExclusive);
+            if k.not_valid && t.partitioned && !cap::fk_not_valid_on_partitioned(p) {
+                e.finding(Finding::new("unsupported-on-version", Severity::Error,
+                    format!("NOT VALID foreign keys on partitioned table {n} need PostgreSQL 18 (target is {})", p.version)));
+            }
+            if k.not_valid {
+                e.time(Some(cost.catalog_seconds));
+            } else {
+                e.scans = true;
+                let secs = cost.fk_validation(t);
+                e.time(secs);
+                e.hazard(t, secs, "add-foreign-key-scan",
+                    format!("ADD FOREIGN KEY on {n} checks every row under SHARE ROW EXCLUSIVE on {n} and {}: writes to both wait", r.name),
+                    "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction");
+            }
+        }
+        ConstraintKind::Unique { using_index, .. }
+        | ConstraintKind::PrimaryKey { using_index, .. } => {
+            let primary = matches!(k.kind, ConstraintKind::PrimaryKey { .. });
+            e.lock(t, AccessExclusive);
+            if k.not_valid {
+                e.finding(Finding::new(
+                    "unsupported-on-version",
+                    Severity::Error,
+                    "UNIQUE and PRIMARY KEY constraints cannot be NOT VALID: PostgreSQL rejects it",
+                ));
+            }
+            if using_index.is_none() {
+                e.scans = true;
+                let secs = cost.index_build(t);
+                e.time(secs);
+                e.hazard(t, secs, "add-unique-builds-index",
+                    format!("ADD {} on {n} builds its index under ACCESS EXCLUSIVE: reads and writes wait for the build",
+                        if primary { "PRIMARY KEY" } else { "UNIQUE" }),
+                    "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX (a brief lock)");
+            } else {
+                e.time(Some(cost.catalog_seconds));
+            }
+            if let ConstraintKind::PrimaryKey { columns, .. } = &k.kind {
+                let nullable: Vec<&String> = columns
+                    .iter()
+                    .filter(|c| t.column(c).is_none_or(|col| !col.not_null))
+                    .filter(|c| {
+                        !(cap::set_not_null_uses_valid_check(p) && t.has_valid_not_null_check(c))
+                    })
+                    .collect();
+                if !nullable.is_empty() && !t.assumed {
+                    e.scans = true;
+                    let secs = cost.scan(t);
+                    e.time(secs);
+                    e.hazard(t, secs, "primary-key-sets-not-null",
+                        format!("PRIMARY KEY sets NOT NULL on {}: a full scan under ACCESS EXCLUSIVE",
+                            nullable.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                        "make the columns NOT NULL first with a validated CHECK (no scan under the strong lock)");
+                }
+            }
+        }
+        ConstraintKind::Exclude => {
+            e.lock(t, AccessExclusive);
+            e.scans = true;
+            let secs = cost.index_build(t);
+            e.time(secs);
+            e.hazard(t, secs, "add-exclusion-constraint",
+                format!("ADD EXCLUDE on {n} builds its index under ACCESS EXCLUSIVE; exclusion constraints have no NOT VALID and no concurrent form"),
+                "create it while the table is small, or schedule a maintenance window");
+        }
+        ConstraintKind::NotNull { column } => {
+            e.lock(t, AccessExclusive);
+            if !cap::not_null_not_valid(p) {
+                e.finding(Finding::new("unsupported-on-version", Severity::Error,
+                    format!("ADD CONSTRAINT ... NOT NULL needs PostgreSQL 18 (target is {}); use SET NOT NULL with a validated CHECK", p.version)));
+            }
+            if k.not_valid || t.column(column).is_some_and(|c| c.not_null) {
+                e.time(Some(cost.catalog_seconds));
+            } else {
+                e.scans = true;
+                let secs = cost.scan(t);
+                e.time(secs);
+                e.hazard(
+                    t,
+                    secs,
+                    "add-not-null-constraint-scan",
+                    format!(
+                        "ADD CONSTRAINT ... NOT NULL {column} scans {n} under ACCESS EXCLUSIVE"
+                    ),
+                    "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction",
+                );
+            }
+        }
+    }
+    Ok(())
+}

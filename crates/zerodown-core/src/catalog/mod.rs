@@ -1,0 +1,299 @@
+//! What the planner knows about the database: tables with sizes, columns, indexes,
+//! constraints, function volatility and current activity.
+//!
+//! Filled from the live catalog by a driver, or built offline from earlier migration
+//! files and `--rows` hints; then advanced statement by statement ([`simulate`]).
+
+pub mod simulate;
+mod volatility;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ir::{QualName, TypeRef};
+use crate::lock::LockMode;
+pub use volatility::{builtin_volatility, Volatility};
+
+/// A column as the catalog has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub ty: TypeRef,
+    pub not_null: bool,
+    /// Default expression text, if any.
+    pub default: Option<String>,
+    pub identity: bool,
+    pub generated: bool,
+}
+
+/// An index on a table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub primary: bool,
+    /// `pg_index.indisvalid`: false for a failed CREATE INDEX CONCURRENTLY leftover.
+    pub valid: bool,
+    pub bytes: Option<u64>,
+    /// Name of the constraint this index backs (UNIQUE / PRIMARY KEY / EXCLUDE).
+    pub constraint: Option<String>,
+    /// `CREATE INDEX` statement as the server prints it (`pg_get_indexdef`), when live.
+    pub definition: Option<String>,
+}
+
+/// A constraint kind as stored in `pg_constraint.contype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintType {
+    Check,
+    ForeignKey,
+    Unique,
+    PrimaryKey,
+    Exclude,
+    NotNull,
+}
+
+/// A constraint on a table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Constraint {
+    pub name: String,
+    pub kind: ConstraintType,
+    pub columns: Vec<String>,
+    /// `pg_constraint.convalidated`.
+    pub validated: bool,
+    /// For CHECK: the expression text; for FK: the referenced table.
+    pub check_expr: Option<String>,
+    pub ref_table: Option<QualName>,
+}
+
+/// A table (or partitioned table) and its size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Table {
+    pub name: QualName,
+    /// Estimated rows (`pg_class.reltuples`, or a `--rows` hint). None when unknown.
+    pub rows: Option<f64>,
+    /// Heap size in bytes (`relpages * block size`), None when unknown.
+    pub heap_bytes: Option<u64>,
+    /// Heap + indexes + TOAST.
+    pub total_bytes: Option<u64>,
+    pub columns: Vec<Column>,
+    pub indexes: Vec<Index>,
+    pub constraints: Vec<Constraint>,
+    pub triggers: Vec<String>,
+    pub partitioned: bool,
+    pub partitions: Vec<QualName>,
+    pub partition_of: Option<QualName>,
+    /// Foreign keys of other tables that reference this one ("name (table)").
+    pub referenced_by: Vec<String>,
+    /// Created earlier in this migration: new, empty, unseen by the application.
+    pub created_in_migration: bool,
+    /// Schema and size are only guesses (offline, table not defined in the files).
+    pub assumed: bool,
+}
+
+impl Table {
+    /// A table known only by name (offline): existing, size unknown.
+    pub fn assumed(name: QualName) -> Self {
+        Table {
+            name,
+            rows: None,
+            heap_bytes: None,
+            total_bytes: None,
+            columns: Vec::new(),
+            indexes: Vec::new(),
+            constraints: Vec::new(),
+            triggers: Vec::new(),
+            partitioned: false,
+            partitions: Vec::new(),
+            partition_of: None,
+            referenced_by: Vec::new(),
+            created_in_migration: false,
+            assumed: true,
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_mut(&mut self, name: &str) -> Option<&mut Column> {
+        self.columns.iter_mut().find(|c| c.name == name)
+    }
+
+    pub fn constraint(&self, name: &str) -> Option<&Constraint> {
+        self.constraints.iter().find(|c| c.name == name)
+    }
+
+    /// Whether the table is known to hold no rows (new in this migration, or 0 rows live).
+    pub fn is_empty(&self) -> bool {
+        self.created_in_migration || self.rows == Some(0.0)
+    }
+
+    /// Indexes that contain `column`.
+    pub fn indexes_on(&self, column: &str) -> Vec<&Index> {
+        self.indexes
+            .iter()
+            .filter(|i| i.columns.iter().any(|c| c == column))
+            .collect()
+    }
+
+    /// Whether a validated CHECK constraint proves `column IS NOT NULL`.
+    pub fn has_valid_not_null_check(&self, column: &str) -> bool {
+        self.constraints.iter().any(|c| {
+            c.kind == ConstraintType::Check
+                && c.validated
+                && c.check_expr
+                    .as_deref()
+                    .is_some_and(|e| is_not_null_check(e, column))
+        })
+    }
+
+    /// The primary key columns, if the table has a primary key.
+    pub fn primary_key(&self) -> Option<Vec<String>> {
+        self.indexes
+            .iter()
+            .find(|i| i.primary)
+            .map(|i| i.columns.clone())
+            .or_else(|| {
+                self.constraints
+                    .iter()
+                    .find(|c| c.kind == ConstraintType::PrimaryKey)
+                    .map(|c| c.columns.clone())
+            })
+    }
+}
+
+/// Sets a table's size from a row count (indexes assumed half the heap).
+pub fn apply_hint(t: &mut Table, rows: f64) {
+    t.rows = Some(rows);
+    let heap = (rows * ASSUMED_ROW_BYTES) as u64;
+    t.heap_bytes = Some(heap);
+    t.total_bytes = Some(heap + heap / 2);
+    t.created_in_migration = false;
+}
+
+/// Whether a CHECK expression is exactly `column IS NOT NULL` (any parentheses, quoting).
+pub fn is_not_null_check(expr: &str, column: &str) -> bool {
+    let norm: String = expr
+        .to_ascii_lowercase()
+        .trim_start_matches("check")
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '"'))
+        .collect();
+    norm == format!("{}isnotnull", column.to_ascii_lowercase().replace('"', ""))
+}
+
+/// A server session that holds or waits for a lock on a table the migration touches,
+/// or has a long-running transaction (it can make our DDL queue and everyone behind it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backend {
+    pub pid: i32,
+    pub state: String,
+    pub transaction_seconds: Option<f64>,
+    pub query: String,
+    /// Table locks it holds (granted) or waits for.
+    pub locks: Vec<HeldLock>,
+    pub blocked_by: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldLock {
+    pub table: QualName,
+    pub mode: LockMode,
+    pub granted: bool,
+}
+
+/// Everything the planner knows about the target database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Catalog {
+    /// Tables by resolved (schema-qualified) name.
+    pub tables: BTreeMap<QualName, Table>,
+    /// Function volatility read from `pg_proc`, overriding the built-in table.
+    pub functions: BTreeMap<String, Volatility>,
+    /// Sessions of interest at planning time (live only).
+    pub activity: Vec<Backend>,
+    /// True when read from a live database: unknown tables and columns are errors.
+    pub live: bool,
+    /// Row counts given by the user (`--rows t=N`), applied to any table of that name.
+    pub size_hints: BTreeMap<QualName, f64>,
+}
+
+/// Bytes per row assumed when only a row count is known (a `--rows` hint).
+pub const ASSUMED_ROW_BYTES: f64 = 100.0;
+
+impl Catalog {
+    /// Records a row-count hint and applies it to the table if it is known already.
+    pub fn hint_rows(&mut self, name: &QualName, rows: f64) {
+        let name = name.resolved();
+        self.size_hints.insert(name.clone(), rows);
+        let t = self
+            .tables
+            .entry(name.clone())
+            .or_insert_with(|| Table::assumed(name));
+        apply_hint(t, rows);
+    }
+
+    pub fn table(&self, name: &QualName) -> Option<&Table> {
+        self.tables.get(&name.resolved())
+    }
+
+    pub fn table_mut(&mut self, name: &QualName) -> Option<&mut Table> {
+        self.tables.get_mut(&name.resolved())
+    }
+
+    /// Volatility of an expression's functions: the most volatile one wins, unknown
+    /// functions count as volatile (the safe assumption: it leads to a backfill plan).
+    pub fn volatility(&self, functions: &[String], has_subquery: bool) -> Volatility {
+        if has_subquery {
+            return Volatility::Volatile;
+        }
+        functions
+            .iter()
+            .map(|f| {
+                self.functions
+                    .get(f)
+                    .copied()
+                    .or_else(|| builtin_volatility(f))
+                    .unwrap_or(Volatility::Volatile)
+            })
+            .max()
+            .unwrap_or(Volatility::Immutable)
+    }
+
+    /// The table an index belongs to.
+    pub fn table_of_index(&self, index: &QualName) -> Option<&Table> {
+        self.tables.values().find(|t| {
+            (index.schema.is_none() || index.schema == t.name.schema)
+                && t.indexes.iter().any(|i| i.name == index.name)
+        })
+    }
+
+    /// Sessions holding a granted lock on `table` that conflicts with `mode`.
+    pub fn conflicting_holders(&self, table: &QualName, mode: LockMode) -> Vec<&Backend> {
+        let t = table.resolved();
+        self.activity
+            .iter()
+            .filter(|b| {
+                b.locks
+                    .iter()
+                    .any(|l| l.granted && l.table.resolved() == t && l.mode.conflicts_with(mode))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_null_check_forms() {
+        assert!(is_not_null_check("CHECK ((email IS NOT NULL))", "email"));
+        assert!(is_not_null_check("(\"email\" IS NOT NULL)", "email"));
+        assert!(is_not_null_check("email IS NOT NULL", "email"));
+        assert!(!is_not_null_check("email IS NOT NULL AND x > 0", "email"));
+        assert!(!is_not_null_check("other IS NOT NULL", "email"));
+    }
+}

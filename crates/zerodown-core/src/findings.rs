@@ -1,0 +1,201 @@
+//! Findings: what the analysis says about a statement, with stable codes.
+//!
+//! Codes are part of the JSON contract and will be the rule ids of `zerodown check`:
+//! never rename one, add new ones instead.
+
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One thing the analysis found about a statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// What to do instead, in one sentence.
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Every finding code, with a one-line description (the docs index).
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "add-column-volatile-default",
+        "ADD COLUMN with a volatile default rewrites the table under ACCESS EXCLUSIVE",
+    ),
+    (
+        "add-column-identity",
+        "ADD COLUMN ... GENERATED AS IDENTITY rewrites the table",
+    ),
+    (
+        "add-column-serial",
+        "ADD COLUMN of a serial type rewrites the table (nextval default)",
+    ),
+    (
+        "add-column-stored-generated",
+        "ADD COLUMN ... GENERATED ALWAYS AS (...) STORED rewrites the table",
+    ),
+    (
+        "add-column-default-rewrite",
+        "ADD COLUMN with a default rewrites the table before PostgreSQL 11",
+    ),
+    (
+        "add-column-not-null-without-default",
+        "ADD COLUMN NOT NULL without a default fails on a table with rows",
+    ),
+    (
+        "unsupported-on-version",
+        "the statement is not accepted by the target version",
+    ),
+    (
+        "type-change-rewrite",
+        "ALTER COLUMN TYPE rewrites the table and its indexes",
+    ),
+    (
+        "type-change-index-rebuild",
+        "ALTER COLUMN TYPE keeps the table but rebuilds indexes on the column",
+    ),
+    (
+        "type-change-unknown-old-type",
+        "the column's current type is unknown offline: a rewrite is assumed",
+    ),
+    (
+        "set-not-null-scan",
+        "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
+    ),
+    (
+        "add-check-scan",
+        "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
+    ),
+    (
+        "add-foreign-key-scan",
+        "ADD FOREIGN KEY without NOT VALID scans under SHARE ROW EXCLUSIVE on both tables",
+    ),
+    (
+        "add-not-null-constraint-scan",
+        "ADD CONSTRAINT ... NOT NULL without NOT VALID scans the table",
+    ),
+    (
+        "add-unique-builds-index",
+        "ADD UNIQUE / PRIMARY KEY builds an index under ACCESS EXCLUSIVE",
+    ),
+    (
+        "add-exclusion-constraint",
+        "ADD EXCLUDE builds an index under ACCESS EXCLUSIVE, with no online path",
+    ),
+    (
+        "primary-key-sets-not-null",
+        "ADD PRIMARY KEY on nullable columns scans to set NOT NULL",
+    ),
+    (
+        "create-index-blocks-writes",
+        "CREATE INDEX without CONCURRENTLY blocks writes for the whole build",
+    ),
+    (
+        "concurrently-in-transaction",
+        "CONCURRENTLY cannot run inside a transaction block",
+    ),
+    (
+        "concurrently-on-partitioned",
+        "CREATE INDEX CONCURRENTLY is not supported on a partitioned table",
+    ),
+    (
+        "concurrent-index-corruption-bug",
+        "PostgreSQL 14.0-14.3 can corrupt indexes built CONCURRENTLY",
+    ),
+    (
+        "drop-index-blocks",
+        "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
+    ),
+    (
+        "breaking-drop-column",
+        "DROP COLUMN breaks application versions that still use the column",
+    ),
+    (
+        "breaking-drop-table",
+        "DROP TABLE breaks application versions that still use the table",
+    ),
+    (
+        "breaking-rename-column",
+        "RENAME COLUMN breaks application versions that use the old name",
+    ),
+    (
+        "breaking-rename-table",
+        "RENAME TABLE breaks application versions that use the old name",
+    ),
+    (
+        "enum-value-in-transaction",
+        "ALTER TYPE ... ADD VALUE inside a transaction",
+    ),
+    (
+        "validate-in-same-transaction",
+        "VALIDATE in the same transaction as the ADD keeps the ADD's lock during the scan",
+    ),
+    (
+        "locks-held-in-transaction",
+        "a long statement runs while the transaction holds blocking locks from earlier statements",
+    ),
+    (
+        "several-strong-locks",
+        "one transaction takes blocking locks on several tables (deadlock risk)",
+    ),
+    (
+        "table-rewrite",
+        "the statement rewrites the whole table under ACCESS EXCLUSIVE",
+    ),
+    (
+        "whole-table-update",
+        "a large UPDATE in a migration locks every row it touches until commit",
+    ),
+    (
+        "attach-partition-scan",
+        "ATTACH PARTITION scans the partition unless a CHECK proves the bound",
+    ),
+    (
+        "detach-partition-blocking",
+        "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent",
+    ),
+    (
+        "lock-queue-risk",
+        "sessions hold conflicting locks now: the DDL would queue and block everyone behind it",
+    ),
+    (
+        "unmodeled-statement",
+        "zerodown does not model this statement: review its locking by hand",
+    ),
+    (
+        "setting-in-migration",
+        "a SET in the migration file; zerodown apply sets its own timeouts per step",
+    ),
+    (
+        "unknown-function-volatility",
+        "a function of unknown volatility is treated as volatile",
+    ),
+    (
+        "no-primary-key",
+        "the table has no primary key: batched backfill needs a unique NOT NULL key",
+    ),
+];

@@ -1,0 +1,222 @@
+//! The planner: turns analysed statements into a phased plan (expand -> backfill ->
+//! contract) whose every step declares what it expects. Pure: no I/O.
+
+mod ops;
+pub mod step;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::analyze::{statement_effect, ParsedFile};
+use crate::catalog::{simulate, Catalog, Table};
+use crate::engine::ServerProfile;
+use crate::ir::{AlterAction, DdlOp, QualName, Statement};
+pub use step::*;
+
+/// Knobs of the plan; the executor may change some while running (batch size, rate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanOptions {
+    /// lock_timeout for steps whose lock blocks traffic: short, so a waiting DDL never
+    /// holds up the queue behind it for long.
+    pub lock_timeout_ms: u64,
+    /// lock_timeout for steps whose lock blocks no reads or writes (VALIDATE, CONCURRENTLY).
+    pub nonblocking_lock_timeout_ms: u64,
+    /// statement_timeout for brief DDL: a safety net if a step is slower than expected.
+    pub ddl_statement_timeout_ms: u64,
+    pub batch_size: u32,
+    pub target_batch_ms: u32,
+    pub batch_statement_timeout_ms: u64,
+    pub retry: RetryPolicy,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            lock_timeout_ms: 100,
+            nonblocking_lock_timeout_ms: 60_000,
+            ddl_statement_timeout_ms: 5_000,
+            batch_size: 1_000,
+            target_batch_ms: 200,
+            batch_statement_timeout_ms: 30_000,
+            retry: RetryPolicy {
+                max_attempts: 50,
+                initial_backoff_ms: 100,
+                max_backoff_ms: 5_000,
+                budget_ms: 300_000,
+                jitter: true,
+            },
+        }
+    }
+}
+
+/// Steps of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSteps {
+    pub name: Phase,
+    pub steps: Vec<Step>,
+}
+
+/// A phased plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub phases: Vec<PhaseSteps>,
+    /// No step holds a traffic-blocking lock while it rewrites or scans an existing table.
+    pub safe: bool,
+    /// What the plan could not make safe, and other things a person must know.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+}
+
+/// Builds the plan for all statements of the files, in order.
+pub fn plan(
+    files: &[ParsedFile],
+    catalog: &Catalog,
+    profile: &ServerProfile,
+    opts: &PlanOptions,
+) -> Plan {
+    let mut cat = catalog.clone();
+    let mut rounds: Vec<Vec<Step>> = vec![Vec::new()];
+    let mut contract_touched: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    let mut notes = Vec::new();
+    for file in files {
+        for stmt in &file.statements {
+            let touched = touched_columns(&stmt.op);
+            let conflict = touched.iter().any(|(t, c)| {
+                contract_touched.contains(&(t.clone(), None))
+                    || contract_touched.contains(&(t.clone(), c.clone()))
+                    || (c.is_none() && contract_touched.iter().any(|(tt, _)| tt == t))
+            });
+            if conflict {
+                // A later statement uses what an earlier one changes in its contract
+                // phase: finish that migration round first.
+                rounds.push(Vec::new());
+                contract_touched.clear();
+            }
+            let mut ctx = ops::Ctx::new(&cat, profile, opts, stmt);
+            ops::plan_statement(&mut ctx, stmt);
+            for s in ctx.steps.iter().filter(|s| s.phase == Phase::Contract) {
+                if matches!(
+                    s.kind,
+                    StepKind::Swap | StepKind::AsWritten | StepKind::DropIndexConcurrently
+                ) {
+                    contract_touched.extend(touched.iter().cloned());
+                }
+            }
+            notes.extend(ctx.notes);
+            if let Some(r) = rounds.last_mut() {
+                r.extend(ctx.steps);
+            }
+            simulate::apply(&mut cat, &stmt.op);
+        }
+        simulate::end_of_file(&mut cat);
+    }
+    let mut phases = Vec::new();
+    for round in rounds {
+        let analyze = ops::analyze_steps(&round, opts);
+        for phase in [Phase::Expand, Phase::Backfill, Phase::Contract] {
+            let mut steps: Vec<Step> = round.iter().filter(|s| s.phase == phase).cloned().collect();
+            if phase == Phase::Contract {
+                steps.extend(analyze.iter().cloned());
+            }
+            if !steps.is_empty() {
+                phases.push(PhaseSteps { name: phase, steps });
+            }
+        }
+    }
+    let blocking: Vec<String> = phases
+        .iter()
+        .flat_map(|p| p.steps.iter())
+        .filter(|s| s.blocks_traffic_while_working())
+        .map(|s| format!("{}:{}: {}", s.source.file, s.source.line, s.description))
+        .collect();
+    for b in &blocking {
+        notes.push(format!(
+            "still blocks traffic while it works (no online form): {b}"
+        ));
+    }
+    notes.dedup();
+    Plan {
+        phases,
+        safe: blocking.is_empty(),
+        notes,
+    }
+}
+
+/// (table, column) pairs a statement reads or changes; column None = the whole table.
+fn touched_columns(op: &DdlOp) -> Vec<(String, Option<String>)> {
+    let t = |q: &QualName| q.resolved().to_string();
+    match op {
+        DdlOp::AlterTable { table, actions } => actions
+            .iter()
+            .map(|a| {
+                let col = match a {
+                    AlterAction::AddColumn { column, .. } => Some(column.name.clone()),
+                    AlterAction::DropColumn { column, .. }
+                    | AlterAction::AlterColumnType { column, .. }
+                    | AlterAction::SetDefault { column, .. }
+                    | AlterAction::DropDefault { column }
+                    | AlterAction::SetNotNull { column }
+                    | AlterAction::DropNotNull { column } => Some(column.clone()),
+                    _ => None,
+                };
+                (t(table), col)
+            })
+            .collect(),
+        DdlOp::CreateIndex(ix) => ix
+            .columns
+            .iter()
+            .map(|c| (t(&ix.table), Some(c.clone())))
+            .collect(),
+        DdlOp::RenameColumn { table, column, .. } => vec![(t(table), Some(column.clone()))],
+        DdlOp::Update {
+            table, assignments, ..
+        } => assignments
+            .iter()
+            .map(|(c, _)| (t(table), Some(c.clone())))
+            .collect(),
+        DdlOp::RenameTable { table, .. } => vec![(t(table), None)],
+        DdlOp::DropTable { names } => names.iter().map(|n| (t(n), None)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The table a statement names, from the catalog or assumed (offline).
+pub(crate) fn table_or_assumed(cat: &Catalog, name: &QualName) -> Table {
+    cat.table(name)
+        .cloned()
+        .unwrap_or_else(|| Table::assumed(name.resolved()))
+}
+
+/// Lock, rewrite and scan of a statement as written (for as-written steps).
+pub(crate) fn as_written_effect(
+    stmt: &Statement,
+    cat: &Catalog,
+    p: &ServerProfile,
+) -> (
+    Option<crate::lock::LockMode>,
+    Option<String>,
+    bool,
+    bool,
+    bool,
+) {
+    match statement_effect(&stmt.op, cat, p) {
+        Some((locks, new_tables, rewrites, scans)) => {
+            let strongest = locks.iter().max_by_key(|l| l.lock);
+            let all_new = !locks.is_empty() && locks.iter().all(|l| new_tables.contains(&l.table));
+            (
+                strongest.map(|l| l.lock),
+                strongest.map(|l| l.table.clone()),
+                rewrites,
+                scans,
+                all_new,
+            )
+        }
+        None => (None, None, false, false, false),
+    }
+}

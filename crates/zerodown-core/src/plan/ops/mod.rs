@@ -1,0 +1,524 @@
+//! One file per operation: how each is done safely. `plan_statement` dispatches.
+
+mod add_column;
+mod alter_column_type;
+mod constraint;
+mod index;
+mod update;
+
+use super::step::*;
+use super::{as_written_effect, table_or_assumed, PlanOptions};
+use crate::capabilities as cap;
+use crate::catalog::{Catalog, Table};
+use crate::engine::ServerProfile;
+use crate::ir::{AlterAction, DdlOp, QualName, Statement};
+use crate::lock::LockMode;
+use crate::sql::quote::qual;
+use crate::sql::render::alter_table;
+
+/// What an operation planner works with, and what it produces.
+pub(crate) struct Ctx<'a> {
+    pub cat: &'a Catalog,
+    pub p: &'a ServerProfile,
+    pub opts: &'a PlanOptions,
+    pub source: StepSource,
+    /// The statement as written, for forms kept as they are.
+    pub source_sql: String,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        cat: &'a Catalog,
+        p: &'a ServerProfile,
+        opts: &'a PlanOptions,
+        stmt: &Statement,
+    ) -> Self {
+        Ctx {
+            cat,
+            p,
+            opts,
+            source: StepSource {
+                file: stmt.span.file.clone(),
+                line: stmt.span.line,
+            },
+            source_sql: stmt.sql.clone(),
+            steps: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Adds a step with the defaults of its kind; returns it for adjustments.
+    pub fn step(
+        &mut self,
+        phase: Phase,
+        kind: StepKind,
+        table: Option<&Table>,
+        description: impl Into<String>,
+        sql: Vec<String>,
+        lock: Option<LockMode>,
+    ) -> &mut Step {
+        let blocking = lock.is_some_and(|l| l.blocks_reads() || l.blocks_writes());
+        let (transactional, statement_timeout_ms) = match kind {
+            StepKind::CreateIndexConcurrently | StepKind::DropIndexConcurrently => (false, None),
+            StepKind::ValidateConstraint | StepKind::Analyze => (true, None),
+            StepKind::Backfill => (true, Some(self.opts.batch_statement_timeout_ms)),
+            StepKind::Ddl | StepKind::Swap | StepKind::AsWritten => {
+                (true, blocking.then_some(self.opts.ddl_statement_timeout_ms))
+            }
+        };
+        self.steps.push(Step {
+            phase,
+            kind,
+            description: description.into(),
+            table: table.map(|t| t.name.to_string()),
+            statements: sql,
+            lock,
+            rewrites_table: false,
+            scans_table: matches!(
+                kind,
+                StepKind::CreateIndexConcurrently
+                    | StepKind::ValidateConstraint
+                    | StepKind::Analyze
+            ),
+            transactional,
+            lock_timeout_ms: if blocking || kind == StepKind::Backfill {
+                self.opts.lock_timeout_ms
+            } else {
+                self.opts.nonblocking_lock_timeout_ms
+            },
+            statement_timeout_ms,
+            retry: self.opts.retry.clone(),
+            backfill: None,
+            undo: Vec::new(),
+            reversible: true,
+            done_check: None,
+            table_is_new: table.is_some_and(Table::is_empty),
+            source: self.source.clone(),
+        });
+        let last = self.steps.len() - 1;
+        &mut self.steps[last]
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(format!(
+            "{}:{}: {}",
+            self.source.file,
+            self.source.line,
+            note.into()
+        ));
+    }
+
+    /// The statement as written, one step, with the lock/rewrite/scan analysis found.
+    pub fn as_written(&mut self, stmt: &Statement, phase: Phase, description: &str) {
+        let (lock, table, rewrites, scans, all_new) = as_written_effect(stmt, self.cat, self.p);
+        let transactional = !is_non_transactional(&stmt.op, self.p);
+        let t = table.and_then(|name| {
+            self.cat
+                .tables
+                .values()
+                .find(|t| t.name.to_string() == name)
+                .cloned()
+        });
+        let step = self.step(
+            phase,
+            StepKind::AsWritten,
+            t.as_ref(),
+            description,
+            vec![stmt.sql.clone()],
+            lock,
+        );
+        step.rewrites_table = rewrites;
+        step.scans_table = scans;
+        step.transactional = transactional;
+        step.table_is_new = all_new || (lock.is_none() && !rewrites && !scans);
+        step.reversible = false;
+        if !transactional {
+            step.statement_timeout_ms = None;
+        }
+    }
+}
+
+fn is_non_transactional(op: &DdlOp, p: &ServerProfile) -> bool {
+    match op {
+        DdlOp::CreateIndex(ix) => ix.concurrently,
+        DdlOp::DropIndex { concurrently, .. } => *concurrently,
+        DdlOp::AddEnumValue { .. } => !cap::enum_add_value_in_transaction(p),
+        DdlOp::AlterTable { actions, .. } => actions.iter().any(|a| {
+            matches!(
+                a,
+                AlterAction::DetachPartition {
+                    concurrently: true,
+                    ..
+                }
+            )
+        }),
+        DdlOp::Opaque { what } => what.starts_with("VACUUM"),
+        _ => false,
+    }
+}
+
+/// Plans one statement.
+pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
+    match &stmt.op {
+        DdlOp::Transaction(_) | DdlOp::Set { .. } => {
+            // Each step runs in its own short transaction with its own timeouts.
+        }
+        DdlOp::CatalogOnly { what } => ctx.as_written(stmt, Phase::Expand, what),
+        DdlOp::Opaque { what } => {
+            ctx.note(format!(
+                "{what} is kept as written; zerodown does not model its locks"
+            ));
+            ctx.as_written(stmt, Phase::Expand, what);
+        }
+        DdlOp::CreateTable { table, .. } => {
+            ctx.as_written(stmt, Phase::Expand, &format!("create table {table}"))
+        }
+        DdlOp::AlterTable { table, actions } => alter_table_stmt(ctx, stmt, table, actions),
+        DdlOp::CreateIndex(ix) => index::create_index(ctx, stmt, ix),
+        DdlOp::DropIndex {
+            names,
+            concurrently,
+            ..
+        } => index::drop_index(ctx, stmt, names, *concurrently),
+        DdlOp::DropTable { names } => {
+            let desc = format!(
+                "drop table {}",
+                names
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            breaking(ctx, stmt, &desc);
+        }
+        DdlOp::RenameTable { table, new_name } => {
+            breaking(ctx, stmt, &format!("rename table {table} to {new_name}"))
+        }
+        DdlOp::RenameColumn {
+            table,
+            column,
+            new_name,
+        } => breaking(
+            ctx,
+            stmt,
+            &format!("rename column {table}.{column} to {new_name}"),
+        ),
+        DdlOp::AddEnumValue { type_name, value } => ctx.as_written(
+            stmt,
+            Phase::Expand,
+            &format!("add value '{value}' to enum {type_name}"),
+        ),
+        DdlOp::CreateTrigger { table, name } => ctx.as_written(
+            stmt,
+            Phase::Expand,
+            &format!("create trigger {name} on {table}"),
+        ),
+        DdlOp::DropTrigger { table, name } => ctx.as_written(
+            stmt,
+            Phase::Contract,
+            &format!("drop trigger {name} on {table}"),
+        ),
+        DdlOp::Update {
+            table,
+            assignments,
+            filter,
+        } => update::plan(ctx, stmt, table, assignments, filter.as_ref()),
+        DdlOp::TableRewrite { what, .. } => {
+            ctx.note(format!("{what} rewrites the table under ACCESS EXCLUSIVE and has no online form here: use pg_repack"));
+            ctx.as_written(stmt, Phase::Expand, what);
+        }
+    }
+}
+
+/// DROP / RENAME: kept as written, in the contract phase, after everything additive.
+fn breaking(ctx: &mut Ctx, stmt: &Statement, desc: &str) {
+    ctx.note(format!(
+        "{desc}: breaks application versions that still use the old name; run this migration only after every running version has stopped using it"
+    ));
+    ctx.as_written(stmt, Phase::Contract, desc);
+}
+
+fn alter_table_stmt(ctx: &mut Ctx, stmt: &Statement, name: &QualName, actions: &[AlterAction]) {
+    let t = table_or_assumed(ctx.cat, name);
+    if t.is_empty() {
+        ctx.as_written(stmt, Phase::Expand, &format!("alter new table {}", t.name));
+        return;
+    }
+    // Brief catalog-only clauses are kept together in one short statement.
+    let mut brief: Vec<String> = Vec::new();
+    let mut brief_lock = None::<LockMode>;
+    for a in actions {
+        match a {
+            AlterAction::AddColumn {
+                column,
+                if_not_exists,
+            } => add_column::plan(ctx, &t, column, *if_not_exists, &mut brief),
+            AlterAction::AlterColumnType {
+                column,
+                new_type,
+                using,
+            } => alter_column_type::plan(ctx, &t, column, new_type, using.as_ref(), &mut brief),
+            AlterAction::SetNotNull { column } => {
+                constraint::set_not_null(ctx, &t, column, &mut brief)
+            }
+            AlterAction::AddConstraint { constraint } => {
+                constraint::add(ctx, &t, constraint, &mut brief)
+            }
+            AlterAction::ValidateConstraint { name } => constraint::validate(ctx, &t, name),
+            AlterAction::DropColumn { column, .. } => {
+                index::drop_indexes_on_column(ctx, &t, column);
+                ctx.note(format!(
+                    "drop column {}.{column}: breaks application versions that still use it; run only after they stopped",
+                    t.name
+                ));
+                let step = ctx.step(
+                    Phase::Contract,
+                    StepKind::Ddl,
+                    Some(&t),
+                    format!("drop column {}.{column}", t.name),
+                    vec![alter_table(&t.name, &stmt_clause(stmt, a))],
+                    Some(LockMode::AccessExclusive),
+                );
+                step.reversible = false;
+            }
+            AlterAction::DetachPartition {
+                partition,
+                concurrently: false,
+            } if cap::detach_partition_concurrently(ctx.p) => {
+                let step = ctx.step(
+                    Phase::Contract,
+                    StepKind::AsWritten,
+                    Some(&t),
+                    format!("detach partition {partition} concurrently"),
+                    vec![alter_table(
+                        &t.name,
+                        &format!("DETACH PARTITION {} CONCURRENTLY", qual(partition)),
+                    )],
+                    Some(LockMode::ShareUpdateExclusive),
+                );
+                step.transactional = false;
+                step.statement_timeout_ms = None;
+                step.reversible = false;
+            }
+            AlterAction::Rewrite { what } => {
+                ctx.note(format!("{what} rewrites {} under ACCESS EXCLUSIVE: no online form; use pg_repack or a maintenance window", t.name));
+                let step = ctx.step(
+                    Phase::Expand,
+                    StepKind::AsWritten,
+                    Some(&t),
+                    format!("{what} on {}", t.name),
+                    vec![alter_table(&t.name, &stmt_clause(stmt, a))],
+                    Some(LockMode::AccessExclusive),
+                );
+                step.rewrites_table = true;
+                step.reversible = false;
+            }
+            other => {
+                // Catalog-only clause (defaults, DROP NOT NULL, metadata, constraints drops,
+                // attach): keep as written in the brief statement.
+                let (lock, scans) = brief_clause_effect(other, ctx.p);
+                if scans {
+                    // ATTACH PARTITION: scans the partition, kept as its own step.
+                    let step = ctx.step(
+                        Phase::Expand,
+                        StepKind::AsWritten,
+                        Some(&t),
+                        format!("{} on {}", clause_name(other), t.name),
+                        vec![alter_table(&t.name, &stmt_clause(stmt, other))],
+                        Some(lock),
+                    );
+                    step.scans_table = true;
+                    step.reversible = false;
+                } else {
+                    brief.push(stmt_clause(stmt, other));
+                    brief_lock = Some(brief_lock.map_or(lock, |l| l.max(lock)));
+                }
+            }
+        }
+    }
+    if !brief.is_empty() {
+        let lock = brief_lock.unwrap_or(LockMode::AccessExclusive).max(
+            // AddColumn / SetNotNull pieces pushed by the op planners take ACCESS EXCLUSIVE.
+            if brief.iter().any(|c| {
+                c.starts_with("ADD COLUMN")
+                    || c.starts_with("ALTER COLUMN")
+                    || c.starts_with("ADD CONSTRAINT")
+            }) {
+                LockMode::AccessExclusive
+            } else {
+                LockMode::AccessShare
+            },
+        );
+        let desc = format!("{} on {}", brief.join(", "), t.name);
+        let sql = vec![alter_table(&t.name, &brief.join(", "))];
+        // Brief steps go first: they are the expand part other steps build on.
+        let step = ctx.step(
+            Phase::Expand,
+            StepKind::Ddl,
+            Some(&t),
+            desc,
+            sql,
+            Some(lock),
+        );
+        step.reversible = false;
+        let s = ctx.steps.pop();
+        if let Some(s) = s {
+            ctx.steps.insert(0, s);
+        }
+    }
+}
+
+fn clause_name(a: &AlterAction) -> &'static str {
+    match a {
+        AlterAction::AttachPartition { .. } => "attach partition",
+        _ => "alter",
+    }
+}
+
+/// The lock a catalog-only clause takes and whether it scans.
+fn brief_clause_effect(a: &AlterAction, p: &ServerProfile) -> (LockMode, bool) {
+    match a {
+        AlterAction::Metadata { lock, .. } => (*lock, false),
+        AlterAction::AttachPartition { .. } => (
+            if cap::attach_partition_share_update_exclusive(p) {
+                LockMode::ShareUpdateExclusive
+            } else {
+                LockMode::AccessExclusive
+            },
+            true,
+        ),
+        AlterAction::DetachPartition {
+            concurrently: true, ..
+        } => (LockMode::ShareUpdateExclusive, false),
+        _ => (LockMode::AccessExclusive, false),
+    }
+}
+
+/// Renders one ALTER TABLE clause from the IR (used for clauses kept as written).
+fn stmt_clause(stmt: &Statement, a: &AlterAction) -> String {
+    use crate::sql::quote::ident;
+    match a {
+        AlterAction::DropColumn { column, if_exists } => {
+            format!(
+                "DROP COLUMN {}{}",
+                if *if_exists { "IF EXISTS " } else { "" },
+                ident(column)
+            )
+        }
+        AlterAction::SetDefault { column, default } => {
+            format!("ALTER COLUMN {} SET DEFAULT {}", ident(column), default.sql)
+        }
+        AlterAction::DropDefault { column } => {
+            format!("ALTER COLUMN {} DROP DEFAULT", ident(column))
+        }
+        AlterAction::DropNotNull { column } => {
+            format!("ALTER COLUMN {} DROP NOT NULL", ident(column))
+        }
+        AlterAction::DropConstraint { name, if_exists } => {
+            format!(
+                "DROP CONSTRAINT {}{}",
+                if *if_exists { "IF EXISTS " } else { "" },
+                ident(name)
+            )
+        }
+        AlterAction::AttachPartition { partition } => {
+            // The bound is not in the IR: keep the statement's own text for it.
+            format!(
+                "ATTACH PARTITION {} {}",
+                qual(partition),
+                attach_bound(&stmt.sql)
+            )
+        }
+        AlterAction::DetachPartition {
+            partition,
+            concurrently,
+        } => format!(
+            "DETACH PARTITION {}{}",
+            qual(partition),
+            if *concurrently { " CONCURRENTLY" } else { "" }
+        ),
+        AlterAction::Rewrite { what } | AlterAction::Metadata { what, .. } => {
+            // Kept verbatim from the source statement when it is the only clause.
+            clause_from_source(&stmt.sql).unwrap_or_else(|| what.clone())
+        }
+        AlterAction::AddColumn { .. }
+        | AlterAction::AlterColumnType { .. }
+        | AlterAction::SetNotNull { .. }
+        | AlterAction::AddConstraint { .. }
+        | AlterAction::ValidateConstraint { .. } => String::new(),
+    }
+}
+
+/// `FOR VALUES ...` / `DEFAULT` of an ATTACH PARTITION statement.
+fn attach_bound(sql: &str) -> String {
+    let upper = sql.to_ascii_uppercase();
+    match upper.find(" FOR VALUES") {
+        Some(i) => sql[i + 1..].trim_end_matches(';').to_owned(),
+        None => "DEFAULT".to_owned(),
+    }
+}
+
+/// The text after `ALTER TABLE [ONLY] [IF EXISTS] name` of a one-clause statement.
+fn clause_from_source(sql: &str) -> Option<String> {
+    let tokens = pg_query::scan(sql).ok()?.tokens;
+    // ALTER TABLE <name parts...> <clause>: the clause starts at the first keyword
+    // token after the table name (name parts are identifiers and dots).
+    let mut idx = 2;
+    let text = |t: &pg_query::protobuf::ScanToken| {
+        sql[t.start as usize..t.end as usize].to_ascii_uppercase()
+    };
+    while idx < tokens.len() && matches!(text(&tokens[idx]).as_str(), "ONLY" | "IF" | "EXISTS") {
+        idx += 1;
+    }
+    idx += 1; // the name
+    while idx + 1 < tokens.len() && text(&tokens[idx]) == "." {
+        idx += 2;
+    }
+    let start = tokens.get(idx)?.start as usize;
+    Some(sql[start..].trim_end_matches(';').trim().to_owned())
+}
+
+/// ANALYZE, once per table that got a backfill or a swap, at the end of the contract phase.
+pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for s in round {
+        if !matches!(s.kind, StepKind::Backfill | StepKind::Swap) {
+            continue;
+        }
+        let Some(table) = &s.table else { continue };
+        if out.iter().any(|a| a.table.as_ref() == Some(table)) {
+            continue;
+        }
+        out.push(Step {
+            phase: Phase::Contract,
+            kind: StepKind::Analyze,
+            description: format!("analyze {table}: fresh statistics for the new data"),
+            table: Some(table.clone()),
+            statements: vec![format!("ANALYZE {}", qualified_text(table))],
+            lock: Some(LockMode::ShareUpdateExclusive),
+            rewrites_table: false,
+            scans_table: true,
+            transactional: true,
+            lock_timeout_ms: opts.nonblocking_lock_timeout_ms,
+            statement_timeout_ms: None,
+            retry: opts.retry.clone(),
+            backfill: None,
+            undo: Vec::new(),
+            reversible: true,
+            done_check: None,
+            table_is_new: false,
+            source: s.source.clone(),
+        });
+    }
+    out
+}
+
+/// Quotes a `schema.table` display name back into SQL.
+pub(crate) fn qualified_text(name: &str) -> String {
+    match name.split_once('.') {
+        Some((s, t)) => qual(&QualName::new(Some(s), t)),
+        None => qual(&QualName::new(None, name)),
+    }
+}

@@ -1,0 +1,138 @@
+//! A plan step declares what it expects: SQL, lock, rewrite/scan, transaction,
+//! timeouts, retry policy, backfill spec, undo, and how to tell it is already done.
+
+use serde::Serialize;
+
+use crate::lock::LockMode;
+
+/// The phases of an expand/contract migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Backward-compatible additions: old and new application versions both work.
+    Expand,
+    /// Batched data changes, throttled, resumable.
+    Backfill,
+    /// Enforce constraints, swap, drop: after this only the new application works.
+    Contract,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Backfill => "backfill",
+            Phase::Contract => "contract",
+        }
+    }
+}
+
+/// What kind of work a step is (the executor dispatches on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// DDL in one short transaction with lock_timeout.
+    Ddl,
+    /// CREATE INDEX CONCURRENTLY: outside a transaction; check `indisvalid` after,
+    /// drop an invalid leftover before a retry.
+    CreateIndexConcurrently,
+    /// DROP INDEX CONCURRENTLY: outside a transaction.
+    DropIndexConcurrently,
+    /// VALIDATE CONSTRAINT: its own transaction, long statement timeout.
+    ValidateConstraint,
+    /// Batched keyset backfill described by [`BackfillSpec`].
+    Backfill,
+    /// The short transaction that swaps a synced column in.
+    Swap,
+    /// ANALYZE after the contract phase, so the planner sees the new data.
+    Analyze,
+    /// A statement kept as written (no safer form exists, or none is needed).
+    AsWritten,
+}
+
+/// How to retry a step that hit its lock timeout (or a deadlock / serialization error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Total time budget for all attempts; when spent, stop cleanly and resumable.
+    pub budget_ms: u64,
+    /// Full jitter on each backoff, so several runners never retry in lockstep.
+    pub jitter: bool,
+}
+
+/// A column assignment in a backfill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub column: String,
+    /// SQL expression, evaluated per row.
+    pub expr: String,
+}
+
+/// A batched backfill, as data: the executor builds each batch's SQL from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackfillSpec {
+    /// Schema-qualified table.
+    pub table: String,
+    /// Key for keyset pagination (unique, NOT NULL); empty: the primary key, resolved at apply.
+    pub key: Vec<String>,
+    pub set: Vec<Assignment>,
+    /// Rows that still need the change (`c IS NULL`), so a re-run and rows written
+    /// meanwhile by the application are right; None: every row in the range.
+    pub filter: Option<String>,
+    pub batch_size: u32,
+    /// The executor adapts the batch size to keep each batch near this duration.
+    pub target_batch_ms: u32,
+}
+
+/// Which source statement a step comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepSource {
+    pub file: String,
+    pub line: u32,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub phase: Phase,
+    pub kind: StepKind,
+    pub description: String,
+    /// Schema-qualified table the step works on, if any.
+    pub table: Option<String>,
+    /// Statements run in order (in one transaction when `transactional`).
+    pub statements: Vec<String>,
+    /// Strongest table lock the step takes, as PostgreSQL names it.
+    pub lock: Option<LockMode>,
+    pub rewrites_table: bool,
+    pub scans_table: bool,
+    pub transactional: bool,
+    pub lock_timeout_ms: u64,
+    /// None: no statement timeout (non-blocking long work such as VALIDATE).
+    pub statement_timeout_ms: Option<u64>,
+    pub retry: RetryPolicy,
+    pub backfill: Option<BackfillSpec>,
+    /// SQL that reverses the step (empty: nothing to undo, or not reversible).
+    pub undo: Vec<String>,
+    /// Whether `abort` may run `undo` (false after data or names are gone).
+    pub reversible: bool,
+    /// A query returning one boolean, true when the step's effect is already in place:
+    /// what makes `resume` after a crash safe for steps that are not idempotent.
+    pub done_check: Option<String>,
+    /// The table is new in this migration or known empty: its locks block no one.
+    pub table_is_new: bool,
+    pub source: StepSource,
+}
+
+impl Step {
+    /// Whether the step holds a lock that blocks traffic while it rewrites or scans an
+    /// existing table: what a safe plan never does.
+    pub fn blocks_traffic_while_working(&self) -> bool {
+        !self.table_is_new
+            && (self.rewrites_table || self.scans_table)
+            && self
+                .lock
+                .is_some_and(|l| l.blocks_reads() || l.blocks_writes())
+    }
+}

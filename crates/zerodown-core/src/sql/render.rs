@@ -1,0 +1,139 @@
+//! SQL text for plan steps. Identifiers always go through `quote`; expressions and
+//! types come from the PostgreSQL deparser (the parser's own printing of user SQL).
+
+use super::quote::{ident, ident_list, literal, qual};
+use crate::ir::{ColumnDef, ConstraintDef, ConstraintKind, QualName};
+
+/// `ALTER TABLE t <clause>`.
+pub fn alter_table(table: &QualName, clause: &str) -> String {
+    format!("ALTER TABLE {} {clause}", qual(table))
+}
+
+/// A column definition. `with_default` / `with_not_null` let a plan add them later.
+pub fn column_def(c: &ColumnDef, with_default: bool, with_not_null: bool) -> String {
+    let mut s = format!("{} {}", ident(&c.name), c.ty.sql);
+    if let Some(g) = &c.generated {
+        s.push_str(&format!(
+            " GENERATED ALWAYS AS ({}){}",
+            g.expr.sql,
+            if g.stored { " STORED" } else { " VIRTUAL" }
+        ));
+    }
+    if let Some(id) = &c.identity {
+        s.push_str(&format!(
+            " GENERATED {} AS IDENTITY",
+            if id == "always" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            }
+        ));
+    }
+    if with_default {
+        if let Some(d) = &c.default {
+            s.push_str(&format!(" DEFAULT {}", d.sql));
+        }
+    }
+    if with_not_null && c.not_null && c.identity.is_none() {
+        s.push_str(" NOT NULL");
+    }
+    s
+}
+
+/// `CONSTRAINT name <body> [NOT VALID]`.
+pub fn constraint(name: &str, c: &ConstraintDef, not_valid: bool) -> String {
+    let body = match &c.kind {
+        ConstraintKind::Check { expr } => format!("CHECK ({})", expr.sql),
+        ConstraintKind::ForeignKey {
+            columns,
+            ref_table,
+            ref_columns,
+            actions_sql,
+        } => {
+            let refcols = if ref_columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", ident_list(ref_columns))
+            };
+            format!(
+                "FOREIGN KEY ({}) REFERENCES {}{refcols}{actions_sql}",
+                ident_list(columns),
+                qual(&ref_table.resolved())
+            )
+        }
+        ConstraintKind::Unique {
+            columns,
+            using_index,
+            nulls_not_distinct,
+        } => match using_index {
+            Some(ix) => format!("UNIQUE USING INDEX {}", ident(ix)),
+            None => format!(
+                "UNIQUE{} ({})",
+                if *nulls_not_distinct {
+                    " NULLS NOT DISTINCT"
+                } else {
+                    ""
+                },
+                ident_list(columns)
+            ),
+        },
+        ConstraintKind::PrimaryKey {
+            columns,
+            using_index,
+        } => match using_index {
+            Some(ix) => format!("PRIMARY KEY USING INDEX {}", ident(ix)),
+            None => format!("PRIMARY KEY ({})", ident_list(columns)),
+        },
+        ConstraintKind::Exclude => "EXCLUDE".to_owned(),
+        ConstraintKind::NotNull { column } => format!("NOT NULL {}", ident(column)),
+    };
+    let deferrable = if c.deferrable { " DEFERRABLE" } else { "" };
+    let nv = if not_valid { " NOT VALID" } else { "" };
+    format!("CONSTRAINT {} {body}{deferrable}{nv}", ident(name))
+}
+
+/// `EXISTS (constraint name on table [validated])` as a boolean query.
+pub fn constraint_exists(table: &QualName, name: &str, validated: bool) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = {} AND conname = {}{})",
+        super::quote::regclass(table),
+        literal(name),
+        if validated { " AND convalidated" } else { "" }
+    )
+}
+
+/// A boolean query: the column exists on the table.
+pub fn column_exists(table: &QualName, column: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped)",
+        super::quote::regclass(table),
+        literal(column)
+    )
+}
+
+/// A boolean query: the column is NOT NULL.
+pub fn column_not_null(table: &QualName, column: &str) -> String {
+    format!(
+        "SELECT COALESCE((SELECT attnotnull FROM pg_catalog.pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped), false)",
+        super::quote::regclass(table),
+        literal(column)
+    )
+}
+
+/// A boolean query: a valid index of that name exists in the table's schema.
+pub fn valid_index_exists(table: &QualName, index: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = {} AND c.relname = {} AND i.indisvalid)",
+        super::quote::regclass(table),
+        literal(index)
+    )
+}
+
+/// A name of at most 63 bytes (PostgreSQL's NAMEDATALEN - 1), cut at a char boundary.
+pub fn short_name(name: &str) -> String {
+    let mut s = name.to_owned();
+    while s.len() > 63 {
+        s.pop();
+    }
+    s
+}
