@@ -499,7 +499,7 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
             statements: vec![format!("ANALYZE {}", qualified_text(table))],
             lock: Some(LockMode::ShareUpdateExclusive),
             rewrites_table: false,
-            scans_table: true,
+            scans_table: false,
             transactional: true,
             lock_timeout_ms: opts.nonblocking_lock_timeout_ms,
             statement_timeout_ms: None,

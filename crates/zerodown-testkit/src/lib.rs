@@ -1,0 +1,65 @@
+//! Test support: where the test PostgreSQL is, and schemas each test owns.
+//!
+//! `ZERODOWN_TEST_PG` names the server (default: the local service on 127.0.0.1:5432,
+//! database `test`, user `postgres`, as `scripts/setup.sh` leaves it).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::{Client, NoTls};
+
+/// Connection string of the test PostgreSQL.
+pub fn pg_conn() -> String {
+    std::env::var("ZERODOWN_TEST_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
+}
+
+/// Connects to the test PostgreSQL; panics with a hint when it is not running.
+pub async fn connect() -> Client {
+    let conn = pg_conn();
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("test PostgreSQL at {conn:?} is not reachable ({e}); run scripts/setup.sh")
+        });
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique name for a test-owned object: `zdt_<tag>_<pid>_<n>_<time>`.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("zdt_{tag}_{}_{n}_{t}", std::process::id())
+}
+
+/// A schema the test owns; [`TestSchema::drop`] removes it and all it holds.
+pub struct TestSchema {
+    pub name: String,
+}
+
+impl TestSchema {
+    pub async fn create(client: &Client, tag: &str) -> TestSchema {
+        let name = unique_name(tag);
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+            .await
+            .expect("create test schema");
+        TestSchema { name }
+    }
+
+    /// Drops the schema with everything in it.
+    pub async fn drop(self, client: &Client) {
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name))
+            .await
+            .expect("drop test schema");
+    }
+}
