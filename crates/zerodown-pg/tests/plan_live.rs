@@ -62,7 +62,8 @@ async fn run_plan(c: &Client, s: &str, plan: &Plan) -> Vec<String> {
                     step.lock
                 ));
             }
-            if step.rewrites_table != !o.rewritten.is_empty() {
+            let (rewrote, scanned) = (!o.rewritten.is_empty(), !o.scanned.is_empty());
+            if step.rewrites_table != rewrote {
                 errors.push(format!(
                     "{what}: rewrite declared {}, observed {:?}",
                     step.rewrites_table, o.rewritten
@@ -70,7 +71,7 @@ async fn run_plan(c: &Client, s: &str, plan: &Plan) -> Vec<String> {
             }
             if step.kind != StepKind::Backfill
                 && !step.rewrites_table
-                && step.scans_table != !o.scanned.is_empty()
+                && step.scans_table != scanned
             {
                 errors.push(format!(
                     "{what}: scan declared {}, observed {:?}",
