@@ -273,6 +273,11 @@ pub enum DdlOp {
         assignments: Vec<(String, Expr)>,
         filter: Option<Expr>,
     },
+    /// `LOCK TABLE ... IN <mode> MODE`: held until the end of the transaction.
+    LockTable {
+        tables: Vec<QualName>,
+        mode: LockMode,
+    },
     /// Whole-table maintenance that rewrites under ACCESS EXCLUSIVE (VACUUM FULL, CLUSTER).
     TableRewrite {
         table: Option<QualName>,

@@ -94,6 +94,9 @@ pub fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
                 DdlOp::TableRewrite { table: Some(t), .. } => {
                     out.insert(t.resolved());
                 }
+                DdlOp::LockTable { tables, .. } => {
+                    out.extend(tables.iter().map(QualName::resolved))
+                }
                 _ => {}
             }
         }

@@ -317,6 +317,20 @@ pub(crate) fn effect(
                     .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
             }
         }
+        DdlOp::LockTable { tables, mode } => {
+            for n in tables {
+                let t = table(cat, n)?;
+                e.lock(&t, *mode);
+            }
+            e.time(Some(cost.catalog_seconds));
+            if !in_txn {
+                e.finding(Finding::new(
+                    "lock-outside-transaction",
+                    Severity::Error,
+                    "LOCK TABLE outside a transaction block is an error in PostgreSQL",
+                ));
+            }
+        }
         DdlOp::TableRewrite { table: n, what } => {
             if let Some(n) = n {
                 let t = table(cat, n)?;

@@ -249,7 +249,7 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
                         "CREATE {}INDEX {} ON {} {}",
                         if ix.unique { "UNIQUE " } else { "" },
                         ident(&name),
-                        qual(&ix.table),
+                        qual(&ix.table.resolved()),
                         ix.body_sql
                     )),
                 });
@@ -302,6 +302,7 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
         DdlOp::AddEnumValue { .. }
         | DdlOp::Update { .. }
         | DdlOp::TableRewrite { .. }
+        | DdlOp::LockTable { .. }
         | DdlOp::Transaction(_)
         | DdlOp::Set { .. }
         | DdlOp::CatalogOnly { .. }

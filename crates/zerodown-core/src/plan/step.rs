@@ -122,6 +122,9 @@ pub struct Step {
     pub done_check: Option<String>,
     /// The table is new in this migration or known empty: its locks block no one.
     pub table_is_new: bool,
+    /// A statement zerodown does not model: lock, rewrite and scan are unknown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unmodeled: bool,
     pub source: StepSource,
 }
 

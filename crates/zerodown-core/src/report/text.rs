@@ -48,12 +48,14 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 fn statement_block(out: &mut String, i: usize, s: &StatementAnalysis) {
-    let lock = s
-        .impact
-        .lock
-        .map(|l| l.pg_name())
-        .unwrap_or("no table lock");
+    let unmodeled = s.findings.iter().any(|f| f.code == "unmodeled-statement");
+    let lock = match s.impact.lock {
+        Some(l) => l.pg_name(),
+        None if unmodeled => "unknown (not modeled)",
+        None => "no table lock",
+    };
     let blocks = match (s.impact.blocks_reads, s.impact.blocks_writes) {
+        _ if unmodeled => "review by hand",
         (true, _) => "blocks reads and writes",
         (false, true) => "blocks writes",
         _ => "blocks neither reads nor writes",
@@ -131,9 +133,15 @@ fn step_line(out: &mut String, n: usize, s: &Step) {
         StepKind::Analyze => "analyze",
         StepKind::AsWritten => "as written",
     };
-    let lock = s.lock.map(|l| l.pg_name()).unwrap_or("no table lock");
+    let lock = match s.lock {
+        Some(l) => l.pg_name(),
+        None if s.unmodeled => "locks unknown (not modeled)",
+        None => "no table lock",
+    };
     let work = match (s.rewrites_table, s.scans_table) {
+        _ if s.unmodeled => "review by hand",
         _ if s.kind == StepKind::Backfill => "writes rows in short batches",
+        _ if s.kind == StepKind::Analyze => "reads a sample",
         (true, _) => "rewrites",
         (false, true) => "scans",
         _ => "catalog only",

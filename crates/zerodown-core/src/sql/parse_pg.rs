@@ -241,9 +241,7 @@ fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         NodeEnum::DoStmt(_) => DdlOp::Opaque {
             what: "DO block".into(),
         },
-        NodeEnum::LockStmt(_) => DdlOp::Opaque {
-            what: "LOCK TABLE".into(),
-        },
+        NodeEnum::LockStmt(s) => lock_stmt(s)?,
         NodeEnum::ReindexStmt(_) => DdlOp::Opaque {
             what: "REINDEX".into(),
         },
@@ -805,6 +803,24 @@ fn rename_stmt(s: &protobuf::RenameStmt) -> Conv<DdlOp> {
             what: format!("RENAME {}", object_word(other)),
         },
     })
+}
+
+fn lock_stmt(s: &protobuf::LockStmt) -> Conv<DdlOp> {
+    // PostgreSQL's lock mode numbers (storage/lockdefs.h): 1 = AccessShareLock ... 8.
+    let mode = usize::try_from(s.mode)
+        .ok()
+        .and_then(|m| m.checked_sub(1))
+        .and_then(|i| LockMode::ALL.get(i).copied())
+        .ok_or("unknown lock mode")?;
+    let tables = s
+        .relations
+        .iter()
+        .map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => range_var(Some(rv)),
+            _ => Err("cannot read LOCK TABLE target".into()),
+        })
+        .collect::<Conv<Vec<_>>>()?;
+    Ok(DdlOp::LockTable { tables, mode })
 }
 
 fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {

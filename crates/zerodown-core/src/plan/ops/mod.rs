@@ -83,7 +83,8 @@ impl<'a> Ctx<'a> {
                     | StepKind::Analyze
             ),
             transactional,
-            lock_timeout_ms: if blocking || kind == StepKind::Backfill {
+            lock_timeout_ms: if blocking || matches!(kind, StepKind::Backfill | StepKind::AsWritten)
+            {
                 self.opts.lock_timeout_ms
             } else {
                 self.opts.nonblocking_lock_timeout_ms
@@ -95,6 +96,7 @@ impl<'a> Ctx<'a> {
             reversible: true,
             done_check: None,
             table_is_new: table.is_some_and(Table::is_empty),
+            unmodeled: false,
             source: self.source.clone(),
         });
         let last = self.steps.len() - 1;
@@ -165,6 +167,9 @@ pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
         DdlOp::Transaction(_) | DdlOp::Set { .. } => {
             // Each step runs in its own short transaction with its own timeouts.
         }
+        DdlOp::LockTable { .. } => ctx.note(
+            "LOCK TABLE is left out: every step takes the locks it needs, in its own short transaction",
+        ),
         DdlOp::CatalogOnly { what } => ctx.as_written(stmt, Phase::Expand, what),
         DdlOp::Opaque { what } => {
             ctx.note(format!(
@@ -318,7 +323,7 @@ fn alter_table_stmt(ctx: &mut Ctx, stmt: &Statement, name: &QualName, actions: &
             other => {
                 // Catalog-only clause (defaults, DROP NOT NULL, metadata, constraints drops,
                 // attach): keep as written in the brief statement.
-                let (lock, scans) = brief_clause_effect(other, ctx.p);
+                let (lock, scans) = brief_clause_effect(other);
                 if scans {
                     // ATTACH PARTITION: scans the partition, kept as its own step.
                     let step = ctx.step(
@@ -378,17 +383,12 @@ fn clause_name(a: &AlterAction) -> &'static str {
 }
 
 /// The lock a catalog-only clause takes and whether it scans.
-fn brief_clause_effect(a: &AlterAction, p: &ServerProfile) -> (LockMode, bool) {
+fn brief_clause_effect(a: &AlterAction) -> (LockMode, bool) {
     match a {
         AlterAction::Metadata { lock, .. } => (*lock, false),
-        AlterAction::AttachPartition { .. } => (
-            if cap::attach_partition_share_update_exclusive(p) {
-                LockMode::ShareUpdateExclusive
-            } else {
-                LockMode::AccessExclusive
-            },
-            true,
-        ),
+        // The parent gets SHARE UPDATE EXCLUSIVE on 12+, but the partition is scanned
+        // under ACCESS EXCLUSIVE: the step's strongest lock.
+        AlterAction::AttachPartition { .. } => (LockMode::AccessExclusive, true),
         AlterAction::DetachPartition {
             concurrently: true, ..
         } => (LockMode::ShareUpdateExclusive, false),
@@ -509,6 +509,7 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
             reversible: true,
             done_check: None,
             table_is_new: false,
+            unmodeled: false,
             source: s.source.clone(),
         });
     }
