@@ -183,9 +183,30 @@ pub async fn introspect(
             default: r.get(6),
             identity: !r.get::<_, String>(7).is_empty(),
             generated: !r.get::<_, String>(8).is_empty(),
+            null_frac: None,
         };
         if let Some(t) = by_oid.get_mut(&oid) {
             t.columns.push(col);
+        }
+    }
+
+    // NULL fractions from the planner statistics (present after ANALYZE).
+    for r in client
+        .query(
+            "SELECT c.oid, s.attname::text, s.null_frac::float8
+               FROM pg_catalog.pg_stats s
+               JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
+               JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+              WHERE c.oid = ANY($1) AND NOT s.inherited",
+            &[&oids],
+        )
+        .await
+        .map_err(q("column statistics"))?
+    {
+        let oid: u32 = r.get(0);
+        let name: String = r.get(1);
+        if let Some(col) = by_oid.get_mut(&oid).and_then(|t| t.column_mut(&name)) {
+            col.null_frac = Some(r.get(2));
         }
     }
 

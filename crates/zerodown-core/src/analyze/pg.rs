@@ -501,6 +501,23 @@ fn alter_action(
             let already = t.column(column).is_some_and(|c| c.not_null);
             let proven =
                 cap::set_not_null_uses_valid_check(p) && t.has_valid_not_null_check(column);
+            let nulls = t
+                .column(column)
+                .and_then(|c| c.null_frac)
+                .filter(|f| *f > 0.0);
+            if let (Some(frac), false) = (nulls, already) {
+                e.finding(
+                    Finding::new(
+                        "set-not-null-has-nulls",
+                        Severity::Error,
+                        format!(
+                            "statistics say about {:.1}% of {n}.{column} is NULL: SET NOT NULL (and any validation) will fail",
+                            frac * 100.0
+                        ),
+                    )
+                    .hint("backfill the NULLs first (UPDATE ... WHERE col IS NULL: zerodown runs it in batches), then set NOT NULL"),
+                );
+            }
             if already || proven {
                 e.time(Some(cost.catalog_seconds));
             } else {

@@ -25,6 +25,8 @@ pub struct Column {
     pub default: Option<String>,
     pub identity: bool,
     pub generated: bool,
+    /// Fraction of NULLs per `pg_stats.null_frac` (live, after ANALYZE); None when unknown.
+    pub null_frac: Option<f64>,
 }
 
 /// An index on a table.

@@ -64,6 +64,7 @@ fn column_from_def(d: &ColumnDef) -> Column {
         default: d.default.as_ref().map(|e| e.sql.clone()),
         identity: d.identity.is_some(),
         generated: d.generated.is_some(),
+        null_frac: None,
     }
 }
 
@@ -299,8 +300,18 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
                 t.triggers.retain(|x| x != name);
             }
         }
+        DdlOp::Update {
+            table, assignments, ..
+        } => {
+            if let Some(t) = cat.table_mut(table) {
+                for (c, _) in assignments {
+                    if let Some(col) = t.column_mut(c) {
+                        col.null_frac = None;
+                    }
+                }
+            }
+        }
         DdlOp::AddEnumValue { .. }
-        | DdlOp::Update { .. }
         | DdlOp::TableRewrite { .. }
         | DdlOp::LockTable { .. }
         | DdlOp::Transaction(_)

@@ -222,6 +222,17 @@ pub(crate) fn validate(ctx: &mut Ctx, t: &Table, name: &str) {
 
 /// SET NOT NULL as written when it is free, else the scan-free ladder.
 pub(crate) fn set_not_null(ctx: &mut Ctx, t: &Table, column: &str, brief: &mut Vec<String>) {
+    if let Some(frac) = t
+        .column(column)
+        .and_then(|c| c.null_frac)
+        .filter(|f| *f > 0.0)
+    {
+        ctx.note(format!(
+            "{}.{column} has NULLs (about {:.1}% per statistics): the validation step will fail until they are backfilled",
+            t.name,
+            frac * 100.0
+        ));
+    }
     let proven = cap::set_not_null_uses_valid_check(ctx.p) && t.has_valid_not_null_check(column);
     if t.column(column).is_some_and(|c| c.not_null) || proven {
         brief.push(format!("ALTER COLUMN {} SET NOT NULL", ident(column)));
