@@ -83,6 +83,14 @@ pub const CODES: &[(&str, &str)] = &[
         "the column's current type is unknown offline: a rewrite is assumed",
     ),
     (
+        "set-not-null-has-nulls",
+        "SET NOT NULL on a column that has NULLs (per statistics) fails",
+    ),
+    (
+        "lock-outside-transaction",
+        "LOCK TABLE outside a transaction block is rejected by PostgreSQL",
+    ),
+    (
         "set-not-null-scan",
         "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
     ),
@@ -199,3 +207,63 @@ pub const CODES: &[(&str, &str)] = &[
         "the table has no primary key: batched backfill needs a unique NOT NULL key",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::CODES;
+
+    #[test]
+    fn docs_list_every_code() {
+        let doc = include_str!("../../../docs/findings.md");
+        for (code, what) in CODES {
+            assert!(
+                doc.contains(&format!("| `{code}` | {what} |")),
+                "docs/findings.md lacks {code}"
+            );
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            CODES.len(),
+            "docs/findings.md lists codes that are gone"
+        );
+    }
+
+    /// Every code the analysis emits is declared (and so documented): in the analysis
+    /// sources every kebab-case string literal is a finding code.
+    #[test]
+    fn emitted_codes_are_declared() {
+        let sources = [
+            include_str!("analyze/pg.rs"),
+            include_str!("analyze/txn.rs"),
+        ];
+        let is_code = |s: &str| {
+            s.contains('-')
+                && !s.starts_with('-')
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        let mut emitted = 0;
+        for src in sources {
+            for literal in src.split('"').skip(1).step_by(2).filter(|l| is_code(l)) {
+                assert!(
+                    CODES.iter().any(|(c, _)| *c == literal),
+                    "{literal} is emitted but not in CODES"
+                );
+                emitted += 1;
+            }
+        }
+        assert!(
+            emitted > 30,
+            "found only {emitted} codes: has the emitting code moved?"
+        );
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen: Vec<&str> = CODES.iter().map(|(c, _)| *c).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), CODES.len());
+    }
+}

@@ -63,6 +63,20 @@ impl Effect {
         }
     }
 
+    /// The safe plan for this statement backfills in batches by a unique key.
+    fn needs_backfill_key(&mut self, t: &Table) {
+        if !t.assumed && !t.is_empty() && t.primary_key().is_none() {
+            self.finding(
+                Finding::new(
+                    "no-primary-key",
+                    Severity::Warning,
+                    format!("{} has no primary key: the safe plan backfills in batches by a unique NOT NULL key", t.name),
+                )
+                .hint("add a primary key first (CREATE UNIQUE INDEX CONCURRENTLY + ADD PRIMARY KEY USING INDEX)"),
+            );
+        }
+    }
+
     /// A long operation under a blocking lock on `t`: an error on a big or unknown
     /// table, a caution on a small one, nothing on a table created in this migration.
     fn hazard(
@@ -299,6 +313,7 @@ pub(crate) fn effect(
             }
             e.lock(&t, RowExclusive);
             e.scans = true;
+            e.needs_backfill_key(&t);
             let secs = cost.update(&t);
             e.time(secs);
             if !t.is_empty() {
@@ -480,6 +495,7 @@ fn alter_action(
                 }
                 TypeChange::Rewrite => {
                     e.rewrites = true;
+                    e.needs_backfill_key(t);
                     let secs = cost.rewrite(t);
                     e.time(secs);
                     e.hazard(t, secs, "type-change-rewrite",
@@ -723,6 +739,7 @@ fn add_column(
     match add_column_rewrite(c, cat, p) {
         Some((code, why)) => {
             e.rewrites = true;
+            e.needs_backfill_key(t);
             let secs = cost.rewrite(t);
             e.time(secs);
             e.hazard(t, secs, code,

@@ -1,0 +1,107 @@
+//! The binary against the real PostgreSQL: live catalog, activity, unknown names.
+
+use assert_cmd::Command;
+use zerodown_testkit::{connect, TestSchema};
+
+/// The test server as a URL, with a password the server (trust auth) ignores, so we
+/// can check that it is never printed.
+fn url() -> String {
+    std::env::var("ZERODOWN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres:hunter2@127.0.0.1:5432/test".to_owned())
+}
+
+fn zerodown() -> Command {
+    let mut c = Command::cargo_bin("zerodown").expect("binary");
+    c.env_remove("DATABASE_URL");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_plan_reads_sizes_and_names_lock_holders() {
+    let c = connect().await;
+    let schema = TestSchema::create(&c, "cli").await;
+    let s = schema.name.clone();
+    c.batch_execute(&format!(
+        "CREATE TABLE \"{s}\".big (id int PRIMARY KEY, v text);
+         INSERT INTO \"{s}\".big SELECT g, 'v' FROM generate_series(1, 50000) g;
+         ANALYZE \"{s}\".big;"
+    ))
+    .await
+    .expect("setup");
+    // Another session reads the table inside an open transaction: an ALTER would queue.
+    let holder = connect().await;
+    holder
+        .batch_execute(&format!("BEGIN; SELECT count(*) FROM \"{s}\".big;"))
+        .await
+        .expect("hold");
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+
+    let sql = format!("ALTER TABLE \"{s}\".big ADD COLUMN t uuid DEFAULT gen_random_uuid();");
+    let out = tokio::task::spawn_blocking(move || {
+        zerodown()
+            .args(["plan", "-", "--database-url", &url()])
+            .write_stdin(sql)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    schema.drop(&c).await;
+
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("live catalog of postgres://postgres:***@127.0.0.1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+    assert!(
+        stdout.contains("[lock-queue-risk]") && stdout.contains(&format!("pid {pid}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("batches of 1000 rows by (id)"),
+        "key read from the live catalog: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_table_or_column_on_a_live_database_is_bad_input() {
+    let c = connect().await;
+    let schema = TestSchema::create(&c, "cli").await;
+    let s = schema.name.clone();
+    c.batch_execute(&format!("CREATE TABLE \"{s}\".t (id int PRIMARY KEY);"))
+        .await
+        .expect("setup");
+    let sql = format!(
+        "ALTER TABLE \"{s}\".t ALTER COLUMN nope SET NOT NULL;\nALTER TABLE \"{s}\".missing ADD COLUMN x int;\n"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        zerodown()
+            .args(["plan", "-", "--database-url", &url()])
+            .write_stdin(sql)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    schema.drop(&c).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("<stdin>:1:1: error: column nope does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("<stdin>:2:1: error: table") && stderr.contains("missing does not exist"),
+        "{stderr}"
+    );
+}
