@@ -121,6 +121,10 @@ async fn plans_run_and_do_what_they_declare() {
                 AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{t}'::regclass AND conname LIKE 'zd_%')",
         ),
         (
+            "ALTER TABLE {t} ADD COLUMN buyer int REFERENCES {r} (id)",
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{t}'::regclass AND contype = 'f' AND convalidated)",
+        ),
+        (
             "ALTER TABLE {t} ALTER COLUMN n SET NOT NULL",
             "SELECT attnotnull FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'n'",
         ),

@@ -167,4 +167,4 @@ pub(crate) fn statement_effect(
         .map(|e| (e.locks, e.new_tables, e.rewrites, e.scans))
 }
 
-pub(crate) use pg::add_column_rewrite as pg_add_column_rewrite;
+pub(crate) use pg::{add_column_rewrite as pg_add_column_rewrite, inline_constraint};

@@ -2,13 +2,15 @@
 //! otherwise add the column bare, default for new rows, batched backfill, then NOT NULL.
 
 use super::{constraint, update::backfill_step, Ctx};
-use crate::analyze::pg_add_column_rewrite;
+use crate::analyze::{inline_constraint, pg_add_column_rewrite};
+use crate::catalog::simulate::constraint_name;
 use crate::catalog::Table;
 use crate::ir::ColumnDef;
+use crate::ir::ConstraintKind;
 use crate::ir::QualName;
 use crate::lock::LockMode;
 use crate::plan::step::{Assignment, Phase, StepKind};
-use crate::sql::quote::{ident, literal, qual};
+use crate::sql::quote::{ident, ident_list, literal, qual};
 use crate::sql::render::{alter_table, column_def, column_exists, short_name};
 use crate::sql::types::{is_serial, serial_base};
 
@@ -55,7 +57,37 @@ pub(crate) fn plan(
         Some(_) => default_path(ctx, t, col),
     }
     for k in &col.constraints {
-        constraint::add(ctx, t, k, brief);
+        let k = inline_constraint(col, k);
+        let add_clause = brief
+            .iter()
+            .rposition(|c| c.starts_with("ADD COLUMN") && c.contains(&ident(&col.name)));
+        if let (
+            true,
+            ConstraintKind::ForeignKey {
+                ref_table,
+                ref_columns,
+                actions_sql,
+                ..
+            },
+            Some(i),
+        ) = (k.not_valid, &k.kind, add_clause)
+        {
+            // Nothing to validate on an all-NULL new column, but PostgreSQL skips the
+            // scan only for the inline column form (a separate ADD CONSTRAINT scans).
+            let name = constraint_name(&t.name, &k);
+            let refcols = if ref_columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", ident_list(ref_columns))
+            };
+            brief[i].push_str(&format!(
+                " CONSTRAINT {} REFERENCES {}{refcols}{actions_sql}",
+                ident(&name),
+                qual(&ref_table.resolved())
+            ));
+        } else {
+            constraint::add(ctx, t, &k, brief);
+        }
     }
 }
 
