@@ -211,13 +211,8 @@ fn read_live(
         let client = zerodown_pg::connect(conn)
             .await
             .map_err(|e| Failure::database(e.to_string()))?;
-        zerodown_pg::introspect(
-            &client,
-            &pipeline::referenced_tables(files),
-            &pipeline::referenced_indexes(files),
-            &pipeline::referenced_functions(files),
-        )
-        .await
-        .map_err(|e| Failure::database(e.to_string()))
+        zerodown_pg::introspect(&client, &pipeline::references(files))
+            .await
+            .map_err(|e| Failure::database(e.to_string()))
     })
 }

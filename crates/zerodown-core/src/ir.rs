@@ -273,6 +273,19 @@ pub enum DdlOp {
         assignments: Vec<(String, Expr)>,
         filter: Option<Expr>,
     },
+    /// `CREATE DOMAIN`; `constrained` when it has CHECK or NOT NULL constraints (a column
+    /// of such a type is checked row by row: ADD COLUMN rewrites the table).
+    CreateDomain {
+        name: QualName,
+        constrained: bool,
+    },
+    /// `REINDEX INDEX|TABLE name [CONCURRENTLY]`.
+    Reindex {
+        /// The index (when `table` is false) or the table.
+        name: QualName,
+        table: bool,
+        concurrently: bool,
+    },
     /// `LOCK TABLE ... IN <mode> MODE`: held until the end of the transaction.
     LockTable {
         tables: Vec<QualName>,

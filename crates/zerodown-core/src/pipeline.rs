@@ -33,8 +33,41 @@ pub fn parse_sources(sources: &[SourceFile]) -> (Vec<ParsedFile>, Vec<Diagnostic
     (files, diagnostics)
 }
 
-/// Tables the migration names (to read from the live catalog), including referenced ones.
-pub fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
+/// What the migration names, to be read from the live catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Tables, including referenced ones (foreign keys, partitions).
+    pub tables: BTreeSet<QualName>,
+    /// Indexes dropped or rebuilt (their tables are looked up).
+    pub indexes: BTreeSet<QualName>,
+    /// Functions called in defaults (their volatility is read).
+    pub functions: BTreeSet<String>,
+    /// Types of added columns (to know which are domains with constraints).
+    pub types: BTreeSet<String>,
+}
+
+/// Everything the migration names.
+pub fn references(files: &[ParsedFile]) -> References {
+    References {
+        tables: referenced_tables(files),
+        indexes: referenced_indexes(files),
+        functions: referenced_functions(files),
+        types: files
+            .iter()
+            .flat_map(|f| f.statements.iter())
+            .filter_map(|s| match &s.op {
+                DdlOp::AlterTable { actions, .. } => Some(actions.iter().filter_map(|a| match a {
+                    AlterAction::AddColumn { column, .. } => Some(column.ty.name.clone()),
+                    _ => None,
+                })),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+    }
+}
+
+fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
     let mut out = BTreeSet::new();
     let add_constraint = |out: &mut BTreeSet<QualName>, k: &ConstraintKind| {
         if let ConstraintKind::ForeignKey { ref_table, .. } = k {
@@ -91,6 +124,11 @@ pub fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
                 | DdlOp::Update { table, .. } => {
                     out.insert(table.resolved());
                 }
+                DdlOp::Reindex {
+                    name, table: true, ..
+                } => {
+                    out.insert(name.resolved());
+                }
                 DdlOp::TableRewrite { table: Some(t), .. } => {
                     out.insert(t.resolved());
                 }
@@ -104,21 +142,24 @@ pub fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
     out
 }
 
-/// Index names dropped by the migration (their tables are looked up live).
-pub fn referenced_indexes(files: &[ParsedFile]) -> BTreeSet<QualName> {
+fn referenced_indexes(files: &[ParsedFile]) -> BTreeSet<QualName> {
     files
         .iter()
         .flat_map(|f| f.statements.iter())
         .filter_map(|s| match &s.op {
-            DdlOp::DropIndex { names, .. } => Some(names.iter().map(QualName::resolved)),
+            DdlOp::DropIndex { names, .. } => {
+                Some(names.iter().map(QualName::resolved).collect::<Vec<_>>())
+            }
+            DdlOp::Reindex {
+                name, table: false, ..
+            } => Some(vec![name.resolved()]),
             _ => None,
         })
         .flatten()
         .collect()
 }
 
-/// Functions called in defaults and expressions (their volatility is read live).
-pub fn referenced_functions(files: &[ParsedFile]) -> BTreeSet<String> {
+fn referenced_functions(files: &[ParsedFile]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for f in files {
         for s in &f.statements {

@@ -11,6 +11,7 @@ use zerodown_core::catalog::{
 use zerodown_core::engine::{ServerProfile, Settings, Version};
 use zerodown_core::ir::{DdlOp, QualName, TypeRef};
 use zerodown_core::lock::LockMode;
+use zerodown_core::pipeline::References;
 use zerodown_core::sql::parse_pg;
 use zerodown_core::sql::types::{canonical_type_name, decode_typmod};
 
@@ -37,13 +38,9 @@ fn split(names: &BTreeSet<QualName>) -> (Vec<String>, Vec<String>) {
         .unzip()
 }
 
-/// Reads the catalog for the named tables (and the tables of the named indexes).
-pub async fn introspect(
-    client: &Client,
-    tables: &BTreeSet<QualName>,
-    indexes: &BTreeSet<QualName>,
-    functions: &BTreeSet<String>,
-) -> Result<Introspection, PgError> {
+/// Reads the catalog for what the migration names.
+pub async fn introspect(client: &Client, refs: &References) -> Result<Introspection, PgError> {
+    let (tables, indexes, functions) = (&refs.tables, &refs.indexes, &refs.functions);
     let row = client
         .query_one(
             "SELECT current_setting('server_version_num')::int4, current_setting('TimeZone')",
@@ -325,6 +322,23 @@ pub async fn introspect(
     {
         let v: String = r.get(1);
         catalog.functions.insert(r.get(0), Volatility::from_provolatile(&v));
+    }
+
+    let types: Vec<String> = refs.types.iter().cloned().collect();
+    for r in client
+        .query(
+            "SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
+               JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+              WHERE t.typtype = 'd' AND (t.typname = ANY($1) OR n.nspname || '.' || t.typname = ANY($1))
+                AND (t.typnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid))",
+            &[&types],
+        )
+        .await
+        .map_err(q("domains"))?
+    {
+        let (schema, name): (String, String) = (r.get(0), r.get(1));
+        catalog.constrained_domains.insert(format!("{schema}.{name}"));
+        catalog.constrained_domains.insert(name);
     }
 
     catalog.activity = activity(client, &oids, &by_oid).await?;

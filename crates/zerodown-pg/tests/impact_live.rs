@@ -21,14 +21,9 @@ async fn declared(c: &Client, sql: &str) -> Impact {
     let src = classify("case.sql", sql);
     let (files, diags) = pipeline::parse_sources(&[src]);
     assert!(diags.is_empty(), "{sql}: {diags:?}");
-    let live = zerodown_pg::introspect(
-        c,
-        &pipeline::referenced_tables(&files),
-        &pipeline::referenced_indexes(&files),
-        &pipeline::referenced_functions(&files),
-    )
-    .await
-    .expect("introspect");
+    let live = zerodown_pg::introspect(c, &pipeline::references(&files))
+        .await
+        .expect("introspect");
     let out = pipeline::run(
         &files,
         &live.catalog,
@@ -101,6 +96,10 @@ async fn declared_impact_matches_the_server() {
         format!("ALTER TABLE {t} ADD COLUMN x int CHECK (x > 0)"),
         format!("ALTER TABLE {t} ADD COLUMN x int UNIQUE"),
         format!("ALTER TABLE {t} ADD COLUMN x int DEFAULT 1 CHECK (x > 0)"),
+        format!("ALTER TABLE {t} ADD COLUMN x \"{s}\".posint"),
+        format!("ALTER TABLE {t} ADD COLUMN x \"{s}\".label"),
+        format!("REINDEX INDEX \"{s}\".t_b_idx"),
+        format!("REINDEX TABLE {t}"),
         format!("ALTER TABLE {t} ALTER COLUMN b TYPE varchar(40)"),
         format!("ALTER TABLE {t} ALTER COLUMN b TYPE text"),
         format!("ALTER TABLE {t} ALTER COLUMN b TYPE varchar(10)"),

@@ -18,14 +18,9 @@ async fn make_plan(c: &Client, sql: &str) -> Plan {
     src.implicit_transaction = false;
     let (files, diags) = pipeline::parse_sources(&[src]);
     assert!(diags.is_empty(), "{diags:?}");
-    let live = zerodown_pg::introspect(
-        c,
-        &pipeline::referenced_tables(&files),
-        &pipeline::referenced_indexes(&files),
-        &pipeline::referenced_functions(&files),
-    )
-    .await
-    .expect("introspect");
+    let live = zerodown_pg::introspect(c, &pipeline::references(&files))
+        .await
+        .expect("introspect");
     pipeline::run(
         &files,
         &live.catalog,
@@ -123,6 +118,10 @@ async fn plans_run_and_do_what_they_declare() {
         (
             "ALTER TABLE {t} ADD COLUMN buyer int REFERENCES {r} (id)",
             "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{t}'::regclass AND contype = 'f' AND convalidated)",
+        ),
+        (
+            "REINDEX INDEX {s}.t_b_idx",
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{s}.t_b_idx')",
         ),
         (
             "ALTER TABLE {t} ALTER COLUMN n SET NOT NULL",

@@ -332,6 +332,12 @@ pub(crate) fn effect(
                     .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
             }
         }
+        DdlOp::CreateDomain { .. } => e.time(Some(0.0)),
+        DdlOp::Reindex {
+            name,
+            table: is_table,
+            concurrently,
+        } => reindex(&mut e, name, *is_table, *concurrently, cat, p, cost, in_txn)?,
         DdlOp::LockTable { tables, mode } => {
             for n in tables {
                 let t = table(cat, n)?;
@@ -378,6 +384,59 @@ pub(crate) fn effect(
         }
     }
     Ok(e.done())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reindex(
+    e: &mut Effect,
+    name: &QualName,
+    is_table: bool,
+    concurrently: bool,
+    cat: &Catalog,
+    p: &ServerProfile,
+    cost: &CostModel,
+    in_txn: bool,
+) -> Result<(), String> {
+    let t = if is_table {
+        table(cat, name)?
+    } else {
+        match cat.table_of_index(name) {
+            Some(t) => Cow::Borrowed(t),
+            None if cat.live => return Err(format!("index {name} does not exist in the database")),
+            None => Cow::Owned(Table::assumed(QualName::new(None, "(table of the index)"))),
+        }
+    };
+    let indexes = if is_table { t.indexes.len().max(1) } else { 1 };
+    let secs = cost.index_build(&t).map(|s| s * indexes as f64);
+    e.scans = true;
+    e.time(secs);
+    if concurrently {
+        e.lock(&t, ShareUpdateExclusive);
+        if !cap::reindex_concurrently(p) {
+            e.finding(Finding::new(
+                "unsupported-on-version",
+                Severity::Error,
+                format!(
+                    "REINDEX CONCURRENTLY needs PostgreSQL 12 (target is {})",
+                    p.version
+                ),
+            ));
+        }
+        if in_txn {
+            e.finding(concurrently_in_txn("REINDEX CONCURRENTLY"));
+        }
+        if cap::concurrent_index_corruption_bug(p) {
+            e.finding(Finding::new("concurrent-index-corruption-bug", Severity::Error,
+                format!("PostgreSQL {} can silently corrupt indexes rebuilt CONCURRENTLY (fixed in 14.4)", p.version))
+                .hint("upgrade to 14.4 or later first"));
+        }
+    } else {
+        e.lock(&t, Share);
+        e.hazard(&t, secs, "reindex-blocks",
+            format!("REINDEX takes SHARE on {} (writes wait) and ACCESS EXCLUSIVE on the index (queries that would use it wait) for the whole rebuild", t.name),
+            if cap::reindex_concurrently(p) { "use REINDEX ... CONCURRENTLY, outside a transaction" } else { "before PostgreSQL 12: CREATE INDEX CONCURRENTLY a twin, then drop the old one concurrently" });
+    }
+    Ok(())
 }
 
 fn concurrently_in_txn(what: &str) -> Finding {
@@ -645,6 +704,18 @@ pub(crate) fn add_column_rewrite(
             "an identity column fills every existing row from a sequence".into(),
         ));
     }
+    if cat
+        .constrained_domains
+        .contains(&c.ty.name.to_ascii_lowercase())
+    {
+        return Some((
+            "add-column-constrained-domain",
+            format!(
+                "{} is a domain with constraints: PostgreSQL checks it for every existing row",
+                c.ty.sql
+            ),
+        ));
+    }
     if c.serial {
         return Some((
             "add-column-serial",
@@ -744,7 +815,11 @@ fn add_column(
             e.time(secs);
             e.hazard(t, secs, code,
                 format!("ADD COLUMN {} rewrites {} under ACCESS EXCLUSIVE: {why}", c.name, t.name),
-                "zerodown plans: add the column without the default, set the default for new rows, backfill in batches, then enforce NOT NULL without a long lock");
+                match code {
+                    "add-column-constrained-domain" => "no online form: use the base type plus a CHECK constraint added NOT VALID and validated separately",
+                    "add-column-stored-generated" => "no online form: on PostgreSQL 18 use a VIRTUAL generated column, or a plain column kept by a trigger and backfilled",
+                    _ => "zerodown plans: add the column without the default, set the default for new rows, backfill in batches, then enforce NOT NULL without a long lock",
+                });
         }
         None => {
             e.time(Some(cost.catalog_seconds));

@@ -218,6 +218,8 @@ pub struct Catalog {
     pub activity: Vec<Backend>,
     /// True when read from a live database: unknown tables and columns are errors.
     pub live: bool,
+    /// Domains with CHECK / NOT NULL constraints, by name and `schema.name`.
+    pub constrained_domains: std::collections::BTreeSet<String>,
     /// Row counts given by the user (`--rows t=N`), applied to any table of that name.
     pub size_hints: BTreeMap<QualName, f64>,
 }

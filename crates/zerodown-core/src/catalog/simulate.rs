@@ -300,6 +300,14 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
                 t.triggers.retain(|x| x != name);
             }
         }
+        DdlOp::CreateDomain { name, constrained } => {
+            if *constrained {
+                cat.constrained_domains
+                    .insert(name.name.to_ascii_lowercase());
+                cat.constrained_domains
+                    .insert(name.resolved().to_string().to_ascii_lowercase());
+            }
+        }
         DdlOp::Update {
             table, assignments, ..
         } => {
@@ -314,6 +322,7 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
         DdlOp::AddEnumValue { .. }
         | DdlOp::TableRewrite { .. }
         | DdlOp::LockTable { .. }
+        | DdlOp::Reindex { .. }
         | DdlOp::Transaction(_)
         | DdlOp::Set { .. }
         | DdlOp::CatalogOnly { .. }

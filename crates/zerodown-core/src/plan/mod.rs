@@ -140,6 +140,18 @@ pub fn plan(
             "still blocks traffic while it works (no online form): {b}"
         ));
     }
+    let concurrent_builds = phases.iter().flat_map(|p| p.steps.iter()).any(|s| {
+        matches!(
+            s.kind,
+            StepKind::CreateIndexConcurrently | StepKind::ReindexConcurrently
+        )
+    });
+    if concurrent_builds && crate::capabilities::concurrent_index_corruption_bug(profile) {
+        notes.push(format!(
+            "PostgreSQL {} can corrupt indexes built or rebuilt CONCURRENTLY (fixed in 14.4): upgrade before running this plan",
+            profile.version
+        ));
+    }
     notes.dedup();
     Plan {
         phases,

@@ -38,6 +38,9 @@ pub enum StepKind {
     CreateIndexConcurrently,
     /// DROP INDEX CONCURRENTLY: outside a transaction.
     DropIndexConcurrently,
+    /// REINDEX ... CONCURRENTLY: outside a transaction; a failure leaves an invalid
+    /// `<name>_ccnew` index to drop before retrying.
+    ReindexConcurrently,
     /// VALIDATE CONSTRAINT: its own transaction, long statement timeout.
     ValidateConstraint,
     /// Batched keyset backfill described by [`BackfillSpec`].

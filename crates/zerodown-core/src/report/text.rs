@@ -127,6 +127,7 @@ fn step_line(out: &mut String, n: usize, s: &Step) {
         StepKind::Ddl => "ddl",
         StepKind::CreateIndexConcurrently => "index concurrently",
         StepKind::DropIndexConcurrently => "drop index concurrently",
+        StepKind::ReindexConcurrently => "reindex concurrently",
         StepKind::ValidateConstraint => "validate",
         StepKind::Backfill => "backfill",
         StepKind::Swap => "swap",

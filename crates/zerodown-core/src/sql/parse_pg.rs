@@ -222,7 +222,10 @@ fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         NodeEnum::AlterSeqStmt(_) => catalog("ALTER SEQUENCE"),
         NodeEnum::CreateEnumStmt(_) => catalog("CREATE TYPE AS ENUM"),
         NodeEnum::CompositeTypeStmt(_) => catalog("CREATE TYPE"),
-        NodeEnum::CreateDomainStmt(_) => catalog("CREATE DOMAIN"),
+        NodeEnum::CreateDomainStmt(s) => DdlOp::CreateDomain {
+            name: name_list(&s.domainname)?,
+            constrained: !s.constraints.is_empty(),
+        },
         NodeEnum::CreateExtensionStmt(_) => catalog("CREATE EXTENSION"),
         NodeEnum::CommentStmt(_) => catalog("COMMENT"),
         NodeEnum::GrantStmt(_) => catalog("GRANT/REVOKE"),
@@ -242,9 +245,7 @@ fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
             what: "DO block".into(),
         },
         NodeEnum::LockStmt(s) => lock_stmt(s)?,
-        NodeEnum::ReindexStmt(_) => DdlOp::Opaque {
-            what: "REINDEX".into(),
-        },
+        NodeEnum::ReindexStmt(s) => reindex_stmt(s)?,
         NodeEnum::TruncateStmt(_) => DdlOp::Opaque {
             what: "TRUNCATE".into(),
         },
@@ -802,6 +803,27 @@ fn rename_stmt(s: &protobuf::RenameStmt) -> Conv<DdlOp> {
         other => DdlOp::CatalogOnly {
             what: format!("RENAME {}", object_word(other)),
         },
+    })
+}
+
+fn reindex_stmt(s: &protobuf::ReindexStmt) -> Conv<DdlOp> {
+    use protobuf::ReindexObjectType as K;
+    let concurrently = s.params.iter().any(
+        |p| matches!(p.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
+    );
+    let table = match K::try_from(s.kind) {
+        Ok(K::ReindexObjectIndex) => false,
+        Ok(K::ReindexObjectTable) => true,
+        _ => {
+            return Ok(DdlOp::Opaque {
+                what: "REINDEX SCHEMA/DATABASE/SYSTEM".into(),
+            })
+        }
+    };
+    Ok(DdlOp::Reindex {
+        name: range_var(s.relation.as_ref())?,
+        table,
+        concurrently,
     })
 }
 

@@ -34,6 +34,8 @@ pub async fn setup(c: &Client, s: &str) {
         CREATE TABLE p1 (id int, k int);
         INSERT INTO p1 SELECT g, 5 FROM generate_series(1, 500) g;
         CREATE TYPE mood AS ENUM ('ok');
+        CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+        CREATE DOMAIN label AS text;
         ANALYZE;
         RESET search_path;
         "#

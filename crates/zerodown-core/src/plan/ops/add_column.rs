@@ -32,6 +32,28 @@ pub(crate) fn plan(
                 ));
             }
         }
+        Some("add-column-constrained-domain") => {
+            ctx.note(format!(
+                "{}.{}: a domain with constraints is checked row by row under ACCESS EXCLUSIVE (a rewrite) and has no online form; use the base type with a CHECK constraint (NOT VALID, then VALIDATE) instead",
+                t.name, col.name
+            ));
+            let step = ctx.step(
+                Phase::Expand,
+                StepKind::AsWritten,
+                Some(t),
+                format!(
+                    "add column {}.{} of a constrained domain (rewrites the table)",
+                    t.name, col.name
+                ),
+                vec![alter_table(
+                    &t.name,
+                    &format!("ADD COLUMN {ine}{}", column_def(col, true, true)),
+                )],
+                Some(LockMode::AccessExclusive),
+            );
+            step.rewrites_table = true;
+            step.reversible = false;
+        }
         Some("add-column-stored-generated") => {
             ctx.note(format!(
                 "stored generated column {}.{}: PostgreSQL computes it for every row under ACCESS EXCLUSIVE and has no online form; on 18 a VIRTUAL column avoids the rewrite, otherwise keep a plain column maintained by a trigger",

@@ -2,6 +2,7 @@
 //! executor drops an invalid leftover before retrying); DROP INDEX -> CONCURRENTLY.
 
 use super::Ctx;
+use crate::capabilities as cap;
 use crate::catalog::simulate::default_name;
 use crate::catalog::Table;
 use crate::ir::{IndexDef, QualName, Statement};
@@ -74,6 +75,57 @@ pub(crate) fn create_index(ctx: &mut Ctx, stmt: &Statement, ix: &IndexDef) {
         "DROP INDEX CONCURRENTLY IF EXISTS {}",
         index_in_schema(&t, &name)
     )];
+}
+
+pub(crate) fn reindex(
+    ctx: &mut Ctx,
+    stmt: &Statement,
+    name: &QualName,
+    is_table: bool,
+    concurrently: bool,
+) {
+    let t = if is_table {
+        Some(table_or_assumed(ctx.cat, name))
+    } else {
+        ctx.cat.table_of_index(name).cloned()
+    };
+    if concurrently || !cap::reindex_concurrently(ctx.p) || t.as_ref().is_some_and(Table::is_empty)
+    {
+        if !concurrently && !cap::reindex_concurrently(ctx.p) {
+            ctx.note(format!(
+                "REINDEX of {name} blocks writes before PostgreSQL 12: build a twin index concurrently and drop the old one instead"
+            ));
+        }
+        ctx.as_written(stmt, Phase::Expand, &format!("reindex {name}"));
+        if let (Some(s), true) = (ctx.steps.last_mut(), concurrently) {
+            s.kind = StepKind::ReindexConcurrently;
+        }
+        return;
+    }
+    // An unqualified index lives in its table's schema.
+    let target = QualName {
+        schema: name
+            .schema
+            .clone()
+            .or_else(|| t.as_ref().and_then(|t| t.name.schema.clone())),
+        name: name.name.clone(),
+    };
+    let step = ctx.step(
+        Phase::Expand,
+        StepKind::ReindexConcurrently,
+        t.as_ref(),
+        format!(
+            "rebuild {} {name} concurrently (reads and writes go on)",
+            if is_table { "the indexes of" } else { "index" }
+        ),
+        vec![format!(
+            "REINDEX {} CONCURRENTLY {}",
+            if is_table { "TABLE" } else { "INDEX" },
+            qual(&target.resolved())
+        )],
+        Some(LockMode::ShareUpdateExclusive),
+    );
+    step.reversible = false;
 }
 
 pub(crate) fn drop_index(ctx: &mut Ctx, stmt: &Statement, names: &[QualName], concurrently: bool) {

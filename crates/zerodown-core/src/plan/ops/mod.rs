@@ -61,7 +61,9 @@ impl<'a> Ctx<'a> {
     ) -> &mut Step {
         let blocking = lock.is_some_and(|l| l.blocks_reads() || l.blocks_writes());
         let (transactional, statement_timeout_ms) = match kind {
-            StepKind::CreateIndexConcurrently | StepKind::DropIndexConcurrently => (false, None),
+            StepKind::CreateIndexConcurrently
+            | StepKind::DropIndexConcurrently
+            | StepKind::ReindexConcurrently => (false, None),
             StepKind::ValidateConstraint | StepKind::Analyze => (true, None),
             StepKind::Backfill => (true, Some(self.opts.batch_statement_timeout_ms)),
             StepKind::Ddl | StepKind::Swap | StepKind::AsWritten => {
@@ -76,11 +78,12 @@ impl<'a> Ctx<'a> {
             statements: sql,
             lock,
             rewrites_table: false,
+            // ANALYZE reads a sample (300 x statistics target rows), not the whole table.
             scans_table: matches!(
                 kind,
                 StepKind::CreateIndexConcurrently
+                    | StepKind::ReindexConcurrently
                     | StepKind::ValidateConstraint
-                    | StepKind::Analyze
             ),
             transactional,
             lock_timeout_ms: if blocking || matches!(kind, StepKind::Backfill | StepKind::AsWritten)
@@ -145,7 +148,9 @@ impl<'a> Ctx<'a> {
 fn is_non_transactional(op: &DdlOp, p: &ServerProfile) -> bool {
     match op {
         DdlOp::CreateIndex(ix) => ix.concurrently,
-        DdlOp::DropIndex { concurrently, .. } => *concurrently,
+        DdlOp::DropIndex { concurrently, .. } | DdlOp::Reindex { concurrently, .. } => {
+            *concurrently
+        }
         DdlOp::AddEnumValue { .. } => !cap::enum_add_value_in_transaction(p),
         DdlOp::AlterTable { actions, .. } => actions.iter().any(|a| {
             matches!(
@@ -167,6 +172,10 @@ pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
         DdlOp::Transaction(_) | DdlOp::Set { .. } => {
             // Each step runs in its own short transaction with its own timeouts.
         }
+        DdlOp::CreateDomain { name, .. } => {
+            ctx.as_written(stmt, Phase::Expand, &format!("create domain {name}"))
+        }
+        DdlOp::Reindex { name, table, concurrently } => index::reindex(ctx, stmt, name, *table, *concurrently),
         DdlOp::LockTable { .. } => ctx.note(
             "LOCK TABLE is left out: every step takes the locks it needs, in its own short transaction",
         ),
