@@ -282,6 +282,7 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
             columns: r.get(7),
             validated: r.get(3),
             check_expr: (kind == ConstraintType::Check).then(|| def.clone()),
+            definition: Some(def),
             ref_table,
         };
         if let Some(t) = by_oid.get_mut(&conrelid) {

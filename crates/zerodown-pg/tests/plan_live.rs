@@ -150,6 +150,16 @@ async fn plans_run_and_do_what_they_declare() {
                 AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '{t}'::regclass AND tgname LIKE 'zd_%')",
         ),
         (
+            // a has a validated CHECK (t_a_nn), a NOT VALID one (t_pos), and gets a FK:
+            // all three must survive the swap, in the same validation state.
+            "ALTER TABLE {t} ADD CONSTRAINT fa FOREIGN KEY (a) REFERENCES {r} (id); ALTER TABLE {t} ALTER COLUMN a TYPE bigint",
+            "SELECT (SELECT format_type(atttypid, atttypmod) = 'bigint' FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'a')
+                AND (SELECT string_agg(conname || ':' || convalidated || ':' || pg_get_constraintdef(oid), ' | ' ORDER BY conname)
+                       FROM pg_constraint WHERE conrelid = '{t}'::regclass AND contype IN ('c', 'f'))
+                    = 'fa:true:FOREIGN KEY (a) REFERENCES {s}.r(id) | t_a_nn:true:CHECK ((a IS NOT NULL)) | t_pos:false:CHECK ((a > 0)) NOT VALID'
+                AND (SELECT sum(a) = 2001000 FROM {t})",
+        ),
+        (
             "ALTER TABLE {t} ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY",
             "SELECT (SELECT attidentity = 'a' AND attnotnull FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'seq')
                 AND (SELECT count(DISTINCT seq) = 2000 FROM {t})",
@@ -181,7 +191,22 @@ async fn plans_run_and_do_what_they_declare() {
             errors.push(format!("{migration}\n    {e}"));
         }
         if !check(&c, &fill(end_state)).await {
-            errors.push(format!("{migration}\n    end state not reached"));
+            let state: String = c
+                .query_one(
+                    &fill(
+                        "SELECT (SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+                                   FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attnum > 0 AND NOT attisdropped)
+                             || E'\n    ' || COALESCE((SELECT string_agg(conname || ':' || convalidated || ':' || pg_get_constraintdef(oid), ' | ' ORDER BY conname)
+                                   FROM pg_constraint WHERE conrelid = '{t}'::regclass), '')",
+                    ),
+                    &[],
+                )
+                .await
+                .expect("state")
+                .get(0);
+            errors.push(format!(
+                "{migration}\n    end state not reached; table is now:\n    {state}"
+            ));
         }
         schema.drop(&c).await;
     }

@@ -67,6 +67,8 @@ pub struct Constraint {
     pub validated: bool,
     /// For CHECK: the expression text; for FK: the referenced table.
     pub check_expr: Option<String>,
+    /// The constraint body as `pg_get_constraintdef` prints it (`FOREIGN KEY (a) REFERENCES ...`).
+    pub definition: Option<String>,
     pub ref_table: Option<QualName>,
 }
 

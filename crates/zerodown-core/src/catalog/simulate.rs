@@ -146,6 +146,7 @@ fn add_constraint(t: &mut Table, c: &ConstraintDef) {
         columns,
         validated: !c.not_valid,
         check_expr,
+        definition: Some(crate::sql::render::constraint_body(c)),
         ref_table,
     });
 }

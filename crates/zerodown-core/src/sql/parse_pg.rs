@@ -898,6 +898,66 @@ pub fn parse_relation_name(text: &str) -> Option<QualName> {
     }
 }
 
+/// Column names referenced by an expression, in order (last field of each reference).
+fn column_refs(expr: &str) -> Option<Vec<String>> {
+    let tree = pg_query::parse(&format!("SELECT {expr}"), 0).ok()?;
+    let raw = tree.protobuf.stmts.first()?;
+    let node = raw.stmt.as_ref()?.node.as_ref()?;
+    Some(
+        node.nodes()
+            .into_iter()
+            .filter_map(|(n, _, _, _)| match n {
+                NodeRef::ColumnRef(c) => strings(&c.fields).last().cloned(),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// Whether an SQL expression references column `column`.
+pub fn uses_column(expr: &str, column: &str) -> bool {
+    column_refs(expr).is_some_and(|refs| refs.iter().any(|c| c == column))
+}
+
+/// Renames column `old` to `new` in an SQL expression (a CHECK body, a key list).
+/// The scanner finds identifier tokens; the result is re-parsed to verify that exactly
+/// the references to `old` changed. None when the column is not used, or when the
+/// rename cannot be verified.
+pub fn rename_column_in_expr(expr: &str, old: &str, new: &str) -> Option<String> {
+    let before = column_refs(expr)?;
+    if !before.iter().any(|c| c == old) {
+        return None;
+    }
+    let tokens = pg_query::scan(expr).ok()?.tokens;
+    let text = |i: usize| -> &str {
+        tokens
+            .get(i)
+            .map_or("", |t| &expr[t.start as usize..t.end as usize])
+    };
+    let mut out = String::with_capacity(expr.len() + 8);
+    let mut last = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let raw = text(i);
+        let name = if raw.starts_with('"') && raw.ends_with('"') && raw.len() >= 2 {
+            raw[1..raw.len() - 1].replace("\"\"", "\"")
+        } else {
+            raw.to_ascii_lowercase()
+        };
+        let prev = if i > 0 { text(i - 1) } else { "" };
+        if name == old && prev != "." && prev != "::" && text(i + 1) != "(" && text(i + 1) != "." {
+            out.push_str(&expr[last..t.start as usize]);
+            out.push_str(&super::quote::ident(new));
+            last = t.end as usize;
+        }
+    }
+    out.push_str(&expr[last..]);
+    let want: Vec<String> = before
+        .iter()
+        .map(|c| if c == old { new.to_owned() } else { c.clone() })
+        .collect();
+    (column_refs(&out)? == want).then_some(out)
+}
+
 /// Rewrites an index definition (`pg_get_indexdef` text) to a concurrent build of
 /// `new_name` on `new_col` instead of `old_col`. None when the column is used inside an
 /// expression or predicate (not rewritten automatically) or the text is not an index.
@@ -1042,6 +1102,28 @@ mod tests {
             Some(QualName::new(None, "t_id_seq"))
         );
         assert_eq!(parse_relation_name("a; DROP TABLE x"), None);
+    }
+
+    #[test]
+    fn renames_columns_in_expressions() {
+        assert_eq!(
+            rename_column_in_expr("(a > 0) AND (b < a)", "a", "a_new").as_deref(),
+            Some("(\"a_new\" > 0) AND (b < \"a_new\")")
+        );
+        assert_eq!(
+            rename_column_in_expr("(\"a\" IS NOT NULL)", "a", "x").as_deref(),
+            Some("(\"x\" IS NOT NULL)")
+        );
+        // A function or a type of the same name is not the column.
+        assert_eq!(
+            rename_column_in_expr("text(a) <> a::text", "text", "x"),
+            None
+        );
+        assert_eq!(
+            rename_column_in_expr("length(text) > 0", "text", "x").as_deref(),
+            Some("length(\"x\") > 0")
+        );
+        assert_eq!(rename_column_in_expr("b > 0", "a", "x"), None);
     }
 
     #[test]

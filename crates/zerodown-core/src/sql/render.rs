@@ -42,7 +42,15 @@ pub fn column_def(c: &ColumnDef, with_default: bool, with_not_null: bool) -> Str
 
 /// `CONSTRAINT name <body> [NOT VALID]`.
 pub fn constraint(name: &str, c: &ConstraintDef, not_valid: bool) -> String {
-    let body = match &c.kind {
+    let body = constraint_body(c);
+    let deferrable = if c.deferrable { " DEFERRABLE" } else { "" };
+    let nv = if not_valid { " NOT VALID" } else { "" };
+    format!("CONSTRAINT {} {body}{deferrable}{nv}", ident(name))
+}
+
+/// The constraint itself, as `pg_get_constraintdef` prints it (`CHECK (...)`, `FOREIGN KEY ...`).
+pub fn constraint_body(c: &ConstraintDef) -> String {
+    match &c.kind {
         ConstraintKind::Check { expr } => format!("CHECK ({})", expr.sql),
         ConstraintKind::ForeignKey {
             columns,
@@ -86,10 +94,7 @@ pub fn constraint(name: &str, c: &ConstraintDef, not_valid: bool) -> String {
         },
         ConstraintKind::Exclude => "EXCLUDE".to_owned(),
         ConstraintKind::NotNull { column } => format!("NOT NULL {}", ident(column)),
-    };
-    let deferrable = if c.deferrable { " DEFERRABLE" } else { "" };
-    let nv = if not_valid { " NOT VALID" } else { "" };
-    format!("CONSTRAINT {} {body}{deferrable}{nv}", ident(name))
+    }
 }
 
 /// `EXISTS (constraint name on table [validated])` as a boolean query.

@@ -3,11 +3,11 @@
 //! concurrently, then swapped in one short transaction, so writes never fail.
 
 use super::{constraint, update::backfill_step, Ctx};
-use crate::catalog::{Index, Table};
+use crate::catalog::{ConstraintType, Index, Table};
 use crate::ir::{Expr, QualName, TypeRef};
 use crate::lock::LockMode;
 use crate::plan::step::{Assignment, Phase, StepKind};
-use crate::sql::parse_pg::retarget_index;
+use crate::sql::parse_pg::{rename_column_in_expr, retarget_index, uses_column};
 use crate::sql::quote::{ident, literal, qual, regclass};
 use crate::sql::render::{alter_table, short_name, valid_index_exists};
 use crate::sql::types::{type_change, TypeChange};
@@ -70,25 +70,31 @@ pub(crate) fn plan(
     } else {
         "$zd$"
     };
+    let mut expand = vec![
+        alter_table(&t.name, &format!("ADD COLUMN {n} {}", new_type.sql)),
+        format!(
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {tag} BEGIN NEW.{n} := {new_expr}; RETURN NEW; END {tag}",
+            qual(&func)
+        ),
+        format!("DROP TRIGGER IF EXISTS {} ON {}", ident(&trigger), qual(&t.name)),
+        format!(
+            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()",
+            ident(&trigger),
+            qual(&t.name),
+            qual(&func)
+        ),
+    ];
+    let carried = carry_constraints(ctx, t, column, &tmp);
+    expand.extend(carried.iter().map(|c| c.add.clone()));
     let step = ctx.step(
         Phase::Expand,
         StepKind::Ddl,
         Some(t),
-        format!("add column {tmp} {} kept in sync with {column} by trigger {trigger}", new_type.sql),
-        vec![
-            alter_table(&t.name, &format!("ADD COLUMN {n} {}", new_type.sql)),
-            format!(
-                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {tag} BEGIN NEW.{n} := {new_expr}; RETURN NEW; END {tag}",
-                qual(&func)
-            ),
-            format!("DROP TRIGGER IF EXISTS {} ON {}", ident(&trigger), qual(&t.name)),
-            format!(
-                "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()",
-                ident(&trigger),
-                qual(&t.name),
-                qual(&func)
-            ),
-        ],
+        format!(
+            "add column {tmp} {} kept in sync with {column} by trigger {trigger}",
+            new_type.sql
+        ),
+        expand,
         Some(LockMode::AccessExclusive),
     );
     step.done_check = Some(crate::sql::render::column_exists(&t.name, &tmp));
@@ -115,6 +121,19 @@ pub(crate) fn plan(
         constraint::not_null_steps(ctx, t, &tmp);
     }
     let mut swap_tail = Vec::new();
+    for c in &carried {
+        if c.validate {
+            constraint::validate(ctx, t, &c.new_name);
+        }
+        swap_tail.push(alter_table(
+            &t.name,
+            &format!(
+                "RENAME CONSTRAINT {} TO {}",
+                ident(&c.new_name),
+                ident(&c.old_name)
+            ),
+        ));
+    }
     for ix in t.indexes_on(column) {
         rebuild_index(ctx, t, ix, column, &tmp, &mut swap_tail);
     }
@@ -165,6 +184,66 @@ pub(crate) fn plan(
         regclass(&t.name),
         literal(&tmp)
     ));
+}
+
+/// A CHECK or FOREIGN KEY of the old column, re-created on the new one.
+struct Carried {
+    /// `ALTER TABLE ... ADD CONSTRAINT <new> ... NOT VALID` (in the expand step).
+    add: String,
+    new_name: String,
+    old_name: String,
+    /// The old constraint was validated: validate the new one before the swap.
+    validate: bool,
+}
+
+/// CHECK and outgoing FOREIGN KEY constraints that use the column: dropping the old
+/// column drops them, so they are added NOT VALID on the new column, validated, and
+/// renamed back in the swap. Ones that cannot be rewritten are named in a note.
+fn carry_constraints(ctx: &mut Ctx, t: &Table, column: &str, tmp: &str) -> Vec<Carried> {
+    let mut out = Vec::new();
+    for c in &t.constraints {
+        let Some(def) = c.definition.as_deref().or(c.check_expr.as_deref()) else {
+            continue;
+        };
+        let body = def.trim_end().trim_end_matches("NOT VALID").trim_end();
+        let rewritten = match c.kind {
+            ConstraintType::Check => {
+                let expr = body.strip_prefix("CHECK ").unwrap_or(body);
+                if !(c.columns.iter().any(|x| x == column) || uses_column(expr, column)) {
+                    continue;
+                }
+                rename_column_in_expr(expr, column, tmp).map(|e| format!("CHECK {e}"))
+            }
+            ConstraintType::ForeignKey => {
+                if !c.columns.iter().any(|x| x == column) {
+                    continue;
+                }
+                body.strip_prefix("FOREIGN KEY (")
+                    .and_then(|rest| rest.split_once(')'))
+                    .and_then(|(cols, tail)| {
+                        rename_column_in_expr(cols, column, tmp)
+                            .map(|cols| format!("FOREIGN KEY ({cols}){tail}"))
+                    })
+            }
+            _ => continue,
+        };
+        match rewritten {
+            Some(body) => {
+                let new_name = short_name(&format!("{}_zd_new", c.name));
+                out.push(Carried {
+                    add: alter_table(&t.name, &format!("ADD CONSTRAINT {} {body} NOT VALID", ident(&new_name))),
+                    new_name,
+                    old_name: c.name.clone(),
+                    validate: c.validated,
+                });
+            }
+            None => ctx.note(format!(
+                "constraint {} uses {}.{column} in a form zerodown does not rewrite: the swap would drop it; re-create it by hand",
+                c.name, t.name
+            )),
+        }
+    }
+    out
 }
 
 /// Builds the replacement of an index on the old column concurrently; the swap renames
