@@ -63,6 +63,16 @@ impl Effect {
         }
     }
 
+    /// A catalog-only change that breaks application versions still using the old shape
+    /// (nothing to break on a table created in this migration).
+    fn breaking(&mut self, t: &Table, code: &'static str, message: String, hint: &str) {
+        self.lock(t, AccessExclusive);
+        self.time(Some(CostModel::default().catalog_seconds));
+        if !t.created_in_migration {
+            self.finding(Finding::new(code, Severity::Warning, message).hint(hint));
+        }
+    }
+
     /// The safe plan for this statement backfills in batches by a unique key.
     fn needs_backfill_key(&mut self, t: &Table) {
         if !t.assumed && !t.is_empty() && t.primary_key().is_none() {
@@ -244,24 +254,16 @@ pub(crate) fn effect(
         DdlOp::DropTable { names } => {
             for n in names {
                 let t = table(cat, n)?;
-                e.lock(&t, AccessExclusive);
-                if !t.created_in_migration {
-                    e.finding(Finding::new("breaking-drop-table", Severity::Warning,
-                        format!("DROP TABLE {n}: application versions still running that use it will fail"))
-                        .hint("deploy the application that no longer uses the table first, then drop it in a later migration"));
-                }
+                e.breaking(&t, "breaking-drop-table",
+                    format!("DROP TABLE {n}: application versions still running that use it will fail"),
+                    "deploy the application that no longer uses the table first, then drop it in a later migration");
             }
-            e.time(Some(cost.catalog_seconds));
         }
         DdlOp::RenameTable { table: n, new_name } => {
             let t = table(cat, n)?;
-            e.lock(&t, AccessExclusive);
-            if !t.created_in_migration {
-                e.finding(Finding::new("breaking-rename-table", Severity::Warning,
-                    format!("RENAME {n} TO {new_name}: running application versions still use the old name"))
-                    .hint("expand/contract: create a view with the new name (or the old one) so both versions work, switch the application, then rename and drop the view"));
-            }
-            e.time(Some(cost.catalog_seconds));
+            e.breaking(&t, "breaking-rename-table",
+                format!("RENAME {n} TO {new_name}: running application versions still use the old name"),
+                "expand/contract: create a view with the new name (or the old one) so both versions work, switch the application, then rename and drop the view");
         }
         DdlOp::RenameColumn {
             table: n,
@@ -270,13 +272,9 @@ pub(crate) fn effect(
         } => {
             let t = table(cat, n)?;
             column_must_exist(cat, &t, column)?;
-            e.lock(&t, AccessExclusive);
-            if !t.created_in_migration {
-                e.finding(Finding::new("breaking-rename-column", Severity::Warning,
-                    format!("RENAME COLUMN {column} TO {new_name} on {n}: running application versions still use the old name"))
-                    .hint("expand/contract: add the new column, keep both in sync with a trigger and backfill, move the application, then drop the old column"));
-            }
-            e.time(Some(cost.catalog_seconds));
+            e.breaking(&t, "breaking-rename-column",
+                format!("RENAME COLUMN {column} TO {new_name} on {n}: running application versions still use the old name"),
+                "expand/contract: add the new column, keep both in sync with a trigger and backfill, move the application, then drop the old column");
         }
         DdlOp::AddEnumValue { type_name, .. } => {
             if in_txn && !cap::enum_add_value_in_transaction(p) {
@@ -422,14 +420,7 @@ fn reindex(
                 ),
             ));
         }
-        if in_txn {
-            e.finding(concurrently_in_txn("REINDEX CONCURRENTLY"));
-        }
-        if cap::concurrent_index_corruption_bug(p) {
-            e.finding(Finding::new("concurrent-index-corruption-bug", Severity::Error,
-                format!("PostgreSQL {} can silently corrupt indexes rebuilt CONCURRENTLY (fixed in 14.4)", p.version))
-                .hint("upgrade to 14.4 or later first"));
-        }
+        concurrent_build_checks(e, "REINDEX CONCURRENTLY", p, in_txn);
     } else {
         e.lock(&t, Share);
         e.hazard(&t, secs, "reindex-blocks",
@@ -437,6 +428,23 @@ fn reindex(
             if cap::reindex_concurrently(p) { "use REINDEX ... CONCURRENTLY, outside a transaction" } else { "before PostgreSQL 12: CREATE INDEX CONCURRENTLY a twin, then drop the old one concurrently" });
     }
     Ok(())
+}
+
+/// What can go wrong with a concurrent index build whatever the form.
+fn concurrent_build_checks(e: &mut Effect, what: &str, p: &ServerProfile, in_txn: bool) {
+    if in_txn {
+        e.finding(concurrently_in_txn(what));
+    }
+    if cap::concurrent_index_corruption_bug(p) {
+        e.finding(
+            Finding::new(
+                "concurrent-index-corruption-bug",
+                Severity::Error,
+                format!("PostgreSQL {} can silently corrupt indexes built or rebuilt CONCURRENTLY (fixed in 14.4)", p.version),
+            )
+            .hint("upgrade to 14.4 or later before building indexes concurrently"),
+        );
+    }
 }
 
 fn concurrently_in_txn(what: &str) -> Finding {
@@ -475,18 +483,11 @@ fn create_index(
     e.time(secs);
     if ix.concurrently {
         e.lock(&t, ShareUpdateExclusive);
-        if in_txn {
-            e.finding(concurrently_in_txn("CREATE INDEX CONCURRENTLY"));
-        }
+        concurrent_build_checks(e, "CREATE INDEX CONCURRENTLY", p, in_txn);
         if t.partitioned {
             e.finding(Finding::new("concurrently-on-partitioned", Severity::Error,
                 format!("CREATE INDEX CONCURRENTLY is not supported on partitioned table {}", t.name))
                 .hint("CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION"));
-        }
-        if cap::concurrent_index_corruption_bug(p) {
-            e.finding(Finding::new("concurrent-index-corruption-bug", Severity::Error,
-                format!("PostgreSQL {} can silently corrupt indexes built CONCURRENTLY (fixed in 14.4)", p.version))
-                .hint("upgrade to 14.4 or later before building indexes concurrently"));
         }
     } else {
         e.lock(&t, Share);
@@ -512,13 +513,9 @@ fn alter_action(
             if !if_exists {
                 column_must_exist(cat, t, column)?;
             }
-            e.lock(t, AccessExclusive);
-            e.time(Some(cost.catalog_seconds));
-            if !t.created_in_migration {
-                e.finding(Finding::new("breaking-drop-column", Severity::Warning,
-                    format!("DROP COLUMN {column} on {n}: application versions still running that read or write it will fail"))
-                    .hint("stop using the column in the application (e.g. Rails ignored_columns) and deploy, then drop it in a later migration"));
-            }
+            e.breaking(t, "breaking-drop-column",
+                format!("DROP COLUMN {column} on {n}: application versions still running that read or write it will fail"),
+                "stop using the column in the application (e.g. Rails ignored_columns) and deploy, then drop it in a later migration");
         }
         AlterAction::AlterColumnType {
             column,

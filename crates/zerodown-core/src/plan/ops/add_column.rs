@@ -32,49 +32,22 @@ pub(crate) fn plan(
                 ));
             }
         }
-        Some("add-column-constrained-domain") => {
-            ctx.note(format!(
-                "{}.{}: a domain with constraints is checked row by row under ACCESS EXCLUSIVE (a rewrite) and has no online form; use the base type with a CHECK constraint (NOT VALID, then VALIDATE) instead",
-                t.name, col.name
-            ));
-            let step = ctx.step(
-                Phase::Expand,
-                StepKind::AsWritten,
-                Some(t),
-                format!(
-                    "add column {}.{} of a constrained domain (rewrites the table)",
-                    t.name, col.name
-                ),
-                vec![alter_table(
-                    &t.name,
-                    &format!("ADD COLUMN {ine}{}", column_def(col, true, true)),
-                )],
-                Some(LockMode::AccessExclusive),
-            );
-            step.rewrites_table = true;
-            step.reversible = false;
-        }
-        Some("add-column-stored-generated") => {
-            ctx.note(format!(
-                "stored generated column {}.{}: PostgreSQL computes it for every row under ACCESS EXCLUSIVE and has no online form; on 18 a VIRTUAL column avoids the rewrite, otherwise keep a plain column maintained by a trigger",
-                t.name, col.name
-            ));
-            let step = ctx.step(
-                Phase::Expand,
-                StepKind::AsWritten,
-                Some(t),
-                format!(
-                    "add stored generated column {}.{} (rewrites the table)",
-                    t.name, col.name
-                ),
-                vec![alter_table(
-                    &t.name,
-                    &format!("ADD COLUMN {ine}{}", column_def(col, true, true)),
-                )],
-                Some(LockMode::AccessExclusive),
-            );
-            step.rewrites_table = true;
-        }
+        Some("add-column-constrained-domain") => no_online_form(
+            ctx,
+            t,
+            col,
+            ine,
+            "of a constrained domain",
+            "a domain with constraints is checked row by row under ACCESS EXCLUSIVE (a rewrite) and has no online form; use the base type with a CHECK constraint (NOT VALID, then VALIDATE) instead",
+        ),
+        Some("add-column-stored-generated") => no_online_form(
+            ctx,
+            t,
+            col,
+            ine,
+            "as a stored generated column",
+            "PostgreSQL computes a stored generated column for every row under ACCESS EXCLUSIVE and it has no online form; on 18 a VIRTUAL column avoids the rewrite, otherwise keep a plain column maintained by a trigger",
+        ),
         Some("add-column-identity") | Some("add-column-serial") => sequence_path(ctx, t, col),
         Some(_) => default_path(ctx, t, col),
     }
@@ -111,6 +84,28 @@ pub(crate) fn plan(
             constraint::add(ctx, t, &k, brief);
         }
     }
+}
+
+/// A column whose addition rewrites the table and has no online form: kept as written,
+/// with a note saying what to do instead.
+fn no_online_form(ctx: &mut Ctx, t: &Table, col: &ColumnDef, ine: &str, what: &str, why: &str) {
+    ctx.note(format!("{}.{}: {why}", t.name, col.name));
+    let step = ctx.step(
+        Phase::Expand,
+        StepKind::AsWritten,
+        Some(t),
+        format!(
+            "add column {}.{} {what} (rewrites the table)",
+            t.name, col.name
+        ),
+        vec![alter_table(
+            &t.name,
+            &format!("ADD COLUMN {ine}{}", column_def(col, true, true)),
+        )],
+        Some(LockMode::AccessExclusive),
+    );
+    step.rewrites_table = true;
+    step.reversible = false;
 }
 
 /// Volatile default: bare column + default for new rows in one short transaction,
