@@ -100,7 +100,7 @@ fn connection_string(args: &PlanArgs) -> Option<String> {
 
 pub fn run(args: PlanArgs) -> Result<u8, Failure> {
     let sources = read_sources(&args.input, args.file_transaction)?;
-    let (files, diagnostics) = pipeline::parse_sources(&sources);
+    let (mut files, diagnostics) = pipeline::parse_sources(&sources);
     let text_of = |file: &str| {
         sources
             .iter()
@@ -134,6 +134,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
     let (mut profile, mut catalog, meta) = match connection_string(&args) {
         Some(conn) => {
             let live = read_live(&conn, &files)?;
+            pipeline::resolve_names(&mut files, |name| live.schemas.get(name).cloned());
             let meta = Meta {
                 source: "live",
                 database: Some(zerodown_pg::url::redact(&conn)),

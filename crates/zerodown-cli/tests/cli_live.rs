@@ -105,3 +105,48 @@ async fn unknown_table_or_column_on_a_live_database_is_bad_input() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unqualified_names_follow_the_search_path() {
+    let c = connect().await;
+    let schema = TestSchema::create(&c, "path").await;
+    let s = schema.name.clone();
+    c.batch_execute(&format!(
+        "CREATE TABLE \"{s}\".things (id int PRIMARY KEY, v text);
+         INSERT INTO \"{s}\".things SELECT g, 'v' FROM generate_series(1, 1000) g;"
+    ))
+    .await
+    .expect("setup");
+    // The connection's search_path puts the test schema first, as an application's would.
+    let conn = format!("{}?options=-csearch_path%3D{s},public", url());
+    let out = tokio::task::spawn_blocking(move || {
+        zerodown()
+            .args(["plan", "-", "--database-url", &conn, "--format", "json"])
+            .write_stdin("ALTER TABLE things ADD COLUMN t uuid DEFAULT gen_random_uuid();")
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    schema.drop(&c).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        doc["statements"][0]["impact"]["tables"][0]["table"],
+        format!("{s}.things")
+    );
+    let first = doc["plan"]["phases"][0]["steps"][0]["sql"]
+        .as_str()
+        .expect("sql")
+        .to_owned();
+    assert!(
+        first.starts_with(&format!("ALTER TABLE \"{s}\".\"things\"")),
+        "{first}"
+    );
+}

@@ -314,6 +314,84 @@ pub enum DdlOp {
     },
 }
 
+impl ConstraintDef {
+    fn relation_names_mut(&mut self) -> Vec<&mut QualName> {
+        match &mut self.kind {
+            ConstraintKind::ForeignKey { ref_table, .. } => vec![ref_table],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl DdlOp {
+    /// Every table or index name the operation refers to, for name resolution.
+    pub fn relation_names_mut(&mut self) -> Vec<&mut QualName> {
+        match self {
+            DdlOp::CreateTable {
+                table,
+                columns,
+                constraints,
+                partition_of,
+                ..
+            } => {
+                let mut v = vec![table];
+                v.extend(partition_of.iter_mut());
+                v.extend(
+                    constraints
+                        .iter_mut()
+                        .flat_map(ConstraintDef::relation_names_mut),
+                );
+                for c in columns {
+                    v.extend(
+                        c.constraints
+                            .iter_mut()
+                            .flat_map(ConstraintDef::relation_names_mut),
+                    );
+                }
+                v
+            }
+            DdlOp::AlterTable { table, actions } => {
+                let mut v = vec![table];
+                for a in actions {
+                    match a {
+                        AlterAction::AddColumn { column, .. } => v.extend(
+                            column
+                                .constraints
+                                .iter_mut()
+                                .flat_map(ConstraintDef::relation_names_mut),
+                        ),
+                        AlterAction::AddConstraint { constraint } => {
+                            v.extend(constraint.relation_names_mut())
+                        }
+                        AlterAction::AttachPartition { partition }
+                        | AlterAction::DetachPartition { partition, .. } => v.push(partition),
+                        _ => {}
+                    }
+                }
+                v
+            }
+            DdlOp::CreateIndex(ix) => vec![&mut ix.table],
+            DdlOp::DropIndex { names, .. } | DdlOp::DropTable { names } => {
+                names.iter_mut().collect()
+            }
+            DdlOp::LockTable { tables, .. } => tables.iter_mut().collect(),
+            DdlOp::RenameTable { table, .. }
+            | DdlOp::RenameColumn { table, .. }
+            | DdlOp::CreateTrigger { table, .. }
+            | DdlOp::DropTrigger { table, .. }
+            | DdlOp::Update { table, .. } => vec![table],
+            DdlOp::Reindex { name, .. } => vec![name],
+            DdlOp::TableRewrite { table, .. } => table.iter_mut().collect(),
+            DdlOp::AddEnumValue { .. }
+            | DdlOp::CreateDomain { .. }
+            | DdlOp::Transaction(_)
+            | DdlOp::Set { .. }
+            | DdlOp::CatalogOnly { .. }
+            | DdlOp::Opaque { .. } => Vec::new(),
+        }
+    }
+}
+
 /// A parsed statement: where it is, its text, and what it does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Statement {

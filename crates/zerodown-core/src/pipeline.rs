@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::analyze::{self, CostModel, ParsedFile, StatementAnalysis};
 use crate::catalog::Catalog;
 use crate::engine::ServerProfile;
-use crate::ir::{AlterAction, ConstraintKind, DdlOp, QualName};
+use crate::ir::{AlterAction, DdlOp, QualName};
 use crate::migrations::SourceFile;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::sql::parse_pg::{self, Diagnostic};
@@ -46,141 +46,55 @@ pub struct References {
     pub types: BTreeSet<String>,
 }
 
-/// Everything the migration names.
+/// Everything the migration names, as written (the driver resolves unqualified names).
 pub fn references(files: &[ParsedFile]) -> References {
-    References {
-        tables: referenced_tables(files),
-        indexes: referenced_indexes(files),
-        functions: referenced_functions(files),
-        types: files
-            .iter()
-            .flat_map(|f| f.statements.iter())
-            .filter_map(|s| match &s.op {
-                DdlOp::AlterTable { actions, .. } => Some(actions.iter().filter_map(|a| match a {
-                    AlterAction::AddColumn { column, .. } => Some(column.ty.name.clone()),
-                    _ => None,
-                })),
-                _ => None,
-            })
-            .flatten()
-            .collect(),
+    let mut r = References::default();
+    for s in files.iter().flat_map(|f| f.statements.iter()) {
+        let mut op = s.op.clone();
+        let indexes = matches!(
+            op,
+            DdlOp::DropIndex { .. } | DdlOp::Reindex { table: false, .. }
+        );
+        for name in op.relation_names_mut() {
+            if indexes {
+                r.indexes.insert(name.clone());
+            } else {
+                r.tables.insert(name.clone());
+            }
+        }
+        if let DdlOp::AlterTable { actions, .. } = &s.op {
+            for a in actions {
+                match a {
+                    AlterAction::AddColumn { column, .. } => {
+                        r.types.insert(column.ty.name.clone());
+                        if let Some(d) = &column.default {
+                            r.functions.extend(d.functions.iter().cloned());
+                        }
+                    }
+                    AlterAction::SetDefault { default, .. } => {
+                        r.functions.extend(default.functions.iter().cloned())
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
+    r
 }
 
-fn referenced_tables(files: &[ParsedFile]) -> BTreeSet<QualName> {
-    let mut out = BTreeSet::new();
-    let add_constraint = |out: &mut BTreeSet<QualName>, k: &ConstraintKind| {
-        if let ConstraintKind::ForeignKey { ref_table, .. } = k {
-            out.insert(ref_table.resolved());
-        }
-    };
+/// Gives every unqualified table or index name the schema `schema_of` finds for it (the
+/// driver resolves names along the server's search_path, as PostgreSQL would); names
+/// it does not know keep no schema and are read as `public`.
+pub fn resolve_names(files: &mut [ParsedFile], schema_of: impl Fn(&str) -> Option<String>) {
     for f in files {
-        for s in &f.statements {
-            match &s.op {
-                DdlOp::CreateTable {
-                    columns,
-                    constraints,
-                    partition_of,
-                    ..
-                } => {
-                    for k in constraints
-                        .iter()
-                        .chain(columns.iter().flat_map(|c| c.constraints.iter()))
-                    {
-                        add_constraint(&mut out, &k.kind);
-                    }
-                    if let Some(p) = partition_of {
-                        out.insert(p.resolved());
-                    }
-                }
-                DdlOp::AlterTable { table, actions } => {
-                    out.insert(table.resolved());
-                    for a in actions {
-                        match a {
-                            AlterAction::AddConstraint { constraint } => {
-                                add_constraint(&mut out, &constraint.kind)
-                            }
-                            AlterAction::AddColumn { column, .. } => {
-                                for k in &column.constraints {
-                                    add_constraint(&mut out, &k.kind);
-                                }
-                            }
-                            AlterAction::AttachPartition { partition }
-                            | AlterAction::DetachPartition { partition, .. } => {
-                                out.insert(partition.resolved());
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                DdlOp::CreateIndex(ix) => {
-                    out.insert(ix.table.resolved());
-                }
-                DdlOp::DropTable { names } => out.extend(names.iter().map(QualName::resolved)),
-                DdlOp::RenameTable { table, .. }
-                | DdlOp::RenameColumn { table, .. }
-                | DdlOp::CreateTrigger { table, .. }
-                | DdlOp::DropTrigger { table, .. }
-                | DdlOp::Update { table, .. } => {
-                    out.insert(table.resolved());
-                }
-                DdlOp::Reindex {
-                    name, table: true, ..
-                } => {
-                    out.insert(name.resolved());
-                }
-                DdlOp::TableRewrite { table: Some(t), .. } => {
-                    out.insert(t.resolved());
-                }
-                DdlOp::LockTable { tables, .. } => {
-                    out.extend(tables.iter().map(QualName::resolved))
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn referenced_indexes(files: &[ParsedFile]) -> BTreeSet<QualName> {
-    files
-        .iter()
-        .flat_map(|f| f.statements.iter())
-        .filter_map(|s| match &s.op {
-            DdlOp::DropIndex { names, .. } => {
-                Some(names.iter().map(QualName::resolved).collect::<Vec<_>>())
-            }
-            DdlOp::Reindex {
-                name, table: false, ..
-            } => Some(vec![name.resolved()]),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
-fn referenced_functions(files: &[ParsedFile]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for f in files {
-        for s in &f.statements {
-            if let DdlOp::AlterTable { actions, .. } = &s.op {
-                for a in actions {
-                    match a {
-                        AlterAction::AddColumn { column, .. } => {
-                            if let Some(d) = &column.default {
-                                out.extend(d.functions.iter().cloned());
-                            }
-                        }
-                        AlterAction::SetDefault { default, .. } => {
-                            out.extend(default.functions.iter().cloned())
-                        }
-                        _ => {}
-                    }
+        for s in &mut f.statements {
+            for name in s.op.relation_names_mut() {
+                if name.schema.is_none() {
+                    name.schema = schema_of(&name.name);
                 }
             }
         }
     }
-    out
 }
 
 /// Analyses and plans parsed files. Err: bad input found against the catalog.

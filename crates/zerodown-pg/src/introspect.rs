@@ -22,6 +22,9 @@ use crate::PgError;
 pub struct Introspection {
     pub profile: ServerProfile,
     pub catalog: Catalog,
+    /// The schema of each unqualified name of the migration, along the server's
+    /// search_path (names not found: the first schema of the path, where CREATE puts them).
+    pub schemas: BTreeMap<String, String>,
 }
 
 fn q(what: &'static str) -> impl Fn(tokio_postgres::Error) -> PgError {
@@ -38,9 +41,72 @@ fn split(names: &BTreeSet<QualName>) -> (Vec<String>, Vec<String>) {
         .unzip()
 }
 
+/// Resolves unqualified relation names as PostgreSQL does: the first schema of
+/// `current_schemas(false)` that has a relation of that name.
+async fn resolve_schemas(
+    client: &Client,
+    refs: &References,
+) -> Result<BTreeMap<String, String>, PgError> {
+    let path: Vec<String> = client
+        .query_one("SELECT current_schemas(false)::text[]", &[])
+        .await
+        .map_err(q("search_path"))?
+        .get(0);
+    let bare: Vec<String> = refs
+        .tables
+        .iter()
+        .chain(refs.indexes.iter())
+        .filter(|n| n.schema.is_none())
+        .map(|n| n.name.clone())
+        .collect();
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in client
+        .query(
+            "SELECT c.relname::text, n.nspname::text FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relname = ANY($1) AND n.nspname = ANY($2)",
+            &[&bare, &path],
+        )
+        .await
+        .map_err(q("names along the search_path"))?
+    {
+        found.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    let first = path.first().cloned().unwrap_or_else(|| "public".to_owned());
+    Ok(bare
+        .into_iter()
+        .map(|name| {
+            let schema = found
+                .get(&name)
+                .and_then(|schemas| path.iter().find(|p| schemas.contains(p)).cloned())
+                .unwrap_or_else(|| first.clone());
+            (name, schema)
+        })
+        .collect())
+}
+
+/// `name` with its schema filled from the resolution.
+fn qualified(name: &QualName, schemas: &BTreeMap<String, String>) -> QualName {
+    match (&name.schema, schemas.get(&name.name)) {
+        (None, Some(s)) => QualName::new(Some(s), &name.name),
+        _ => name.resolved(),
+    }
+}
+
 /// Reads the catalog for what the migration names.
 pub async fn introspect(client: &Client, refs: &References) -> Result<Introspection, PgError> {
-    let (tables, indexes, functions) = (&refs.tables, &refs.indexes, &refs.functions);
+    let resolved = resolve_schemas(client, refs).await?;
+    let tables: BTreeSet<QualName> = refs
+        .tables
+        .iter()
+        .map(|n| qualified(n, &resolved))
+        .collect();
+    let indexes: BTreeSet<QualName> = refs
+        .indexes
+        .iter()
+        .map(|n| qualified(n, &resolved))
+        .collect();
+    let (tables, indexes, functions) = (&tables, &indexes, &refs.functions);
     let row = client
         .query_one(
             "SELECT current_setting('server_version_num')::int4, current_setting('TimeZone')",
@@ -346,7 +412,11 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
     for (_, t) in by_oid {
         catalog.tables.insert(t.name.clone(), t);
     }
-    Ok(Introspection { profile, catalog })
+    Ok(Introspection {
+        profile,
+        catalog,
+        schemas: resolved,
+    })
 }
 
 /// Sessions holding or waiting for locks on the tables, and long transactions.
