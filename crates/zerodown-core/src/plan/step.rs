@@ -125,6 +125,9 @@ pub struct Step {
     pub done_check: Option<String>,
     /// The table is new in this migration or known empty: its locks block no one.
     pub table_is_new: bool,
+    /// The index an index step builds, rebuilds or drops (schema-qualified SQL name):
+    /// what the executor checks for validity and drops when a build left it invalid.
+    pub index: Option<String>,
     /// A statement zerodown does not model: lock, rewrite and scan are unknown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unmodeled: bool,

@@ -280,6 +280,7 @@ fn rebuild_index(
         Some(LockMode::ShareUpdateExclusive),
     );
     step.done_check = Some(valid_index_exists(&t.name, &new_name));
+    step.index = Some(super::index::index_in_schema(t, &new_name));
     step.undo = vec![format!(
         "DROP INDEX CONCURRENTLY IF EXISTS {}",
         super::index::index_in_schema(t, &new_name)

@@ -150,6 +150,7 @@ fn unique_or_pk(
                 Some(LockMode::ShareUpdateExclusive),
             );
             step.done_check = Some(valid_index_exists(&t.name, name));
+            step.index = Some(ix_name.clone());
             step.undo = vec![format!("DROP INDEX CONCURRENTLY IF EXISTS {ix_name}")];
             name.to_owned()
         }

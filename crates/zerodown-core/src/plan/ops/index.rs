@@ -71,6 +71,7 @@ pub(crate) fn create_index(ctx: &mut Ctx, stmt: &Statement, ix: &IndexDef) {
         Some(LockMode::ShareUpdateExclusive),
     );
     step.done_check = Some(valid_index_exists(&t.name, &name));
+    step.index = Some(index_in_schema(&t, &name));
     step.undo = vec![format!(
         "DROP INDEX CONCURRENTLY IF EXISTS {}",
         index_in_schema(&t, &name)
@@ -126,6 +127,9 @@ pub(crate) fn reindex(
         Some(LockMode::ShareUpdateExclusive),
     );
     step.reversible = false;
+    if !is_table {
+        step.index = Some(qual(&target.resolved()));
+    }
 }
 
 pub(crate) fn drop_index(ctx: &mut Ctx, stmt: &Statement, names: &[QualName], concurrently: bool) {
@@ -151,10 +155,14 @@ pub(crate) fn drop_index(ctx: &mut Ctx, stmt: &Statement, names: &[QualName], co
                     " concurrently (no ACCESS EXCLUSIVE on the table)"
                 }
             ),
-            vec![format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qual(n))],
+            vec![format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                qual(&n.resolved())
+            )],
             Some(LockMode::ShareUpdateExclusive),
         );
         step.reversible = false;
+        step.index = Some(qual(&n.resolved()));
     }
 }
 
@@ -183,5 +191,6 @@ pub(crate) fn drop_indexes_on_column(ctx: &mut Ctx, t: &Table, column: &str) {
             Some(LockMode::ShareUpdateExclusive),
         );
         step.reversible = false;
+        step.index = Some(index_in_schema(t, &name));
     }
 }

@@ -99,6 +99,7 @@ impl<'a> Ctx<'a> {
             reversible: true,
             done_check: None,
             table_is_new: table.is_some_and(Table::is_empty),
+            index: None,
             unmodeled: false,
             source: self.source.clone(),
         });
@@ -518,6 +519,7 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
             reversible: true,
             done_check: None,
             table_is_new: false,
+            index: None,
             unmodeled: false,
             source: s.source.clone(),
         });
