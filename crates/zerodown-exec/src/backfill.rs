@@ -1,0 +1,189 @@
+//! The batched keyset backfill: small transactions, checkpoint committed with each
+//! batch, batch size adapted to a target duration, throttled by measured health.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zerodown_core::plan::Step;
+
+use crate::backoff::Backoff;
+use crate::driver::*;
+use crate::events::{ms, Event};
+use crate::executor::{Done, ExecError, Executor};
+
+impl<D: Database + StateStore> Executor<'_, D> {
+    pub(crate) async fn backfill(
+        &mut self,
+        n: usize,
+        step: &Step,
+        st: &StepState,
+    ) -> Result<Done, ExecError> {
+        let fail = |error: DriverError| ExecError::Failed {
+            step: n,
+            description: step.description.clone(),
+            error,
+        };
+        let Some(spec) = &step.backfill else {
+            return Err(fail(DriverError::permanent(
+                "backfill step without a backfill spec",
+            )));
+        };
+        let key = self.db.backfill_key(spec).await.map_err(fail)?;
+        let mut after = st.last_key.clone();
+        let mut rows = st.rows;
+        let mut size = st
+            .batch_size
+            .unwrap_or(spec.batch_size)
+            .clamp(self.opts.min_batch, self.opts.max_batch);
+        let target = Duration::from_millis(u64::from(spec.target_batch_ms.max(1)));
+        let lock_timeout = Duration::from_millis(step.lock_timeout_ms);
+        let statement_timeout = step.statement_timeout_ms.map(Duration::from_millis);
+        self.sink.emit(&Event::BackfillStarted {
+            step: n,
+            key: key.columns.clone(),
+            rows_done: rows,
+        });
+        let mut backoff = Backoff::new(&step.retry, self.next_seed());
+        let mut attempts = 1;
+        let started = Instant::now();
+        let mut batches: u64 = 0;
+        loop {
+            let control = self.wait_while_paused(n).await?;
+            if batches % 10 == 0 {
+                self.wait_for_replicas(n).await;
+            }
+            let at = Checkpoint {
+                migration: &self.migration,
+                step: n,
+            };
+            let t0 = Instant::now();
+            let result = self
+                .db
+                .backfill_batch(
+                    &at,
+                    spec,
+                    &key,
+                    after.as_deref(),
+                    size,
+                    lock_timeout,
+                    statement_timeout,
+                )
+                .await;
+            let took = t0.elapsed();
+            match result {
+                Ok(out) => {
+                    batches += 1;
+                    if out.scanned == 0 {
+                        break;
+                    }
+                    rows += out.updated;
+                    after = out.last_key;
+                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    self.sink.emit(&Event::Batch {
+                        step: n,
+                        rows,
+                        batch_size: size,
+                        batch_ms: ms(took),
+                        rows_per_sec: rows.saturating_sub(st.rows) as f64 / secs,
+                    });
+                    if out.scanned < u64::from(size) {
+                        break; // the last range was short: the table is done
+                    }
+                    size = adapt(size, took, target, self.opts.min_batch, self.opts.max_batch);
+                    backoff = Backoff::new(&step.retry, self.next_seed());
+                    let mut pause = took.mul_f64(self.opts.batch_pause_ratio);
+                    if let Some(rate) = control.max_rows_per_sec.filter(|r| *r > 0) {
+                        // Hold the rate: a batch of `size` rows takes at least size/rate.
+                        let min = Duration::from_secs_f64(f64::from(size) / f64::from(rate));
+                        pause = pause.max(min.saturating_sub(took));
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) if e.class.retryable() || e.class == ErrorClass::StatementTimeout => {
+                    attempts += 1;
+                    if e.class == ErrorClass::StatementTimeout {
+                        size = (size / 2).max(self.opts.min_batch);
+                    }
+                    self.retry_or_stop(n, step, &mut backoff).await?;
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Ok(Done {
+            attempts,
+            held: Duration::ZERO,
+            rows,
+        })
+    }
+
+    /// Re-reads the controls; while paused, waits (and says so once).
+    async fn wait_while_paused(&mut self, n: usize) -> Result<Control, ExecError> {
+        let mut announced = false;
+        loop {
+            let control = self
+                .db
+                .control(&self.migration)
+                .await
+                .map_err(ExecError::State)?;
+            if control.abort_requested {
+                return Err(ExecError::Aborted { step: n });
+            }
+            if !control.paused {
+                if announced {
+                    self.sink.emit(&Event::Resumed { step: n });
+                }
+                return Ok(control);
+            }
+            if !announced {
+                self.sink.emit(&Event::Paused { step: n });
+                announced = true;
+            }
+            tokio::time::sleep(self.opts.poll).await;
+        }
+    }
+
+    /// Waits while the worst replica lags more than allowed.
+    async fn wait_for_replicas(&mut self, n: usize) {
+        while let Ok(Some(lag)) = self.db.replica_lag().await {
+            if lag <= self.opts.max_replica_lag {
+                return;
+            }
+            let delay = lag.min(Duration::from_secs(5));
+            self.sink.emit(&Event::Throttled {
+                step: n,
+                reason: format!("replica lag {:.1} s", lag.as_secs_f64()),
+                delay_ms: ms(delay),
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Next batch size: proportional to how far the last batch was from the target, at
+/// most doubling or halving at a time.
+fn adapt(size: u32, took: Duration, target: Duration, min: u32, max: u32) -> u32 {
+    let ratio = target.as_secs_f64() / took.as_secs_f64().max(1e-4);
+    let next = (f64::from(size) * ratio.clamp(0.5, 2.0)).round() as u32;
+    next.clamp(min, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_size_follows_the_target() {
+        let t = Duration::from_millis(200);
+        assert_eq!(
+            adapt(1000, Duration::from_millis(100), t, 100, 20_000),
+            2000
+        );
+        assert_eq!(adapt(1000, Duration::from_millis(800), t, 100, 20_000), 500);
+        assert_eq!(adapt(1000, Duration::from_millis(250), t, 100, 20_000), 800);
+        assert_eq!(adapt(150, Duration::from_secs(5), t, 100, 20_000), 100);
+        assert_eq!(
+            adapt(15_000, Duration::from_millis(1), t, 100, 20_000),
+            20_000
+        );
+    }
+}

@@ -1,0 +1,442 @@
+//! Runs a plan step by step, recording every step before and after it runs.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+use zerodown_core::lock::LockMode;
+use zerodown_core::plan::{Plan, Step, StepKind};
+
+use crate::backoff::Backoff;
+use crate::driver::*;
+use crate::events::{ms, Event, EventSink};
+
+/// Executor settings (the plan's steps carry their own timeouts and retry policies).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Terminate blockers that are idle in a transaction (never active queries).
+    pub kill_idle_blockers: bool,
+    /// Pause backfills while a replica lags more than this.
+    pub max_replica_lag: Duration,
+    /// Pause after each batch for this fraction of its duration: keeps headroom for
+    /// the application's own writes (0.5: the backfill uses at most 2/3 of one session).
+    pub batch_pause_ratio: f64,
+    pub min_batch: u32,
+    pub max_batch: u32,
+    /// How often paused runs re-read the controls.
+    pub poll: Duration,
+    /// Seed of the retry jitter.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kill_idle_blockers: false,
+            max_replica_lag: Duration::from_secs(10),
+            batch_pause_ratio: 0.5,
+            min_batch: 100,
+            max_batch: 20_000,
+            poll: Duration::from_millis(500),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Why a run stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("step {step} ({description}) could not get its lock within its retry budget ({attempts} attempts in {waited_ms} ms); blocked by: {}", describe(.blockers))]
+    Blocked {
+        step: usize,
+        description: String,
+        attempts: u32,
+        waited_ms: u64,
+        blockers: Vec<Blocker>,
+    },
+    #[error("step {step} ({description}) failed: {error}")]
+    Failed {
+        step: usize,
+        description: String,
+        error: DriverError,
+    },
+    #[error("aborted on request before step {step}")]
+    Aborted { step: usize },
+    #[error("recording migration state failed: {0}")]
+    State(DriverError),
+}
+
+fn describe(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return "no session named (the lock holder finished meanwhile)".to_owned();
+    }
+    blockers
+        .iter()
+        .map(|b| {
+            let age = b
+                .transaction_seconds
+                .map(|s| format!(", transaction {s:.0} s"))
+                .unwrap_or_default();
+            format!(
+                "pid {} ({}{age}): {}",
+                b.pid,
+                b.state,
+                b.query.chars().take(100).collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    pub step: usize,
+    pub description: String,
+    pub lock: Option<LockMode>,
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    /// Duration of the attempt that succeeded: how long the step held its locks.
+    pub held_ms: u64,
+    pub rows: u64,
+    pub skipped: bool,
+}
+
+/// What the run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct RunReport {
+    pub steps: Vec<StepReport>,
+    pub retries: u32,
+    pub rows_backfilled: u64,
+    /// The longest a blocking-lock attempt of the migration waited or held (ms).
+    pub worst_lock_wait_ms: u64,
+    pub elapsed_ms: u64,
+}
+
+/// Runs plans against a database that also keeps the state.
+pub struct Executor<'a, D: Database + StateStore> {
+    pub(crate) db: &'a mut D,
+    pub(crate) sink: &'a mut dyn EventSink,
+    pub(crate) opts: Options,
+    pub(crate) migration: String,
+    pub(crate) report: RunReport,
+    seed: u64,
+}
+
+/// What a finished step reports back.
+pub(crate) struct Done {
+    pub attempts: u32,
+    pub held: Duration,
+    pub rows: u64,
+}
+
+impl<'a, D: Database + StateStore> Executor<'a, D> {
+    pub fn new(db: &'a mut D, sink: &'a mut dyn EventSink, migration: &str, opts: Options) -> Self {
+        let seed = opts.seed;
+        Executor {
+            db,
+            sink,
+            opts,
+            migration: migration.to_owned(),
+            report: RunReport::default(),
+            seed,
+        }
+    }
+
+    pub(crate) fn next_seed(&mut self) -> u64 {
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.seed
+    }
+
+    /// Runs the steps not yet done, in order. `state` is the migration's recorded state.
+    pub async fn run(
+        mut self,
+        plan: &Plan,
+        state: &MigrationState,
+    ) -> Result<RunReport, ExecError> {
+        let started = Instant::now();
+        let steps: Vec<&Step> = plan.steps().collect();
+        let total = steps.len();
+        for (n, step) in steps.iter().enumerate() {
+            let st = state.steps.get(n).cloned().unwrap_or_default();
+            if st.status == StepStatus::Done {
+                continue;
+            }
+            let control = self
+                .db
+                .control(&self.migration)
+                .await
+                .map_err(ExecError::State)?;
+            if control.abort_requested {
+                return Err(ExecError::Aborted { step: n });
+            }
+            // After a crash a step may have finished without being recorded.
+            if matches!(st.status, StepStatus::Running | StepStatus::Failed)
+                && step.kind != StepKind::Backfill
+            {
+                if let Some(check) = &step.done_check {
+                    if self.db.query_bool(check).await.unwrap_or(false) {
+                        self.record(n, StepStatus::Done, &StepUpdate::default())
+                            .await?;
+                        self.sink.emit(&Event::StepAlreadyDone { step: n });
+                        self.report.steps.push(StepReport {
+                            step: n,
+                            description: step.description.clone(),
+                            lock: step.lock,
+                            attempts: 0,
+                            elapsed_ms: 0,
+                            held_ms: 0,
+                            rows: 0,
+                            skipped: true,
+                        });
+                        continue;
+                    }
+                }
+            }
+            self.sink.emit(&Event::StepStarted {
+                step: n,
+                total,
+                description: step.description.clone(),
+            });
+            self.record(
+                n,
+                StepStatus::Running,
+                &StepUpdate {
+                    attempts: st.attempts,
+                    ..StepUpdate::default()
+                },
+            )
+            .await?;
+            let t0 = Instant::now();
+            let result = match step.kind {
+                StepKind::Backfill => self.backfill(n, step, &st).await,
+                StepKind::CreateIndexConcurrently
+                | StepKind::ReindexConcurrently
+                | StepKind::DropIndexConcurrently => self.index_step(n, step).await,
+                _ => self.ddl_step(n, step).await,
+            };
+            let elapsed = t0.elapsed();
+            match result {
+                Ok(done) => {
+                    let update = StepUpdate {
+                        attempts: done.attempts,
+                        elapsed,
+                        held: done.held,
+                        rows: done.rows,
+                        error: None,
+                    };
+                    self.record(n, StepStatus::Done, &update).await?;
+                    self.sink.emit(&Event::StepDone {
+                        step: n,
+                        attempts: done.attempts,
+                        elapsed_ms: ms(elapsed),
+                        rows: done.rows,
+                    });
+                    self.report.rows_backfilled += if step.kind == StepKind::Backfill {
+                        done.rows
+                    } else {
+                        0
+                    };
+                    self.report.steps.push(StepReport {
+                        step: n,
+                        description: step.description.clone(),
+                        lock: step.lock,
+                        attempts: done.attempts,
+                        elapsed_ms: ms(elapsed),
+                        held_ms: ms(done.held),
+                        rows: done.rows,
+                        skipped: false,
+                    });
+                }
+                Err(e) => {
+                    let (status, mstatus) = match &e {
+                        ExecError::Blocked { .. } | ExecError::Aborted { .. } => {
+                            (StepStatus::Failed, MigrationStatus::Stopped)
+                        }
+                        _ => (StepStatus::Failed, MigrationStatus::Failed),
+                    };
+                    let msg = e.to_string();
+                    let update = StepUpdate {
+                        elapsed,
+                        error: Some(msg.clone()),
+                        ..StepUpdate::default()
+                    };
+                    self.record(n, status, &update).await?;
+                    self.db
+                        .set_status(&self.migration, mstatus, Some(&msg))
+                        .await
+                        .map_err(ExecError::State)?;
+                    self.sink.emit(&Event::StepFailed {
+                        step: n,
+                        error: msg,
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        self.db
+            .set_status(&self.migration, MigrationStatus::Completed, None)
+            .await
+            .map_err(ExecError::State)?;
+        self.report.elapsed_ms = ms(started.elapsed());
+        self.sink.emit(&Event::Finished {
+            steps: total,
+            elapsed_ms: self.report.elapsed_ms,
+        });
+        Ok(self.report)
+    }
+
+    pub(crate) async fn record(
+        &mut self,
+        n: usize,
+        status: StepStatus,
+        update: &StepUpdate,
+    ) -> Result<(), ExecError> {
+        self.db
+            .set_step(&self.migration, n, status, update)
+            .await
+            .map_err(ExecError::State)
+    }
+
+    /// Before a retry: name the blockers, and end idle-in-transaction ones if allowed.
+    pub(crate) async fn handle_blockers(&mut self, n: usize, step: &Step) -> Vec<Blocker> {
+        let Some(table) = &step.table else {
+            return Vec::new();
+        };
+        let blockers = self.db.blockers(table).await.unwrap_or_default();
+        if self.opts.kill_idle_blockers {
+            for b in blockers.iter().filter(|b| b.idle_in_transaction()) {
+                if self.db.terminate(b.pid).await.unwrap_or(false) {
+                    self.sink.emit(&Event::BlockerTerminated {
+                        step: n,
+                        pid: b.pid,
+                    });
+                }
+            }
+        }
+        blockers
+    }
+
+    /// A step in one transaction (or one non-transactional statement) with retries.
+    async fn ddl_step(&mut self, n: usize, step: &Step) -> Result<Done, ExecError> {
+        let mut backoff = Backoff::new(&step.retry, self.next_seed())
+            .with_attempt_cost(Duration::from_millis(step.lock_timeout_ms));
+        let blocking = step
+            .lock
+            .is_some_and(|l| l.blocks_reads() || l.blocks_writes());
+        loop {
+            let t0 = Instant::now();
+            match self.db.run_step(step).await {
+                Ok(held) => {
+                    if blocking {
+                        self.report.worst_lock_wait_ms =
+                            self.report.worst_lock_wait_ms.max(ms(t0.elapsed()));
+                    }
+                    return Ok(Done {
+                        attempts: backoff.attempts() + 1,
+                        held,
+                        rows: 0,
+                    });
+                }
+                Err(e) if e.class.retryable() => {
+                    if blocking {
+                        self.report.worst_lock_wait_ms =
+                            self.report.worst_lock_wait_ms.max(ms(t0.elapsed()));
+                    }
+                    self.retry_or_stop(n, step, &mut backoff).await?;
+                }
+                Err(error) => {
+                    return Err(ExecError::Failed {
+                        step: n,
+                        description: step.description.clone(),
+                        error,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Waits for the next attempt, or stops cleanly with the blockers named.
+    pub(crate) async fn retry_or_stop(
+        &mut self,
+        n: usize,
+        step: &Step,
+        backoff: &mut Backoff,
+    ) -> Result<(), ExecError> {
+        let blockers = self.handle_blockers(n, step).await;
+        match backoff.next_delay() {
+            Some(delay) => {
+                self.report.retries += 1;
+                self.sink.emit(&Event::LockRetry {
+                    step: n,
+                    attempt: backoff.attempts(),
+                    delay_ms: ms(delay),
+                    blockers,
+                });
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            None => Err(ExecError::Blocked {
+                step: n,
+                description: step.description.clone(),
+                attempts: backoff.attempts(),
+                waited_ms: ms(backoff.elapsed()),
+                blockers,
+            }),
+        }
+    }
+
+    /// CREATE/REINDEX/DROP INDEX CONCURRENTLY: outside a transaction; an invalid
+    /// leftover of a failed build is dropped before each attempt, and the result is
+    /// checked valid afterwards.
+    async fn index_step(&mut self, n: usize, step: &Step) -> Result<Done, ExecError> {
+        let mut backoff = Backoff::new(&step.retry, self.next_seed());
+        loop {
+            if step.kind != StepKind::DropIndexConcurrently {
+                if let Some(index) = &step.index {
+                    if self.db.drop_invalid_index(index).await.map_err(|error| {
+                        ExecError::Failed {
+                            step: n,
+                            description: step.description.clone(),
+                            error,
+                        }
+                    })? {
+                        self.sink.emit(&Event::InvalidIndexDropped {
+                            step: n,
+                            index: index.clone(),
+                        });
+                    }
+                }
+            }
+            let result = self.db.run_step(step).await;
+            let valid = match (&result, &step.done_check) {
+                (Ok(_), Some(check)) => self.db.query_bool(check).await.unwrap_or(false),
+                (Ok(_), None) => true,
+                _ => false,
+            };
+            match result {
+                Ok(held) if valid => {
+                    return Ok(Done {
+                        attempts: backoff.attempts() + 1,
+                        held,
+                        rows: 0,
+                    })
+                }
+                Ok(_) => self.retry_or_stop(n, step, &mut backoff).await?,
+                Err(e) if e.class.retryable() || e.class == ErrorClass::StatementTimeout => {
+                    self.retry_or_stop(n, step, &mut backoff).await?
+                }
+                Err(error) => {
+                    return Err(ExecError::Failed {
+                        step: n,
+                        description: step.description.clone(),
+                        error,
+                    })
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! zerodown-exec: runs a [`Plan`](zerodown_core::plan::Plan) against a database through
+//! the [`Database`] and [`StateStore`] traits. Every DDL gets a short lock timeout and
+//! bounded, jittered retries; backfills run in small keyset batches whose checkpoint is
+//! committed with the batch; every step is recorded before and after it runs, so a
+//! crash at any point resumes safely. Time is tokio's clock (paused in tests).
+
+mod backfill;
+pub mod backoff;
+pub mod driver;
+pub mod events;
+pub mod executor;
+
+pub use driver::*;
+pub use events::{Event, EventSink};
+pub use executor::{ExecError, Executor, Options, RunReport, StepReport};
