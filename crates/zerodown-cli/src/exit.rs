@@ -12,6 +12,13 @@ pub const BAD_INPUT: u8 = 2;
 pub const UNSAFE: u8 = 3;
 /// 4: the database could not be reached or read.
 pub const DATABASE: u8 = 4;
+/// 5: apply stopped cleanly before the end (a lock budget was spent, a pause or abort
+/// was requested, or confirmation was refused): resumable.
+pub const STOPPED: u8 = 5;
+/// 6: a step failed; the migration is recorded as failed at that step.
+pub const STEP_FAILED: u8 = 6;
+/// 7: another zerodown run holds the run lock on this database.
+pub const BUSY: u8 = 7;
 
 /// An error that ends the command with a specific exit code.
 #[derive(Debug)]

@@ -1,8 +1,11 @@
 //! The `zerodown` binary: arguments -> configuration -> library calls -> exit code.
 
+mod apply_cmd;
+mod control_cmd;
 mod exit;
 mod input;
 mod plan_cmd;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -21,12 +24,30 @@ struct Cli {
 enum Command {
     /// Show the impact of each statement and the safe phased plan.
     Plan(plan_cmd::PlanArgs),
+    /// Run the safe plan of a migration against the database, resumably.
+    Apply(apply_cmd::ApplyArgs),
+    /// Continue a stopped or interrupted migration from its last checkpoint.
+    Resume(control_cmd::Target),
+    /// Show the migrations recorded in the database and their progress.
+    Status(control_cmd::StatusArgs),
+    /// Pause a running migration's backfill (from another terminal).
+    Pause(control_cmd::Target),
+    /// Let a paused migration go on.
+    Unpause(control_cmd::Target),
+    /// Stop a migration and undo its steps when that is safe (before the contract phase).
+    Abort(control_cmd::Target),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Apply(args) => apply_cmd::apply(args),
+        Command::Resume(args) => apply_cmd::resume(args),
+        Command::Status(args) => control_cmd::status(args),
+        Command::Pause(args) => control_cmd::set_paused(args, true),
+        Command::Unpause(args) => control_cmd::set_paused(args, false),
+        Command::Abort(args) => control_cmd::abort(args),
     };
     match result {
         Ok(code) => exit::code(code),

@@ -23,8 +23,9 @@ pub enum Format {
     Json,
 }
 
+/// Where the migration comes from and what it runs against (shared by plan and apply).
 #[derive(clap::Args, Debug)]
-pub struct PlanArgs {
+pub struct Source {
     /// A .sql file, a folder of migrations (Flyway, sqlx, dbmate, golang-migrate), or - for stdin.
     pub input: String,
     /// PostgreSQL URL of the live database. Also read from DATABASE_URL, then from libpq's PG* variables.
@@ -40,8 +41,6 @@ pub struct PlanArgs {
     /// Size hint TABLE=ROWS (repeatable): plan for a table of that many rows.
     #[arg(long = "rows", value_name = "TABLE=ROWS")]
     pub rows: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
     /// Whether each file runs in one transaction (auto: as Flyway, sqlx and dbmate do).
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
@@ -51,6 +50,17 @@ pub struct PlanArgs {
     /// Rows per backfill batch (the executor adapts it to the target batch time).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: u32,
+    /// Total time a step may spend retrying its lock before the run stops (resumable).
+    #[arg(long, default_value_t = 300)]
+    pub retry_budget_secs: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: Source,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
@@ -89,7 +99,7 @@ pub fn format_diagnostic(d: &Diagnostic, text: Option<&str>) -> String {
     out
 }
 
-fn connection_string(args: &PlanArgs) -> Option<String> {
+pub fn connection_string(args: &Source) -> Option<String> {
     if args.offline {
         return None;
     }
@@ -98,7 +108,18 @@ fn connection_string(args: &PlanArgs) -> Option<String> {
         .or_else(|| zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok()))
 }
 
-pub fn run(args: PlanArgs) -> Result<u8, Failure> {
+/// A migration read, checked against its database (or the offline target) and planned.
+pub struct Prepared {
+    pub sources: Vec<zerodown_core::migrations::SourceFile>,
+    pub profile: ServerProfile,
+    pub meta: Meta,
+    pub outcome: zerodown_core::pipeline::Outcome,
+    /// The connection string when live.
+    pub conn: Option<String>,
+}
+
+/// Reads, parses, introspects and plans. Bad input ends here with every problem named.
+pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
     let sources = read_sources(&args.input, args.file_transaction)?;
     let (mut files, diagnostics) = pipeline::parse_sources(&sources);
     let text_of = |file: &str| {
@@ -130,14 +151,14 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
         })
         .transpose()?;
     let hints = parse_rows(&args.rows)?;
-
-    let (mut profile, mut catalog, meta) = match connection_string(&args) {
+    let conn = connection_string(args);
+    let (mut profile, mut catalog, meta) = match &conn {
         Some(conn) => {
-            let live = read_live(&conn, &files)?;
+            let live = read_live(conn, &files)?;
             pipeline::resolve_names(&mut files, |name| live.schemas.get(name).cloned());
             let meta = Meta {
                 source: "live",
-                database: Some(zerodown_pg::url::redact(&conn)),
+                database: Some(zerodown_pg::url::redact(conn)),
             };
             (live.profile, live.catalog, meta)
         }
@@ -164,16 +185,28 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
     for (name, rows) in hints {
         catalog.hint_rows(&name, rows);
     }
-    let opts = PlanOptions {
+    let mut opts = PlanOptions {
         lock_timeout_ms: args.lock_timeout_ms,
         batch_size: args.batch_size,
         ..PlanOptions::default()
     };
+    opts.retry.budget_ms = args.retry_budget_secs.saturating_mul(1000);
     let outcome = pipeline::run(&files, &catalog, &profile, &CostModel::default(), &opts)
         .map_err(|d| report_diagnostics(&d))?;
+    Ok(Prepared {
+        sources,
+        profile,
+        meta,
+        outcome,
+        conn,
+    })
+}
+
+pub fn run(args: PlanArgs) -> Result<u8, Failure> {
+    let p = prepare(&args.source)?;
     match args.format {
         Format::Json => {
-            let doc = report::to_json(&profile, &meta, &outcome);
+            let doc = report::to_json(&p.profile, &p.meta, &p.outcome);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).map_err(|e| Failure {
@@ -183,32 +216,38 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
             );
         }
         Format::Text => {
-            print!("{}", report::render_text(&profile, &meta, &outcome));
-            if meta.source == "offline" && args.target.is_none() && std::io::stdout().is_terminal()
+            print!("{}", report::render_text(&p.profile, &p.meta, &p.outcome));
+            if p.meta.source == "offline"
+                && args.source.target.is_none()
+                && std::io::stdout().is_terminal()
             {
                 eprintln!("(offline: planned for {DEFAULT_OFFLINE_TARGET}; name the version with --target, or give --database-url)");
             }
         }
     }
-    Ok(if report::overall_verdict(&outcome) == Verdict::Unsafe {
+    Ok(if report::overall_verdict(&p.outcome) == Verdict::Unsafe {
         exit::UNSAFE
     } else {
         exit::OK
     })
 }
 
-fn read_live(
-    conn: &str,
-    files: &[zerodown_core::analyze::ParsedFile],
-) -> Result<zerodown_pg::Introspection, Failure> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure {
             code: exit::INTERNAL,
             message: format!("cannot start the async runtime: {e}"),
-        })?;
-    rt.block_on(async {
+        })
+}
+
+fn read_live(
+    conn: &str,
+    files: &[zerodown_core::analyze::ParsedFile],
+) -> Result<zerodown_pg::Introspection, Failure> {
+    runtime()?.block_on(async {
         let client = zerodown_pg::connect(conn)
             .await
             .map_err(|e| Failure::database(e.to_string()))?;

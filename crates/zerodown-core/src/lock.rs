@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A table-level lock mode, ordered from weakest to strongest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,6 +103,16 @@ impl LockMode {
 impl fmt::Display for LockMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.pg_name())
+    }
+}
+
+impl<'de> Deserialize<'de> for LockMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        LockMode::ALL
+            .into_iter()
+            .find(|m| m.pg_name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown lock mode {name:?}")))
     }
 }
 

@@ -33,6 +33,41 @@ pub struct SourceFile {
     pub implicit_transaction: bool,
 }
 
+/// A migration's identity: `<last file stem>-<first 12 hex of the checksum>`, and the
+/// SHA-256 of every file's name and SQL, so the same files always map to the same state.
+pub fn identity(sources: &[SourceFile]) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for s in sources {
+        let base = s.name.rsplit('/').next().unwrap_or(&s.name);
+        h.update(base.as_bytes());
+        h.update([0]);
+        h.update(s.text.as_bytes());
+        h.update([0]);
+    }
+    let checksum: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let stem = sources
+        .last()
+        .map(|s| {
+            let base = s.name.rsplit('/').next().unwrap_or(&s.name);
+            base.trim_end_matches(".sql")
+                .trim_end_matches(".up")
+                .to_owned()
+        })
+        .unwrap_or_else(|| "migration".to_owned());
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (format!("{stem}-{}", &checksum[..12]), checksum)
+}
+
 /// Whether a file name is a migration to run (down/undo migrations are not).
 pub fn is_up_migration(file_name: &str) -> bool {
     let lower = file_name.to_ascii_lowercase();
@@ -191,6 +226,23 @@ mod tests {
         assert!(!is_up_migration("0001_a.down.sql"));
         assert!(!is_up_migration("U2__undo.sql"));
         assert!(is_up_migration("update_users.sql"));
+    }
+
+    #[test]
+    fn identity_is_stable_and_content_addressed() {
+        let a = [classify(
+            "db/V3__add token.sql",
+            "ALTER TABLE t ADD COLUMN x int;",
+        )];
+        let (id, sum) = identity(&a);
+        assert!(id.starts_with("V3__add_token-"), "{id}");
+        assert_eq!(sum.len(), 64);
+        assert_eq!(identity(&a), (id.clone(), sum));
+        let b = [classify(
+            "db/V3__add token.sql",
+            "ALTER TABLE t ADD COLUMN y int;",
+        )];
+        assert_ne!(identity(&b).0, id);
     }
 
     #[test]

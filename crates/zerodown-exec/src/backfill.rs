@@ -42,6 +42,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
             step: n,
             key: key.columns.clone(),
             rows_done: rows,
+            estimated_rows: key.estimated_rows,
         });
         let mut backoff = Backoff::new(&step.retry, self.next_seed());
         let mut attempts = 1;

@@ -77,6 +77,8 @@ impl Blocker {
 pub struct BackfillKey {
     pub columns: Vec<String>,
     pub types: Vec<String>,
+    /// Rows in the table per the planner statistics, for progress and ETA.
+    pub estimated_rows: Option<u64>,
 }
 
 /// Where a backfill's checkpoint lives: committed in the same transaction as the batch.

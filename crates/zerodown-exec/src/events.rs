@@ -46,6 +46,7 @@ pub enum Event {
         step: usize,
         key: Vec<String>,
         rows_done: u64,
+        estimated_rows: Option<u64>,
     },
     Batch {
         step: usize,

@@ -74,6 +74,7 @@ impl Database for Fake {
         Ok(BackfillKey {
             columns: vec!["id".into()],
             types: vec!["bigint".into()],
+            estimated_rows: Some(self.rows.len() as u64),
         })
     }
     async fn backfill_batch(

@@ -1,9 +1,14 @@
 //! zerodown-pg: the PostgreSQL driver. Reads the live catalog and current activity
 //! into the core's [`Catalog`](zerodown_core::catalog::Catalog); execution comes next.
 
+mod driver;
+mod errors;
 mod introspect;
+pub mod state;
 pub mod url;
 
+pub use driver::{batch_sql, PgDriver};
+pub use errors::classify;
 pub use introspect::{introspect, Introspection};
 
 /// Errors talking to PostgreSQL. Messages never contain a password.

@@ -6,7 +6,7 @@ pub mod step;
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::{statement_effect, ParsedFile};
 use crate::catalog::{simulate, Catalog, Table};
@@ -51,14 +51,14 @@ impl Default for PlanOptions {
 }
 
 /// Steps of one phase.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSteps {
     pub name: Phase,
     pub steps: Vec<Step>,
 }
 
 /// A phased plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub phases: Vec<PhaseSteps>,
     /// No step holds a traffic-blocking lock while it rewrites or scans an existing table.

@@ -1,12 +1,12 @@
 //! A plan step declares what it expects: SQL, lock, rewrite/scan, transaction,
 //! timeouts, retry policy, backfill spec, undo, and how to tell it is already done.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lock::LockMode;
 
 /// The phases of an expand/contract migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Backward-compatible additions: old and new application versions both work.
@@ -28,7 +28,7 @@ impl Phase {
 }
 
 /// What kind of work a step is (the executor dispatches on it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// DDL in one short transaction with lock_timeout.
@@ -54,7 +54,7 @@ pub enum StepKind {
 }
 
 /// How to retry a step that hit its lock timeout (or a deadlock / serialization error).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
@@ -66,7 +66,7 @@ pub struct RetryPolicy {
 }
 
 /// A column assignment in a backfill.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     pub column: String,
     /// SQL expression, evaluated per row.
@@ -74,7 +74,7 @@ pub struct Assignment {
 }
 
 /// A batched backfill, as data: the executor builds each batch's SQL from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillSpec {
     /// Schema-qualified table.
     pub table: String,
@@ -90,14 +90,14 @@ pub struct BackfillSpec {
 }
 
 /// Which source statement a step comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSource {
     pub file: String,
     pub line: u32,
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub phase: Phase,
     pub kind: StepKind,
@@ -129,7 +129,7 @@ pub struct Step {
     /// what the executor checks for validity and drops when a build left it invalid.
     pub index: Option<String>,
     /// A statement zerodown does not model: lock, rewrite and scan are unknown.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unmodeled: bool,
     pub source: StepSource,
 }
@@ -143,5 +143,19 @@ impl Step {
             && self
                 .lock
                 .is_some_and(|l| l.blocks_reads() || l.blocks_writes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lock::LockMode;
+
+    #[test]
+    fn lock_modes_round_trip_through_json() {
+        for m in LockMode::ALL {
+            let json = serde_json::to_string(&m).expect("ser");
+            assert_eq!(serde_json::from_str::<LockMode>(&json).expect("de"), m);
+        }
+        assert!(serde_json::from_str::<LockMode>("\"EXCLUSIVE-ISH\"").is_err());
     }
 }

@@ -1,0 +1,256 @@
+//! `zerodown apply` and `zerodown resume`: run a plan against the live database.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use zerodown_core::migrations::identity;
+use zerodown_core::plan::Plan;
+use zerodown_core::report;
+use zerodown_exec::{ExecError, Executor, MigrationStatus, Options, RunReport, StateStore};
+use zerodown_pg::state::RUN_LOCK;
+use zerodown_pg::PgDriver;
+
+use crate::control_cmd::{find_migration, Target};
+use crate::exit::{self, Failure};
+use crate::plan_cmd::{prepare, runtime, Source};
+use crate::progress::{LogFormat, Sink};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KillPolicy {
+    /// Terminate sessions that block a step while idle in a transaction (never active queries).
+    IdleInTransaction,
+}
+
+/// How a run behaves, shared by apply and resume.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// End blockers that hold the lock while doing nothing.
+    #[arg(long, value_enum)]
+    pub kill_blockers: Option<KillPolicy>,
+    /// Pause backfills while a replica lags more than this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub max_replica_lag_secs: u64,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub source: Source,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Print the plan that would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before running a plan that keeps traffic-blocking steps.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn options(run: &RunArgs) -> Options {
+    Options {
+        kill_idle_blockers: run.kill_blockers.is_some(),
+        max_replica_lag: Duration::from_secs(run.max_replica_lag_secs),
+        ..Options::default()
+    }
+}
+
+fn confirm(plan: &Plan) -> bool {
+    eprintln!("This plan still has steps that block traffic while they work:");
+    for n in &plan.notes {
+        eprintln!("  - {n}");
+    }
+    eprint!("Run it anyway? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
+    let p = prepare(&args.source)?;
+    let Some(conn) = p.conn.clone() else {
+        return Err(Failure::bad_input(
+            "apply needs a database: give --database-url (or DATABASE_URL / PG* variables)",
+        ));
+    };
+    if args.dry_run {
+        print!("{}", report::render_text(&p.profile, &p.meta, &p.outcome));
+        return Ok(exit::OK);
+    }
+    let plan = p.outcome.plan.clone();
+    let confirmed = || std::io::stdin().is_terminal() && confirm(&plan);
+    if !plan.safe && !args.yes && !confirmed() {
+        return Err(Failure {
+            code: exit::STOPPED,
+            message: "the plan keeps steps that block traffic (see zerodown plan); nothing was run. Re-run with --yes to accept them".into(),
+        });
+    }
+    let (id, checksum) = identity(&p.sources);
+    let source = p
+        .sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let plan_json = serde_json::to_value(&plan).map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: e.to_string(),
+    })?;
+    runtime()?.block_on(execute(
+        &conn,
+        &id,
+        &plan,
+        Some((&checksum, &source, &plan_json)),
+        &args.run,
+    ))
+}
+
+pub fn resume(t: Target) -> Result<u8, Failure> {
+    let conn = t.connection()?;
+    let run = RunArgs {
+        kill_blockers: t.kill_blockers,
+        max_replica_lag_secs: 10,
+        log_format: t.log_format,
+    };
+    runtime()?.block_on(async {
+        let (id, plan) = find_migration(&conn, t.id.as_deref(), true).await?;
+        execute(&conn, &id, &plan, None, &run).await
+    })
+}
+
+/// Who holds the run lock, for the refusal message.
+async fn lock_holder(db: &mut PgDriver) -> String {
+    let Ok(c) = db.client().await else {
+        return String::new();
+    };
+    c.query_opt(
+        "SELECT l.pid, COALESCE(a.application_name, ''), a.backend_start::text FROM pg_catalog.pg_locks l
+           JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted",
+        &[&RUN_LOCK.0, &RUN_LOCK.1],
+    )
+    .await
+    .ok()
+    .flatten()
+    .map(|r| format!(" (pid {}, {}, connected since {})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+    .unwrap_or_default()
+}
+
+/// Runs (or resumes) migration `id` under the run lock.
+pub async fn execute(
+    conn: &str,
+    id: &str,
+    plan: &Plan,
+    new: Option<(&str, &str, &serde_json::Value)>,
+    run: &RunArgs,
+) -> Result<u8, Failure> {
+    let db_err = |e: zerodown_exec::DriverError| Failure::database(format!("{e}"));
+    let mut db = PgDriver::new(conn);
+    if !db.try_lock_run(id).await.map_err(db_err)? {
+        let who = lock_holder(&mut db).await;
+        return Err(Failure {
+            code: exit::BUSY,
+            message: format!("another zerodown run holds the run lock on this database{who}; wait for it, or see zerodown status"),
+        });
+    }
+    let state = match (db.load(id).await.map_err(db_err)?, new) {
+        (Some(st), Some((checksum, _, _))) if st.checksum != checksum => {
+            return Err(Failure::bad_input(format!(
+                "migration {id} is recorded with other content; nothing was run"
+            )))
+        }
+        (Some(st), _) if st.status == MigrationStatus::Completed => {
+            eprintln!("migration {id} is already applied (zerodown status shows it)");
+            return Ok(exit::OK);
+        }
+        (Some(st), _) if st.status == MigrationStatus::Aborted => {
+            return Err(Failure::bad_input(format!(
+                "migration {id} was aborted; nothing was run"
+            )));
+        }
+        (Some(st), _) => {
+            eprintln!("resuming migration {id}");
+            st
+        }
+        (None, Some((checksum, source, plan_json))) => {
+            let steps: Vec<_> = plan.steps().cloned().collect();
+            db.create(id, checksum, source, plan_json, &steps)
+                .await
+                .map_err(db_err)?;
+            eprintln!("applying migration {id} ({} steps)", steps.len());
+            db.load(id)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| Failure::database("state not recorded"))?
+        }
+        (None, None) => {
+            return Err(Failure::bad_input(format!(
+                "no migration {id} recorded in this database"
+            )))
+        }
+    };
+    db.set_status(id, MigrationStatus::Running, None)
+        .await
+        .map_err(db_err)?;
+    let mut sink = Sink::new(run.log_format);
+    let result = Executor::new(&mut db, &mut sink, id, options(run))
+        .run(plan, &state)
+        .await;
+    match result {
+        Ok(report) => {
+            if run.log_format == LogFormat::Text {
+                eprint!("{}", render_report(&report));
+            } else {
+                println!(
+                    "{}",
+                    serde_json::json!({ "event": "report", "report": report })
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            let code = match &e {
+                ExecError::Blocked { .. } | ExecError::Aborted { .. } => exit::STOPPED,
+                ExecError::Failed { .. } => exit::STEP_FAILED,
+                ExecError::State(_) => exit::DATABASE,
+            };
+            let hint = if code == exit::STOPPED {
+                "; resume with: zerodown resume"
+            } else {
+                ""
+            };
+            Err(Failure {
+                code,
+                message: format!("{e}{hint}"),
+            })
+        }
+    }
+}
+
+/// The end-of-run report for people.
+pub fn render_report(r: &RunReport) -> String {
+    let mut out =
+        String::from("\nstep  lock                     attempts  held ms    rows  description\n");
+    for s in &r.steps {
+        out.push_str(&format!(
+            "{:>4}  {:<24} {:>8} {:>8} {:>7}  {}{}\n",
+            s.step + 1,
+            s.lock.map(|l| l.pg_name()).unwrap_or("-"),
+            s.attempts,
+            s.held_ms,
+            s.rows,
+            s.description,
+            if s.skipped { " (already done)" } else { "" }
+        ));
+    }
+    out.push_str(&format!(
+        "retries: {}, rows backfilled: {}, worst lock wait of the migration: {} ms, total {:.1} s\n",
+        r.retries,
+        r.rows_backfilled,
+        r.worst_lock_wait_ms,
+        r.elapsed_ms as f64 / 1000.0
+    ));
+    out
+}

@@ -1,0 +1,248 @@
+//! `zerodown status | pause | unpause | abort`: the migration state kept in the database,
+//! usable from another terminal while `apply` runs.
+
+use std::time::Duration;
+
+use zerodown_core::plan::{Phase, Plan, Step, StepKind};
+use zerodown_exec::backoff::Backoff;
+use zerodown_exec::{Database, MigrationStatus, StateStore, StepStatus, StepUpdate};
+use zerodown_pg::PgDriver;
+
+use crate::exit::{self, Failure};
+use crate::plan_cmd::{runtime, Format};
+use crate::progress::LogFormat;
+
+/// Which database and migration.
+#[derive(clap::Args, Debug)]
+pub struct Target {
+    /// PostgreSQL URL (or DATABASE_URL, or libpq PG* variables).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Migration id (see zerodown status); default: the latest one not completed.
+    pub id: Option<String>,
+    /// (resume) End blockers that hold the lock while idle in a transaction.
+    #[arg(long, value_enum)]
+    pub kill_blockers: Option<crate::apply_cmd::KillPolicy>,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Target {
+    pub fn connection(&self) -> Result<String, Failure> {
+        self.database_url
+            .clone()
+            .or_else(|| zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok()))
+            .ok_or_else(|| {
+                Failure::bad_input("give --database-url (or DATABASE_URL / PG* variables)")
+            })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn db_err(e: impl std::fmt::Display) -> Failure {
+    Failure::database(e.to_string())
+}
+
+/// The migration `id` (or the latest one not finished) and its stored plan.
+pub async fn find_migration(
+    conn: &str,
+    id: Option<&str>,
+    unfinished: bool,
+) -> Result<(String, Plan), Failure> {
+    let c = zerodown_pg::connect(conn).await.map_err(db_err)?;
+    let exists: bool = c
+        .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+        .await
+        .map_err(db_err)?
+        .get(0);
+    if !exists {
+        return Err(Failure::bad_input(
+            "no zerodown migration was ever recorded in this database",
+        ));
+    }
+    let row = c
+        .query_opt(
+            "SELECT id, plan FROM zerodown.migrations
+              WHERE ($1::text IS NULL OR id = $1) AND (NOT $2 OR status NOT IN ('completed', 'aborted'))
+              ORDER BY created_at DESC LIMIT 1",
+            &[&id, &unfinished],
+        )
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| match id {
+            Some(id) => Failure::bad_input(format!("no unfinished migration {id} in this database")),
+            None => Failure::bad_input("no unfinished migration in this database"),
+        })?;
+    let plan: Plan = serde_json::from_value(row.get(1)).map_err(|e| {
+        Failure::bad_input(format!(
+            "the stored plan cannot be read by this zerodown version: {e}"
+        ))
+    })?;
+    Ok((row.get(0), plan))
+}
+
+pub fn status(args: StatusArgs) -> Result<u8, Failure> {
+    let conn = Target {
+        database_url: args.database_url,
+        id: None,
+        kill_blockers: None,
+        log_format: LogFormat::Text,
+    }
+    .connection()?;
+    runtime()?.block_on(async {
+        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
+        let exists: bool = c
+            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+            .await
+            .map_err(db_err)?
+            .get(0);
+        let rows = if exists {
+            c.query(
+                "SELECT m.id, m.status, m.paused, m.created_at::text, COALESCE(m.error, ''),
+                        count(s.*) FILTER (WHERE s.status = 'done'), count(s.*), COALESCE(sum(s.rows_done), 0)::bigint,
+                        COALESCE((SELECT description FROM zerodown.steps r WHERE r.migration_id = m.id AND r.status IN ('running', 'failed') ORDER BY step_no LIMIT 1), '')
+                   FROM zerodown.migrations m LEFT JOIN zerodown.steps s ON s.migration_id = m.id
+                  GROUP BY m.id ORDER BY m.created_at DESC",
+                &[],
+            )
+            .await
+            .map_err(db_err)?
+        } else {
+            Vec::new()
+        };
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.get::<_, String>(0), "status": r.get::<_, String>(1), "paused": r.get::<_, bool>(2),
+                    "created_at": r.get::<_, String>(3), "error": r.get::<_, String>(4),
+                    "steps_done": r.get::<_, i64>(5), "steps": r.get::<_, i64>(6), "rows_backfilled": r.get::<_, i64>(7),
+                    "current_step": r.get::<_, String>(8),
+                })
+            })
+            .collect();
+        match args.format {
+            Format::Json => println!("{}", serde_json::json!({ "migrations": list })),
+            Format::Text if list.is_empty() => println!("no zerodown migrations recorded in this database"),
+            Format::Text => {
+                for m in &list {
+                    println!(
+                        "{}  {}{}  steps {}/{}  rows {}  {}",
+                        m["id"].as_str().unwrap_or(""),
+                        m["status"].as_str().unwrap_or(""),
+                        if m["paused"].as_bool().unwrap_or(false) { " (paused)" } else { "" },
+                        m["steps_done"],
+                        m["steps"],
+                        m["rows_backfilled"],
+                        m["created_at"].as_str().unwrap_or("")
+                    );
+                    if let Some(cur) = m["current_step"].as_str().filter(|s| !s.is_empty()) {
+                        println!("    at: {cur}");
+                    }
+                    if let Some(err) = m["error"].as_str().filter(|s| !s.is_empty()) {
+                        println!("    last error: {err}");
+                    }
+                }
+            }
+        }
+        Ok(exit::OK)
+    })
+}
+
+pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
+    let conn = t.connection()?;
+    runtime()?.block_on(async {
+        let (id, _) = find_migration(&conn, t.id.as_deref(), true).await?;
+        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
+        c.execute(
+            "UPDATE zerodown.migrations SET paused = $2, updated_at = now() WHERE id = $1",
+            &[&id, &paused],
+        )
+        .await
+        .map_err(db_err)?;
+        eprintln!(
+            "migration {id} {}",
+            if paused {
+                "paused (backfills wait between batches)"
+            } else {
+                "unpaused"
+            }
+        );
+        Ok(exit::OK)
+    })
+}
+
+pub fn abort(t: Target) -> Result<u8, Failure> {
+    let conn = t.connection()?;
+    runtime()?.block_on(async {
+        let (id, plan) = find_migration(&conn, t.id.as_deref(), true).await?;
+        let mut db = PgDriver::new(&conn);
+        db.client()
+            .await
+            .map_err(db_err)?
+            .execute("UPDATE zerodown.migrations SET abort_requested = true, updated_at = now() WHERE id = $1", &[&id])
+            .await
+            .map_err(db_err)?;
+        if !db.try_lock_run(&id).await.map_err(db_err)? {
+            eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
+            return Ok(exit::STOPPED);
+        }
+        let state = db.load(&id).await.map_err(db_err)?.ok_or_else(|| Failure::bad_input("state is gone"))?;
+        let steps: Vec<&Step> = plan.steps().collect();
+        let started: Vec<usize> = state
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.status, StepStatus::Done | StepStatus::Running | StepStatus::Failed))
+            .map(|(n, _)| n)
+            .collect();
+        if let Some(n) = started.iter().find(|n| steps.get(**n).is_some_and(|s| s.phase == Phase::Contract)) {
+            db.client().await.map_err(db_err)?
+                .execute("UPDATE zerodown.migrations SET abort_requested = false WHERE id = $1", &[&id])
+                .await
+                .map_err(db_err)?;
+            return Err(Failure::bad_input(format!(
+                "step {} ({}) of the contract phase already ran: undoing is not safe; roll forward with zerodown resume",
+                n + 1,
+                steps[*n].description
+            )));
+        }
+        for n in started.iter().rev() {
+            let step = steps[*n];
+            if step.undo.is_empty() {
+                db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default()).await.map_err(db_err)?;
+                continue;
+            }
+            let undo = Step {
+                statements: step.undo.clone(),
+                kind: StepKind::Ddl,
+                transactional: !step.undo.iter().any(|s| s.contains("CONCURRENTLY")),
+                statement_timeout_ms: None,
+                ..step.clone()
+            };
+            eprintln!("undoing step {}: {}", n + 1, step.description);
+            let mut backoff = Backoff::new(&undo.retry, 7).with_attempt_cost(Duration::from_millis(undo.lock_timeout_ms));
+            loop {
+                match db.run_step(&undo).await {
+                    Ok(_) => break,
+                    Err(e) if e.class.retryable() => match backoff.next_delay() {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => return Err(Failure { code: exit::STOPPED, message: format!("undo of step {} could not get its lock: {e}; run abort again", n + 1) }),
+                    },
+                    Err(e) => return Err(Failure { code: exit::STEP_FAILED, message: format!("undo of step {} failed: {e}", n + 1) }),
+                }
+            }
+            db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default()).await.map_err(db_err)?;
+        }
+        db.set_status(&id, MigrationStatus::Aborted, None).await.map_err(db_err)?;
+        eprintln!("migration {id} aborted: {} step(s) undone", started.len());
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,226 @@
+//! Migration state in the target database: schema `zerodown`, readable by applications
+//! (e.g. to gate a feature flag on a step being done).
+
+use async_trait::async_trait;
+use zerodown_core::plan::Step;
+use zerodown_exec::*;
+
+use crate::driver::PgDriver;
+use crate::errors::classify;
+
+/// Creates the state schema (idempotent; run under the run lock).
+pub const STATE_SCHEMA: &str = "
+CREATE SCHEMA IF NOT EXISTS zerodown;
+CREATE TABLE IF NOT EXISTS zerodown.migrations (
+    id text PRIMARY KEY,
+    checksum text NOT NULL,
+    source text NOT NULL,
+    plan jsonb NOT NULL,
+    status text NOT NULL,
+    error text,
+    paused boolean NOT NULL DEFAULT false,
+    abort_requested boolean NOT NULL DEFAULT false,
+    max_rows_per_sec integer,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS zerodown.steps (
+    migration_id text NOT NULL REFERENCES zerodown.migrations (id) ON DELETE CASCADE,
+    step_no integer NOT NULL,
+    phase text NOT NULL,
+    kind text NOT NULL,
+    description text NOT NULL,
+    status text NOT NULL DEFAULT 'pending',
+    attempts integer NOT NULL DEFAULT 0,
+    rows_done bigint NOT NULL DEFAULT 0,
+    last_key text[],
+    batch_size integer,
+    started_at timestamptz,
+    finished_at timestamptz,
+    elapsed_ms bigint,
+    held_ms bigint,
+    error text,
+    PRIMARY KEY (migration_id, step_no)
+);
+";
+
+/// Advisory lock key of zerodown runs on a database ('zero', 'down').
+pub const RUN_LOCK: (i32, i32) = (0x7a65_726f, 0x646f_776e);
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl StateStore for PgDriver {
+    async fn try_lock_run(&mut self, _migration: &str) -> Result<bool, DriverError> {
+        let got: bool = self
+            .lock_client()
+            .await?
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&RUN_LOCK.0, &RUN_LOCK.1],
+            )
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0);
+        if got {
+            self.client()
+                .await?
+                .batch_execute(STATE_SCHEMA)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        Ok(got)
+    }
+
+    async fn load(&mut self, migration: &str) -> Result<Option<MigrationState>, DriverError> {
+        let c = self.client().await?;
+        let exists: bool = c
+            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let Some(m) = c
+            .query_opt(
+                "SELECT checksum, status FROM zerodown.migrations WHERE id = $1",
+                &[&migration],
+            )
+            .await
+            .map_err(|e| classify(&e))?
+        else {
+            return Ok(None);
+        };
+        let steps = c
+            .query(
+                "SELECT status, attempts, rows_done, last_key, batch_size FROM zerodown.steps
+                  WHERE migration_id = $1 ORDER BY step_no",
+                &[&migration],
+            )
+            .await
+            .map_err(|e| classify(&e))?
+            .into_iter()
+            .map(|r| StepState {
+                status: StepStatus::parse(r.get::<_, &str>(0)).unwrap_or(StepStatus::Pending),
+                attempts: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
+                rows: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                last_key: r.get(3),
+                batch_size: r
+                    .get::<_, Option<i32>>(4)
+                    .and_then(|b| u32::try_from(b).ok()),
+            })
+            .collect();
+        Ok(Some(MigrationState {
+            id: migration.to_owned(),
+            checksum: m.get(0),
+            status: MigrationStatus::parse(m.get::<_, &str>(1)).unwrap_or(MigrationStatus::Failed),
+            steps,
+        }))
+    }
+
+    async fn create(
+        &mut self,
+        migration: &str,
+        checksum: &str,
+        source: &str,
+        plan: &serde_json::Value,
+        steps: &[Step],
+    ) -> Result<(), DriverError> {
+        let c = self.client().await?;
+        c.batch_execute("BEGIN").await.map_err(|e| classify(&e))?;
+        let result = async {
+            c.execute(
+                "INSERT INTO zerodown.migrations (id, checksum, source, plan, status) VALUES ($1, $2, $3, $4, 'running')",
+                &[&migration, &checksum, &source, &plan],
+            )
+            .await?;
+            for (n, s) in steps.iter().enumerate() {
+                let n = i32::try_from(n).unwrap_or(i32::MAX);
+                let kind = serde_json::to_value(s.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                c.execute(
+                    "INSERT INTO zerodown.steps (migration_id, step_no, phase, kind, description) VALUES ($1, $2, $3, $4, $5)",
+                    &[&migration, &n, &s.phase.name(), &kind, &s.description],
+                )
+                .await?;
+            }
+            c.batch_execute("COMMIT").await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = c.batch_execute("ROLLBACK").await;
+            return Err(classify(&e));
+        }
+        Ok(())
+    }
+
+    async fn set_status(
+        &mut self,
+        migration: &str,
+        status: MigrationStatus,
+        error: Option<&str>,
+    ) -> Result<(), DriverError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE zerodown.migrations SET status = $2, error = $3, updated_at = now(),
+                        finished_at = CASE WHEN $2 IN ('completed', 'aborted') THEN now() END
+                  WHERE id = $1",
+                &[&migration, &status.as_str(), &error],
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
+    async fn set_step(
+        &mut self,
+        migration: &str,
+        step: usize,
+        status: StepStatus,
+        u: &StepUpdate,
+    ) -> Result<(), DriverError> {
+        let n = i32::try_from(step).unwrap_or(i32::MAX);
+        let attempts = i32::try_from(u.attempts).unwrap_or(i32::MAX);
+        self.client()
+            .await?
+            .execute(
+                "UPDATE zerodown.steps SET status = $3, attempts = GREATEST(attempts, $4),
+                        started_at = CASE WHEN $3 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+                        finished_at = CASE WHEN $3 IN ('done', 'failed', 'undone') THEN now() END,
+                        elapsed_ms = CASE WHEN $3 = 'running' THEN elapsed_ms ELSE $5 END,
+                        held_ms = CASE WHEN $3 = 'running' THEN held_ms ELSE $6 END,
+                        error = $7
+                  WHERE migration_id = $1 AND step_no = $2",
+                &[&migration, &n, &status.as_str(), &attempts, &ms(u.elapsed), &ms(u.held), &u.error],
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
+    async fn control(&mut self, migration: &str) -> Result<Control, DriverError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT paused, abort_requested, max_rows_per_sec FROM zerodown.migrations WHERE id = $1",
+                &[&migration],
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(match row {
+            Some(r) => Control {
+                paused: r.get(0),
+                abort_requested: r.get(1),
+                max_rows_per_sec: r
+                    .get::<_, Option<i32>>(2)
+                    .and_then(|v| u32::try_from(v).ok()),
+            },
+            None => Control::default(),
+        })
+    }
+}
