@@ -63,3 +63,53 @@ impl TestSchema {
             .expect("drop test schema");
     }
 }
+
+/// Base URL of the test server (no database), for commands that take a URL.
+pub fn pg_base_url() -> String {
+    std::env::var("ZERODOWN_TEST_PG_BASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A database the test owns (runs of `zerodown apply` keep state and a database-wide
+/// run lock, so they need one each); [`TestDatabase::drop`] removes it.
+pub struct TestDatabase {
+    pub name: String,
+}
+
+impl TestDatabase {
+    pub async fn create(admin: &Client, tag: &str) -> TestDatabase {
+        let name = unique_name(tag);
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        TestDatabase { name }
+    }
+
+    /// `postgres://…/<name>`.
+    pub fn url(&self) -> String {
+        format!("{}/{}", pg_base_url(), self.name)
+    }
+
+    /// A connected client on this database.
+    pub async fn connect(&self) -> Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// Drops the database, ending any session still in it.
+    pub async fn drop(self, admin: &Client) {
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("drop test database");
+    }
+}
