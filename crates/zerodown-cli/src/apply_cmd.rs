@@ -128,7 +128,8 @@ async fn lock_holder(db: &mut PgDriver) -> String {
     c.query_opt(
         "SELECT l.pid, COALESCE(a.application_name, ''), a.backend_start::text FROM pg_catalog.pg_locks l
            JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted",
+          WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted
+            AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
         &[&RUN_LOCK.0, &RUN_LOCK.1],
     )
     .await
