@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Pause backfills while a replica lags more than this many seconds.
     #[arg(long, default_value_t = 10)]
     pub max_replica_lag_secs: u64,
+    /// After each batch, pause for this fraction of its duration (headroom for the application).
+    #[arg(long, default_value_t = 0.5)]
+    pub batch_pause_ratio: f64,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -52,6 +55,7 @@ fn options(run: &RunArgs) -> Options {
     Options {
         kill_idle_blockers: run.kill_blockers.is_some(),
         max_replica_lag: Duration::from_secs(run.max_replica_lag_secs),
+        batch_pause_ratio: run.batch_pause_ratio.max(0.0),
         ..Options::default()
     }
 }
@@ -112,6 +116,7 @@ pub fn resume(t: Target) -> Result<u8, Failure> {
     let run = RunArgs {
         kill_blockers: t.kill_blockers,
         max_replica_lag_secs: 10,
+        batch_pause_ratio: 0.5,
         log_format: t.log_format,
     };
     runtime()?.block_on(async {

@@ -50,6 +50,10 @@ pub struct Source {
     /// Rows per backfill batch (the executor adapts it to the target batch time).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: u32,
+    /// Target duration of one backfill batch in milliseconds: rows a batch updates stay
+    /// locked until it commits, so this bounds how long a client can wait on one.
+    #[arg(long, default_value_t = 200)]
+    pub batch_target_ms: u32,
     /// Total time a step may spend retrying its lock before the run stops (resumable).
     #[arg(long, default_value_t = 300)]
     pub retry_budget_secs: u64,
@@ -188,6 +192,7 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
     let mut opts = PlanOptions {
         lock_timeout_ms: args.lock_timeout_ms,
         batch_size: args.batch_size,
+        target_batch_ms: args.batch_target_ms,
         ..PlanOptions::default()
     };
     opts.retry.budget_ms = args.retry_budget_secs.saturating_mul(1000);

@@ -160,6 +160,33 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
         let started = Instant::now();
         let steps: Vec<&Step> = plan.steps().collect();
         let total = steps.len();
+        // Validate what can be validated before the first DDL: every backfill that is
+        // still to run must have a key to walk.
+        for (n, step) in steps.iter().enumerate() {
+            let pending = state
+                .steps
+                .get(n)
+                .is_none_or(|s| s.status != StepStatus::Done);
+            if let (StepKind::Backfill, Some(spec), true) = (step.kind, &step.backfill, pending) {
+                if let Err(error) = self.db.backfill_key(spec).await {
+                    let e = ExecError::Failed {
+                        step: n,
+                        description: step.description.clone(),
+                        error,
+                    };
+                    let msg = format!("{e} (checked before running anything; nothing was changed)");
+                    self.db
+                        .set_status(&self.migration, MigrationStatus::Failed, Some(&msg))
+                        .await
+                        .map_err(ExecError::State)?;
+                    self.sink.emit(&Event::StepFailed {
+                        step: n,
+                        error: msg,
+                    });
+                    return Err(e);
+                }
+            }
+        }
         for (n, step) in steps.iter().enumerate() {
             let st = state.steps.get(n).cloned().unwrap_or_default();
             if st.status == StepStatus::Done {
