@@ -259,3 +259,49 @@ async fn a_second_runner_is_refused_and_pause_holds_the_backfill() {
     );
     assert_eq!(nulls, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_in_transaction_blockers_are_ended_only_when_asked() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "kill").await;
+    small_table(&tdb, 1_000).await;
+    let holder = tdb.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM t;")
+        .await
+        .expect("hold");
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let m = migration("ALTER TABLE t ADD COLUMN note text;");
+    let (path, url) = (m.path().to_str().expect("utf8").to_owned(), tdb.url());
+    let out = tokio::task::spawn_blocking(move || {
+        zerodown()
+            .args([
+                "apply",
+                &path,
+                "--database-url",
+                &url,
+                "--yes",
+                "--kill-blockers",
+                "idle-in-transaction",
+                "--retry-budget-secs",
+                "20",
+            ])
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    let holder_alive = holder.query_one("SELECT 1", &[]).await.is_ok();
+    tdb.drop(&admin).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("terminated idle-in-transaction blocker pid {pid}")),
+        "{err}"
+    );
+    assert!(!holder_alive, "the idle blocker's session was ended");
+}

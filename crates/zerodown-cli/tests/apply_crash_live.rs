@@ -8,7 +8,13 @@ use tokio_postgres::Client;
 use zerodown_testkit::{connect, TestDatabase};
 
 const ROWS: i64 = 30_000;
-const RUNS: usize = 20;
+/// Runs in the test; `ZERODOWN_CRASH_RUNS` raises it (bench/pg_crash_resume.sh).
+fn runs() -> usize {
+    std::env::var("ZERODOWN_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
 
 /// Volatile (so it is backfilled) yet deterministic defaults, a data change, a type
 /// change with a swap, a constraint and an index: every kind of step.
@@ -90,7 +96,8 @@ async fn kill_9_at_random_points_then_resume_gives_the_same_table() {
     let mut rng = fastrand::Rng::with_seed(20261121);
     let mut failures = Vec::new();
     let mut killed_mid_run = 0;
-    for run in 0..RUNS {
+    let total = runs();
+    for run in 0..total {
         let tdb = TestDatabase::create(&admin, "crash").await;
         let db = tdb.connect().await;
         setup(&db).await;
@@ -144,9 +151,9 @@ async fn kill_9_at_random_points_then_resume_gives_the_same_table() {
         drop(db);
         tdb.drop(&admin).await;
     }
-    eprintln!("{RUNS} runs, {killed_mid_run} killed mid-run, full run {full:?}");
+    eprintln!("{total} runs, {killed_mid_run} killed mid-run, full run {full:?}");
     assert!(
-        killed_mid_run >= RUNS / 2,
+        killed_mid_run >= total / 2,
         "most kills must land during the run ({killed_mid_run})"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
