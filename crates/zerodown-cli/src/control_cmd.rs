@@ -117,11 +117,26 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
         } else {
             Vec::new()
         };
+        // "running" with nobody holding the run lock means the runner died: say so.
+        let runner_alive: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+                    AND objid = $2::int::oid AND objsubid = 2 AND granted
+                    AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))",
+                &[&zerodown_pg::state::RUN_LOCK.0, &zerodown_pg::state::RUN_LOCK.1],
+            )
+            .await
+            .map_err(db_err)?
+            .get(0);
         let list: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {
+                let mut status = r.get::<_, String>(1);
+                if status == "running" && !runner_alive {
+                    status = "interrupted".to_owned();
+                }
                 serde_json::json!({
-                    "id": r.get::<_, String>(0), "status": r.get::<_, String>(1), "paused": r.get::<_, bool>(2),
+                    "id": r.get::<_, String>(0), "status": status, "paused": r.get::<_, bool>(2),
                     "created_at": r.get::<_, String>(3), "error": r.get::<_, String>(4),
                     "steps_done": r.get::<_, i64>(5), "steps": r.get::<_, i64>(6), "rows_backfilled": r.get::<_, i64>(7),
                     "current_step": r.get::<_, String>(8),
@@ -145,6 +160,9 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
                     );
                     if let Some(cur) = m["current_step"].as_str().filter(|s| !s.is_empty()) {
                         println!("    at: {cur}");
+                    }
+                    if m["status"] == "interrupted" || m["status"] == "stopped" {
+                        println!("    continue with: zerodown resume {}", m["id"].as_str().unwrap_or(""));
                     }
                     if let Some(err) = m["error"].as_str().filter(|s| !s.is_empty()) {
                         println!("    last error: {err}");
