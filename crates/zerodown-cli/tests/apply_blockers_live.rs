@@ -1,25 +1,13 @@
 //! Lock blockers, the retry budget, and a second runner, against the real PostgreSQL.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::{migration, zerodown};
 use zerodown_load::{Op, Spec};
 use zerodown_testkit::{connect, TestDatabase};
-
-fn zerodown() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zerodown"));
-    c.env_remove("DATABASE_URL");
-    c
-}
-
-fn migration(sql: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new()
-        .suffix(".sql")
-        .tempfile()
-        .expect("tmp");
-    std::fs::write(f.path(), sql).expect("write");
-    f
-}
 
 async fn small_table(tdb: &TestDatabase, rows: i64) {
     tdb.connect()

@@ -1,24 +1,12 @@
 //! apply --dry-run, JSON event lines, refusal before any DDL, and abort with undo.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::{migration, zerodown};
 use zerodown_testkit::{connect, TestDatabase};
-
-fn zerodown() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zerodown"));
-    c.env_remove("DATABASE_URL");
-    c
-}
-
-fn migration(sql: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new()
-        .suffix(".sql")
-        .tempfile()
-        .expect("tmp");
-    std::fs::write(f.path(), sql).expect("write");
-    f
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_json_events_and_refusal_before_any_ddl() {

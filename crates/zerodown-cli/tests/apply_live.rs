@@ -2,17 +2,14 @@
 //! error, every row right afterwards, constraints valid, and no client waiting longer
 //! than the lock timeout plus a margin.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{migration, zerodown};
 use tokio_postgres::Client;
 use zerodown_load::{Op, Spec};
 use zerodown_testkit::{connect, TestDatabase};
-
-pub fn zerodown(args: &[&str]) -> std::process::Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zerodown"));
-    c.env_remove("DATABASE_URL").args(args);
-    c.output().expect("run zerodown")
-}
 
 async fn setup(db: &Client, rows: i64) {
     db.batch_execute(&format!(
@@ -44,15 +41,6 @@ fn workload(url: &str, keys: i64) -> Spec {
     }
 }
 
-fn migration(sql: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new()
-        .suffix(".sql")
-        .tempfile()
-        .expect("tmp");
-    std::fs::write(f.path(), sql).expect("write");
-    f
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn apply_under_load_keeps_clients_running_and_rows_right() {
     let admin = connect().await;
@@ -74,7 +62,10 @@ async fn apply_under_load_keeps_clients_running_and_rows_right() {
     let path = m.path().to_str().expect("utf8").to_owned();
     let url2 = url.clone();
     let out = tokio::task::spawn_blocking(move || {
-        zerodown(&["apply", &path, "--database-url", &url2, "--yes"])
+        zerodown()
+            .args(["apply", &path, "--database-url", &url2, "--yes"])
+            .output()
+            .expect("run zerodown")
     })
     .await
     .expect("join");

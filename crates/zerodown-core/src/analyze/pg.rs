@@ -16,6 +16,15 @@ use crate::sql::types::{type_change, TypeChange};
 const SMALL_TABLE_ROWS: f64 = 10_000.0;
 const SMALL_TABLE_SECONDS: f64 = 1.0;
 
+/// The kinds of long work a statement does on a table (each with its cost estimate).
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Scan,
+    Rewrite,
+    IndexBuild,
+    FkValidation,
+}
+
 /// What one statement does, before the verdict.
 #[derive(Debug, Default)]
 pub(crate) struct Effect {
@@ -85,6 +94,31 @@ impl Effect {
                 .hint("add a primary key first (CREATE UNIQUE INDEX CONCURRENTLY + ADD PRIMARY KEY USING INDEX)"),
             );
         }
+    }
+
+    /// Long work on `t` under the statement's lock: marks the scan or rewrite, adds its
+    /// estimated time, and raises the hazard when the table has traffic to block.
+    fn work(
+        &mut self,
+        t: &Table,
+        work: Work,
+        cost: &CostModel,
+        code: &'static str,
+        message: String,
+        hint: &str,
+    ) {
+        let secs = match work {
+            Work::Scan => cost.scan(t),
+            Work::Rewrite => cost.rewrite(t),
+            Work::IndexBuild => cost.index_build(t),
+            Work::FkValidation => cost.fk_validation(t),
+        };
+        match work {
+            Work::Rewrite => self.rewrites = true,
+            _ => self.scans = true,
+        }
+        self.time(secs);
+        self.hazard(t, secs, code, message, hint);
     }
 
     /// A long operation under a blocking lock on `t`: an error on a big or unknown
@@ -354,10 +388,7 @@ pub(crate) fn effect(
             if let Some(n) = n {
                 let t = table(cat, n)?;
                 e.lock(&t, AccessExclusive);
-                e.rewrites = true;
-                let secs = cost.rewrite(&t);
-                e.time(secs);
-                e.hazard(&t, secs, "table-rewrite", format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
+                e.work(&t, Work::Rewrite, cost, "table-rewrite", format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
                     "use pg_repack (or REPACK CONCURRENTLY on PostgreSQL 19) instead");
             } else {
                 e.finding(Finding::new(
@@ -550,11 +581,8 @@ fn alter_action(
                     }
                 }
                 TypeChange::Rewrite => {
-                    e.rewrites = true;
                     e.needs_backfill_key(t);
-                    let secs = cost.rewrite(t);
-                    e.time(secs);
-                    e.hazard(t, secs, "type-change-rewrite",
+                    e.work(t, Work::Rewrite, cost, "type-change-rewrite",
                         format!("changing {column} to {} rewrites {n} and all its indexes under ACCESS EXCLUSIVE", new_type.sql),
                         "zerodown plans a new column kept in sync by a trigger, backfilled in batches, then swapped in a short transaction");
                 }
@@ -593,10 +621,7 @@ fn alter_action(
             if already || proven {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.scans = true;
-                let secs = cost.scan(t);
-                e.time(secs);
-                e.hazard(t, secs, "set-not-null-scan",
+                e.work(t, Work::Scan, cost, "set-not-null-scan",
                     format!("SET NOT NULL on {n}.{column} scans the whole table under ACCESS EXCLUSIVE to check for NULLs"),
                     if cap::not_null_not_valid(p) {
                         "add the NOT NULL constraint NOT VALID, then VALIDATE it in another transaction"
@@ -674,10 +699,7 @@ fn alter_action(
         }
         AlterAction::Rewrite { what } => {
             e.lock(t, AccessExclusive);
-            e.rewrites = true;
-            let secs = cost.rewrite(t);
-            e.time(secs);
-            e.hazard(t, secs, "table-rewrite",
+            e.work(t, Work::Rewrite, cost, "table-rewrite",
                 format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
                 "there is no online form; use pg_repack or a shadow table, or schedule downtime");
         }
@@ -806,11 +828,8 @@ fn add_column(
     }
     match add_column_rewrite(c, cat, p) {
         Some((code, why)) => {
-            e.rewrites = true;
             e.needs_backfill_key(t);
-            let secs = cost.rewrite(t);
-            e.time(secs);
-            e.hazard(t, secs, code,
+            e.work(t, Work::Rewrite, cost, code,
                 format!("ADD COLUMN {} rewrites {} under ACCESS EXCLUSIVE: {why}", c.name, t.name),
                 match code {
                     "add-column-constrained-domain" => "no online form: use the base type plus a CHECK constraint added NOT VALID and validated separately",
@@ -862,10 +881,7 @@ fn add_constraint(
             if k.not_valid {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.scans = true;
-                let secs = cost.scan(t);
-                e.time(secs);
-                e.hazard(t, secs, "add-check-scan",
+                e.work(t, Work::Scan, cost, "add-check-scan",
                     format!("ADD CHECK on {n} validates every row under ACCESS EXCLUSIVE"),
                     "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction (SHARE UPDATE EXCLUSIVE, reads and writes go on)");
             }
@@ -881,10 +897,7 @@ fn add_constraint(
             if k.not_valid {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.scans = true;
-                let secs = cost.fk_validation(t);
-                e.time(secs);
-                e.hazard(t, secs, "add-foreign-key-scan",
+                e.work(t, Work::FkValidation, cost, "add-foreign-key-scan",
                     format!("ADD FOREIGN KEY on {n} checks every row under SHARE ROW EXCLUSIVE on {n} and {}: writes to both wait", r.name),
                     "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction");
             }
@@ -901,10 +914,7 @@ fn add_constraint(
                 ));
             }
             if using_index.is_none() {
-                e.scans = true;
-                let secs = cost.index_build(t);
-                e.time(secs);
-                e.hazard(t, secs, "add-unique-builds-index",
+                e.work(t, Work::IndexBuild, cost, "add-unique-builds-index",
                     format!("ADD {} on {n} builds its index under ACCESS EXCLUSIVE: reads and writes wait for the build",
                         if primary { "PRIMARY KEY" } else { "UNIQUE" }),
                     "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX (a brief lock)");
@@ -920,10 +930,7 @@ fn add_constraint(
                     })
                     .collect();
                 if !nullable.is_empty() && !t.assumed {
-                    e.scans = true;
-                    let secs = cost.scan(t);
-                    e.time(secs);
-                    e.hazard(t, secs, "primary-key-sets-not-null",
+                    e.work(t, Work::Scan, cost, "primary-key-sets-not-null",
                         format!("PRIMARY KEY sets NOT NULL on {}: a full scan under ACCESS EXCLUSIVE",
                             nullable.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
                         "make the columns NOT NULL first with a validated CHECK (no scan under the strong lock)");
@@ -932,10 +939,7 @@ fn add_constraint(
         }
         ConstraintKind::Exclude => {
             e.lock(t, AccessExclusive);
-            e.scans = true;
-            let secs = cost.index_build(t);
-            e.time(secs);
-            e.hazard(t, secs, "add-exclusion-constraint",
+            e.work(t, Work::IndexBuild, cost, "add-exclusion-constraint",
                 format!("ADD EXCLUDE on {n} builds its index under ACCESS EXCLUSIVE; exclusion constraints have no NOT VALID and no concurrent form"),
                 "create it while the table is small, or schedule a maintenance window");
         }
@@ -948,12 +952,10 @@ fn add_constraint(
             if k.not_valid || t.column(column).is_some_and(|c| c.not_null) {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.scans = true;
-                let secs = cost.scan(t);
-                e.time(secs);
-                e.hazard(
+                e.work(
                     t,
-                    secs,
+                    Work::Scan,
+                    cost,
                     "add-not-null-constraint-scan",
                     format!(
                         "ADD CONSTRAINT ... NOT NULL {column} scans {n} under ACCESS EXCLUSIVE"
