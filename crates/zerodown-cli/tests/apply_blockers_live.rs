@@ -193,6 +193,31 @@ async fn a_second_runner_is_refused_and_pause_holds_the_backfill() {
         .args(["pause", "--database-url", &url])
         .output()
         .expect("pause");
+    // Paused means the checkpoint stops moving (the runner sees the flag between batches).
+    let mut held = None;
+    for _ in 0..20 {
+        let a: i64 = db
+            .query_one(
+                "SELECT COALESCE(sum(rows_done), 0)::bigint FROM zerodown.steps",
+                &[],
+            )
+            .await
+            .expect("rows")
+            .get(0);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let b: i64 = db
+            .query_one(
+                "SELECT COALESCE(sum(rows_done), 0)::bigint FROM zerodown.steps",
+                &[],
+            )
+            .await
+            .expect("rows")
+            .get(0);
+        if a == b {
+            held = Some(b);
+            break;
+        }
+    }
     let second_file = migration("ALTER TABLE t ADD COLUMN d int;");
     let second = zerodown()
         .args([
@@ -229,6 +254,10 @@ async fn a_second_runner_is_refused_and_pause_holds_the_backfill() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&pause.stderr)
+    );
+    assert!(
+        held.is_some_and(|rows| rows < 100_000),
+        "the backfill stopped advancing mid-way while paused: {held:?}"
     );
     let second_err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(7), "{second_err}");
