@@ -251,6 +251,7 @@ mod tests {
     fn emitted_codes_are_declared() {
         let sources = [
             include_str!("analyze/pg.rs"),
+            include_str!("analyze/pg_alter.rs"),
             include_str!("analyze/txn.rs"),
         ];
         let is_code = |s: &str| {

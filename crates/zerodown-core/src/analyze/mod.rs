@@ -6,6 +6,7 @@
 
 pub mod estimate;
 mod pg;
+mod pg_alter;
 mod txn;
 
 use serde::Serialize;
@@ -167,4 +168,4 @@ pub(crate) fn statement_effect(
         .map(|e| (e.locks, e.new_tables, e.rewrites, e.scans))
 }
 
-pub(crate) use pg::{add_column_rewrite as pg_add_column_rewrite, inline_constraint};
+pub(crate) use pg_alter::{add_column_rewrite as pg_add_column_rewrite, inline_constraint};
