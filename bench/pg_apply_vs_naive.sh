@@ -54,6 +54,16 @@ run() {
       if (t >= t0 && start <= t1) { n++; if ($3 > max) max = $3 } }
     END { bt = bn / (base - 1); dt = n / (t1 - t0);
           printf "%-12s %9.2f %10.1f %10.0f %10.0f %7.0f%%\n", name, t1 - t0, max / 1000, bt, dt, 100 * dt / bt }'
+  # For zerodown runs (JSON event log): which step ran when the worst stall began.
+  if grep -q '"event":"step_started"' "$work/$name.log" 2>/dev/null; then
+    local worst
+    worst=$(cat "$work"/pgbench_log.* | awk -v t0="$t0" -v t1="$t1" '
+      { t = $5 + $6 / 1e6; s = t - $3 / 1e6; if (t >= t0 && s <= t1 && $3 > max) { max = $3; at = s } }
+      END { printf "%.3f %.1f", at * 1000, max / 1000 }')
+    grep '"event":"step_started"' "$work/$name.log" \
+      | sed -E 's/.*"description":"([^"]*)".*"ts":([0-9]+).*/\2 \1/' \
+      | awk -v at="${worst% *}" -v ms="${worst#* }" '$1 <= at { step = $0 } END { sub(/^[0-9]+ /, "", step); printf "             worst stall %.1f ms began during: %s\n", ms, step }'
+  fi
 }
 
 echo "accounts: $ROWS rows; pgbench: $CLIENTS clients, single-row updates by random id"
@@ -61,7 +71,7 @@ printf '%-12s %9s %10s %10s %10s %8s\n' "variant" "wall s" "stall ms" "base tps"
 run catalog "${PSQL[@]}" -d "$DB" -c "SET lock_timeout = '5s'; ALTER TABLE accounts ADD COLUMN token text NOT NULL DEFAULT 'x'"
 run naive "${PSQL[@]}" -d "$DB" -c "BEGIN; ALTER TABLE accounts ADD COLUMN token text; UPDATE accounts SET token = md5(random()::text); ALTER TABLE accounts ALTER COLUMN token SET NOT NULL; COMMIT;"
 echo "ALTER TABLE accounts ADD COLUMN token text NOT NULL DEFAULT md5(random()::text);" > "$work/m.sql"
-run zerodown ./target/release/zerodown apply "$work/m.sql" --database-url "postgres://postgres@127.0.0.1:5432/$DB" --yes
+run zerodown ./target/release/zerodown apply "$work/m.sql" --database-url "postgres://postgres@127.0.0.1:5432/$DB" --yes --log-format json
 # Short batches: rows stay locked for less time, at the cost of more transactions.
-run zd-short ./target/release/zerodown apply "$work/m.sql" --database-url "postgres://postgres@127.0.0.1:5432/$DB" --yes --batch-target-ms 20 --batch-pause-ratio 0.2
+run zd-short ./target/release/zerodown apply "$work/m.sql" --database-url "postgres://postgres@127.0.0.1:5432/$DB" --yes --log-format json --batch-target-ms 20 --batch-pause-ratio 0.2
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB"
