@@ -205,6 +205,8 @@ pub enum AlterAction {
     },
     AttachPartition {
         partition: QualName,
+        /// The clause as PostgreSQL prints it (with its bound).
+        sql: String,
     },
     DetachPartition {
         partition: QualName,
@@ -213,11 +215,15 @@ pub enum AlterAction {
     /// Forms that rewrite the whole table (SET TABLESPACE, SET LOGGED, SET ACCESS METHOD).
     Rewrite {
         what: String,
+        /// The clause as PostgreSQL prints it.
+        sql: String,
     },
     /// Forms that only change catalog metadata, with the lock they take.
     Metadata {
         what: String,
         lock: LockMode,
+        /// The clause as PostgreSQL prints it.
+        sql: String,
     },
 }
 
@@ -363,7 +369,7 @@ impl DdlOp {
                         AlterAction::AddConstraint { constraint } => {
                             v.extend(constraint.relation_names_mut())
                         }
-                        AlterAction::AttachPartition { partition }
+                        AlterAction::AttachPartition { partition, .. }
                         | AlterAction::DetachPartition { partition, .. } => v.push(partition),
                         _ => {}
                     }

@@ -120,6 +120,13 @@ async fn plans_run_and_do_what_they_declare() {
             "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{t}'::regclass AND contype = 'f' AND convalidated)",
         ),
         (
+            // Metadata clauses mixed with others: each kept once, as PostgreSQL prints it.
+            "ALTER TABLE {t} ALTER COLUMN b SET STATISTICS 500, ADD COLUMN x int, SET (fillfactor = 80)",
+            "SELECT (SELECT attstattarget = 500 FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'b')
+                AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'x')
+                AND (SELECT reloptions = '{fillfactor=80}' FROM pg_class WHERE oid = '{t}'::regclass)",
+        ),
+        (
             "REINDEX INDEX {s}.t_b_idx",
             "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{s}.t_b_idx')",
         ),

@@ -141,7 +141,7 @@ pub(super) fn alter_action(
             }
             e.time(Some(cost.catalog_seconds));
         }
-        AlterAction::AttachPartition { partition } => {
+        AlterAction::AttachPartition { partition, .. } => {
             let part = table(cat, partition)?;
             e.lock(
                 t,
@@ -180,7 +180,7 @@ pub(super) fn alter_action(
                     .hint("use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+, outside a transaction)"));
             }
         }
-        AlterAction::Rewrite { what } => {
+        AlterAction::Rewrite { what, .. } => {
             e.lock(t, AccessExclusive);
             e.work(t, Work::Rewrite, cost, "table-rewrite",
                 format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),

@@ -393,7 +393,7 @@ fn apply_action(t: &mut Table, a: &AlterAction) {
             t.indexes
                 .retain(|i| i.constraint.as_deref() != Some(name.as_str()));
         }
-        AlterAction::AttachPartition { partition } => t.partitions.push(partition.resolved()),
+        AlterAction::AttachPartition { partition, .. } => t.partitions.push(partition.resolved()),
         AlterAction::DetachPartition { partition, .. } => {
             t.partitions.retain(|p| p != &partition.resolved())
         }

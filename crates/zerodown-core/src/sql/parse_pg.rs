@@ -522,8 +522,32 @@ fn constraint_def(k: &protobuf::Constraint, column: Option<&str>) -> Conv<Constr
     })
 }
 
+/// One ALTER TABLE subcommand printed on its own by the deparser (`SET STATISTICS 500`).
+fn clause_sql(c: &protobuf::AlterTableCmd) -> Conv<String> {
+    let stmt = protobuf::AlterTableStmt {
+        relation: Some(protobuf::RangeVar {
+            relname: "zd_placeholder_tbl".into(),
+            inh: true,
+            relpersistence: "p".into(),
+            ..Default::default()
+        }),
+        cmds: vec![protobuf::Node {
+            node: Some(NodeEnum::AlterTableCmd(Box::new(c.clone()))),
+        }],
+        objtype: ObjectType::ObjectTable as i32,
+        missing_ok: false,
+    };
+    let text = NodeEnum::AlterTableStmt(stmt)
+        .deparse(Default::default())
+        .map_err(|e| format!("cannot print ALTER TABLE clause: {e}"))?;
+    text.strip_prefix("ALTER TABLE zd_placeholder_tbl ")
+        .map(str::to_owned)
+        .ok_or_else(|| "cannot print ALTER TABLE clause".to_owned())
+}
+
 fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
     use AlterTableType as A;
+    let sql = || clause_sql(c);
     let subtype = A::try_from(c.subtype).unwrap_or(A::Undefined);
     let col = || c.name.clone();
     let def = c.def.as_deref().and_then(|d| d.node.as_ref());
@@ -571,7 +595,10 @@ fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
             Some(NodeEnum::PartitionCmd(p)) => {
                 let partition = range_var(p.name.as_ref())?;
                 if subtype == A::AtAttachPartition {
-                    AlterAction::AttachPartition { partition }
+                    AlterAction::AttachPartition {
+                        partition,
+                        sql: sql()?,
+                    }
                 } else {
                     AlterAction::DetachPartition {
                         partition,
@@ -581,35 +608,59 @@ fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
             }
             _ => return Err("partition command without a partition".into()),
         },
-        A::AtSetTableSpace => rewrite("SET TABLESPACE"),
-        A::AtSetLogged => rewrite("SET LOGGED"),
-        A::AtSetUnLogged => rewrite("SET UNLOGGED"),
-        A::AtSetAccessMethod => rewrite("SET ACCESS METHOD"),
-        A::AtSetExpression => rewrite("ALTER COLUMN SET EXPRESSION"),
+        A::AtSetTableSpace => rewrite("SET TABLESPACE", sql()?),
+        A::AtSetLogged => rewrite("SET LOGGED", sql()?),
+        A::AtSetUnLogged => rewrite("SET UNLOGGED", sql()?),
+        A::AtSetAccessMethod => rewrite("SET ACCESS METHOD", sql()?),
+        A::AtSetExpression => rewrite("ALTER COLUMN SET EXPRESSION", sql()?),
         A::AtAddIdentity => meta(
             "ALTER COLUMN ADD GENERATED AS IDENTITY",
             LockMode::AccessExclusive,
+            sql()?,
         ),
         A::AtSetIdentity => meta(
             "ALTER COLUMN SET identity option",
             LockMode::AccessExclusive,
+            sql()?,
         ),
-        A::AtDropIdentity => meta("ALTER COLUMN DROP IDENTITY", LockMode::AccessExclusive),
-        A::AtDropExpression => meta("ALTER COLUMN DROP EXPRESSION", LockMode::AccessExclusive),
+        A::AtDropIdentity => meta(
+            "ALTER COLUMN DROP IDENTITY",
+            LockMode::AccessExclusive,
+            sql()?,
+        ),
+        A::AtDropExpression => meta(
+            "ALTER COLUMN DROP EXPRESSION",
+            LockMode::AccessExclusive,
+            sql()?,
+        ),
         A::AtSetStatistics => meta(
             "ALTER COLUMN SET STATISTICS",
             LockMode::ShareUpdateExclusive,
+            sql()?,
         ),
         A::AtSetOptions | A::AtResetOptions => meta(
             "ALTER COLUMN SET (attribute_option)",
             LockMode::ShareUpdateExclusive,
+            sql()?,
         ),
-        A::AtSetRelOptions | A::AtResetRelOptions | A::AtReplaceRelOptions => {
-            meta("SET (storage parameter)", LockMode::ShareUpdateExclusive)
+        A::AtSetRelOptions | A::AtResetRelOptions | A::AtReplaceRelOptions => meta(
+            "SET (storage parameter)",
+            LockMode::ShareUpdateExclusive,
+            sql()?,
+        ),
+        A::AtClusterOn | A::AtDropCluster => {
+            meta("CLUSTER ON", LockMode::ShareUpdateExclusive, sql()?)
         }
-        A::AtClusterOn | A::AtDropCluster => meta("CLUSTER ON", LockMode::ShareUpdateExclusive),
-        A::AtSetStorage => meta("ALTER COLUMN SET STORAGE", LockMode::AccessExclusive),
-        A::AtSetCompression => meta("ALTER COLUMN SET COMPRESSION", LockMode::AccessExclusive),
+        A::AtSetStorage => meta(
+            "ALTER COLUMN SET STORAGE",
+            LockMode::AccessExclusive,
+            sql()?,
+        ),
+        A::AtSetCompression => meta(
+            "ALTER COLUMN SET COMPRESSION",
+            LockMode::AccessExclusive,
+            sql()?,
+        ),
         A::AtEnableTrig
         | A::AtEnableAlwaysTrig
         | A::AtEnableReplicaTrig
@@ -617,31 +668,38 @@ fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
         | A::AtEnableTrigAll
         | A::AtDisableTrigAll
         | A::AtEnableTrigUser
-        | A::AtDisableTrigUser => meta("ENABLE/DISABLE TRIGGER", LockMode::ShareRowExclusive),
-        A::AtChangeOwner => meta("OWNER TO", LockMode::AccessExclusive),
-        A::AtReplicaIdentity => meta("REPLICA IDENTITY", LockMode::AccessExclusive),
+        | A::AtDisableTrigUser => meta(
+            "ENABLE/DISABLE TRIGGER",
+            LockMode::ShareRowExclusive,
+            sql()?,
+        ),
+        A::AtChangeOwner => meta("OWNER TO", LockMode::AccessExclusive, sql()?),
+        A::AtReplicaIdentity => meta("REPLICA IDENTITY", LockMode::AccessExclusive, sql()?),
         A::AtEnableRowSecurity
         | A::AtDisableRowSecurity
         | A::AtForceRowSecurity
-        | A::AtNoForceRowSecurity => meta("ROW LEVEL SECURITY", LockMode::AccessExclusive),
-        A::AtAlterConstraint => meta("ALTER CONSTRAINT", LockMode::AccessExclusive),
+        | A::AtNoForceRowSecurity => meta("ROW LEVEL SECURITY", LockMode::AccessExclusive, sql()?),
+        A::AtAlterConstraint => meta("ALTER CONSTRAINT", LockMode::AccessExclusive, sql()?),
         other => meta(
             format!("{other:?}").trim_start_matches("At"),
             LockMode::AccessExclusive,
+            sql()?,
         ),
     })
 }
 
-fn rewrite(what: &str) -> AlterAction {
+fn rewrite(what: &str, sql: String) -> AlterAction {
     AlterAction::Rewrite {
         what: what.to_owned(),
+        sql,
     }
 }
 
-fn meta(what: &str, lock: LockMode) -> AlterAction {
+fn meta(what: &str, lock: LockMode, sql: String) -> AlterAction {
     AlterAction::Metadata {
         what: what.to_owned(),
         lock,
+        sql,
     }
 }
 
@@ -795,7 +853,15 @@ fn rename_stmt(s: &protobuf::RenameStmt) -> Conv<DdlOp> {
         }
         ObjectType::ObjectTabconstraint => DdlOp::AlterTable {
             table: range_var(s.relation.as_ref())?,
-            actions: vec![meta("RENAME CONSTRAINT", LockMode::AccessExclusive)],
+            actions: vec![meta(
+                "RENAME CONSTRAINT",
+                LockMode::AccessExclusive,
+                format!(
+                    "RENAME CONSTRAINT {} TO {}",
+                    super::quote::ident(&s.subname),
+                    super::quote::ident(&s.newname)
+                ),
+            )],
         },
         ObjectType::ObjectIndex => DdlOp::CatalogOnly {
             what: "ALTER INDEX ... RENAME".into(),

@@ -293,7 +293,7 @@ fn alter_table_stmt(ctx: &mut Ctx, stmt: &Statement, name: &QualName, actions: &
                     StepKind::Ddl,
                     Some(&t),
                     format!("drop column {}.{column}", t.name),
-                    vec![alter_table(&t.name, &stmt_clause(stmt, a))],
+                    vec![alter_table(&t.name, &stmt_clause(a))],
                     Some(LockMode::AccessExclusive),
                 );
                 step.reversible = false;
@@ -317,14 +317,14 @@ fn alter_table_stmt(ctx: &mut Ctx, stmt: &Statement, name: &QualName, actions: &
                 step.statement_timeout_ms = None;
                 step.reversible = false;
             }
-            AlterAction::Rewrite { what } => {
+            AlterAction::Rewrite { what, .. } => {
                 ctx.note(format!("{what} rewrites {} under ACCESS EXCLUSIVE: no online form; use pg_repack or a maintenance window", t.name));
                 let step = ctx.step(
                     Phase::Expand,
                     StepKind::AsWritten,
                     Some(&t),
                     format!("{what} on {}", t.name),
-                    vec![alter_table(&t.name, &stmt_clause(stmt, a))],
+                    vec![alter_table(&t.name, &stmt_clause(a))],
                     Some(LockMode::AccessExclusive),
                 );
                 step.rewrites_table = true;
@@ -341,13 +341,13 @@ fn alter_table_stmt(ctx: &mut Ctx, stmt: &Statement, name: &QualName, actions: &
                         StepKind::AsWritten,
                         Some(&t),
                         format!("{} on {}", clause_name(other), t.name),
-                        vec![alter_table(&t.name, &stmt_clause(stmt, other))],
+                        vec![alter_table(&t.name, &stmt_clause(other))],
                         Some(lock),
                     );
                     step.scans_table = true;
                     step.reversible = false;
                 } else {
-                    brief.push(stmt_clause(stmt, other));
+                    brief.push(stmt_clause(other));
                     brief_lock = Some(brief_lock.map_or(lock, |l| l.max(lock)));
                 }
             }
@@ -407,7 +407,7 @@ fn brief_clause_effect(a: &AlterAction) -> (LockMode, bool) {
 }
 
 /// Renders one ALTER TABLE clause from the IR (used for clauses kept as written).
-fn stmt_clause(stmt: &Statement, a: &AlterAction) -> String {
+fn stmt_clause(a: &AlterAction) -> String {
     use crate::sql::quote::ident;
     match a {
         AlterAction::DropColumn { column, if_exists } => {
@@ -433,14 +433,7 @@ fn stmt_clause(stmt: &Statement, a: &AlterAction) -> String {
                 ident(name)
             )
         }
-        AlterAction::AttachPartition { partition } => {
-            // The bound is not in the IR: keep the statement's own text for it.
-            format!(
-                "ATTACH PARTITION {} {}",
-                qual(partition),
-                attach_bound(&stmt.sql)
-            )
-        }
+        AlterAction::AttachPartition { sql, .. } => sql.clone(),
         AlterAction::DetachPartition {
             partition,
             concurrently,
@@ -449,45 +442,14 @@ fn stmt_clause(stmt: &Statement, a: &AlterAction) -> String {
             qual(partition),
             if *concurrently { " CONCURRENTLY" } else { "" }
         ),
-        AlterAction::Rewrite { what } | AlterAction::Metadata { what, .. } => {
-            // Kept verbatim from the source statement when it is the only clause.
-            clause_from_source(&stmt.sql).unwrap_or_else(|| what.clone())
-        }
+        // Printed by the PostgreSQL deparser, clause by clause, at parse time.
+        AlterAction::Rewrite { sql, .. } | AlterAction::Metadata { sql, .. } => sql.clone(),
         AlterAction::AddColumn { .. }
         | AlterAction::AlterColumnType { .. }
         | AlterAction::SetNotNull { .. }
         | AlterAction::AddConstraint { .. }
         | AlterAction::ValidateConstraint { .. } => String::new(),
     }
-}
-
-/// `FOR VALUES ...` / `DEFAULT` of an ATTACH PARTITION statement.
-fn attach_bound(sql: &str) -> String {
-    let upper = sql.to_ascii_uppercase();
-    match upper.find(" FOR VALUES") {
-        Some(i) => sql[i + 1..].trim_end_matches(';').to_owned(),
-        None => "DEFAULT".to_owned(),
-    }
-}
-
-/// The text after `ALTER TABLE [ONLY] [IF EXISTS] name` of a one-clause statement.
-fn clause_from_source(sql: &str) -> Option<String> {
-    let tokens = pg_query::scan(sql).ok()?.tokens;
-    // ALTER TABLE <name parts...> <clause>: the clause starts at the first keyword
-    // token after the table name (name parts are identifiers and dots).
-    let mut idx = 2;
-    let text = |t: &pg_query::protobuf::ScanToken| {
-        sql[t.start as usize..t.end as usize].to_ascii_uppercase()
-    };
-    while idx < tokens.len() && matches!(text(&tokens[idx]).as_str(), "ONLY" | "IF" | "EXISTS") {
-        idx += 1;
-    }
-    idx += 1; // the name
-    while idx + 1 < tokens.len() && text(&tokens[idx]) == "." {
-        idx += 2;
-    }
-    let start = tokens.get(idx)?.start as usize;
-    Some(sql[start..].trim_end_matches(';').trim().to_owned())
 }
 
 /// ANALYZE, once per table that got a backfill or a swap, at the end of the contract phase.
