@@ -7,7 +7,6 @@ use zerodown_core::migrations::identity;
 use zerodown_core::plan::Plan;
 use zerodown_core::report;
 use zerodown_exec::{ExecError, Executor, MigrationStatus, Options, RunReport, StateStore};
-use zerodown_pg::state::RUN_LOCK;
 use zerodown_pg::PgDriver;
 
 use crate::control_cmd::{find_migration, Target};
@@ -130,18 +129,10 @@ async fn lock_holder(db: &mut PgDriver) -> String {
     let Ok(c) = db.client().await else {
         return String::new();
     };
-    c.query_opt(
-        "SELECT l.pid, COALESCE(a.application_name, ''), a.backend_start::text FROM pg_catalog.pg_locks l
-           JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted
-            AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
-        &[&RUN_LOCK.0, &RUN_LOCK.1],
-    )
-    .await
-    .ok()
-    .flatten()
-    .map(|r| format!(" (pid {}, {}, connected since {})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
-    .unwrap_or_default()
+    match zerodown_pg::state::run_lock_holder(c).await {
+        Ok(Some((pid, app, since))) => format!(" (pid {pid}, {app}, connected since {since})"),
+        _ => String::new(),
+    }
 }
 
 /// Runs (or resumes) migration `id` under the run lock.

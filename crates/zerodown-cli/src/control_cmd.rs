@@ -118,16 +118,7 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
             Vec::new()
         };
         // "running" with nobody holding the run lock means the runner died: say so.
-        let runner_alive: bool = c
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
-                    AND objid = $2::int::oid AND objsubid = 2 AND granted
-                    AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))",
-                &[&zerodown_pg::state::RUN_LOCK.0, &zerodown_pg::state::RUN_LOCK.1],
-            )
-            .await
-            .map_err(db_err)?
-            .get(0);
+        let runner_alive = zerodown_pg::state::run_lock_holder(&c).await.map_err(db_err)?.is_some();
         let list: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {

@@ -5,7 +5,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{migration, zerodown};
+use common::{idle_reader, migration, zerodown};
 use zerodown_load::{Op, Spec};
 use zerodown_testkit::{connect, TestDatabase};
 
@@ -27,16 +27,7 @@ async fn a_blocker_delays_the_migration_but_never_the_clients() {
     small_table(&tdb, 10_000).await;
     // A transaction that read the table and sits idle: its ACCESS SHARE lock blocks
     // the ACCESS EXCLUSIVE of ADD COLUMN.
-    let holder = tdb.connect().await;
-    holder
-        .batch_execute("BEGIN; SELECT count(*) FROM t;")
-        .await
-        .expect("hold");
-    let pid: i32 = holder
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
+    let (holder, pid) = idle_reader(&tdb).await;
     let load = zerodown_load::start(Spec {
         conn: tdb.url(),
         clients: 4,
@@ -83,16 +74,7 @@ async fn a_blocker_delays_the_migration_but_never_the_clients() {
     );
 
     // With a budget shorter than the blocker, the run stops cleanly and names it.
-    let holder2 = tdb.connect().await;
-    holder2
-        .batch_execute("BEGIN; SELECT count(*) FROM t;")
-        .await
-        .expect("hold");
-    let pid2: i32 = holder2
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
+    let (holder2, pid2) = idle_reader(&tdb).await;
     let m2 = migration("ALTER TABLE t ADD COLUMN other text;");
     let path2 = m2.path().to_str().expect("utf8").to_owned();
     let url2 = tdb.url();
@@ -282,16 +264,7 @@ async fn idle_in_transaction_blockers_are_ended_only_when_asked() {
     let admin = connect().await;
     let tdb = TestDatabase::create(&admin, "kill").await;
     small_table(&tdb, 1_000).await;
-    let holder = tdb.connect().await;
-    holder
-        .batch_execute("BEGIN; SELECT count(*) FROM t;")
-        .await
-        .expect("hold");
-    let pid: i32 = holder
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
+    let (holder, pid) = idle_reader(&tdb).await;
     let m = migration("ALTER TABLE t ADD COLUMN note text;");
     let (path, url) = (m.path().to_str().expect("utf8").to_owned(), tdb.url());
     let out = tokio::task::spawn_blocking(move || {

@@ -48,6 +48,25 @@ CREATE TABLE IF NOT EXISTS zerodown.steps (
 /// Advisory lock key of zerodown runs on a database ('zero', 'down').
 pub const RUN_LOCK: (i32, i32) = (0x7a65_726f, 0x646f_776e);
 
+/// The session holding the run lock on the current database, if any: (pid,
+/// application_name, connected since). Advisory locks are per database, and pg_locks
+/// lists every database's, hence the filter.
+pub async fn run_lock_holder(
+    client: &tokio_postgres::Client,
+) -> Result<Option<(i32, String, String)>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT l.pid, COALESCE(a.application_name, ''), a.backend_start::text FROM pg_catalog.pg_locks l
+               JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid
+                AND l.objsubid = 2 AND l.granted
+                AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+            &[&RUN_LOCK.0, &RUN_LOCK.1],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -19,3 +19,19 @@ pub fn migration(sql: &str) -> tempfile::NamedTempFile {
     std::fs::write(f.path(), sql).expect("write");
     f
 }
+
+/// A session that read `t` inside a transaction and sits idle: its ACCESS SHARE lock
+/// blocks the ACCESS EXCLUSIVE of DDL on `t`. Returns the session and its pid.
+pub async fn idle_reader(db: &zerodown_testkit::TestDatabase) -> (tokio_postgres::Client, i32) {
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM t;")
+        .await
+        .expect("hold");
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    (holder, pid)
+}
