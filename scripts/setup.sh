@@ -19,7 +19,8 @@ PG_PORT=${PGPORT_TEST:-5432}
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev clang)
+# libclang.so itself: libclang-cpp (a different library) may be installed without it.
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev clang)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql postgresql-contrib)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v pgbench >/dev/null || need+=(postgresql-contrib)
