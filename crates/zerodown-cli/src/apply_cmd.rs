@@ -30,7 +30,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub max_replica_lag_secs: u64,
     /// After each batch, pause for this fraction of its duration (headroom for the application).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.0)]
     pub batch_pause_ratio: f64,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -115,7 +115,7 @@ pub fn resume(t: Target) -> Result<u8, Failure> {
     let run = RunArgs {
         kill_blockers: t.kill_blockers,
         max_replica_lag_secs: 10,
-        batch_pause_ratio: 0.5,
+        batch_pause_ratio: Options::default().batch_pause_ratio,
         log_format: t.log_format,
     };
     runtime()?.block_on(async {

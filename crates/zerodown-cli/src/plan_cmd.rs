@@ -52,7 +52,7 @@ pub struct Source {
     pub batch_size: u32,
     /// Target duration of one backfill batch in milliseconds: rows a batch updates stay
     /// locked until it commits, so this bounds how long a client can wait on one.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 10)]
     pub batch_target_ms: u32,
     /// Total time a step may spend retrying its lock before the run stops (resumable).
     #[arg(long, default_value_t = 300)]

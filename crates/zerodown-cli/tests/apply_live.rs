@@ -105,9 +105,10 @@ async fn apply_under_load_keeps_clients_running_and_rows_right() {
     );
     assert!(check.4, "constraints validated, index valid, c NOT NULL");
     assert_eq!(check.5, "bigint");
-    // Lock timeout 100 ms; a backfill batch holds row locks for about its 200 ms target.
+    // The lock timeout (100 ms) bounds a wait behind a queued DDL lock; a backfill batch
+    // holds its rows for about its 10 ms target. Margin: 50 ms for a shared machine.
     assert!(
-        stats.max_ms() < 100.0 + 200.0 + 100.0,
+        stats.max_ms() < 100.0 + 50.0,
         "worst client wait {:.1} ms",
         stats.max_ms()
     );

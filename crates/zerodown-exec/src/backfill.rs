@@ -47,11 +47,15 @@ impl<D: Database + StateStore> Executor<'_, D> {
         let mut backoff = Backoff::new(&step.retry, self.next_seed());
         let mut attempts = 1;
         let started = Instant::now();
-        let mut batches: u64 = 0;
+        // Controls and replica lag are re-read every `poll`, not every batch: a batch is
+        // a few milliseconds, the extra round trips would be a good part of its cost.
+        let mut control = Control::default();
+        let mut checked: Option<Instant> = None;
         loop {
-            let control = self.wait_while_paused(n).await?;
-            if batches % 10 == 0 {
+            if checked.is_none_or(|at| at.elapsed() >= self.opts.poll) {
+                control = self.wait_while_paused(n).await?;
                 self.wait_for_replicas(n).await;
+                checked = Some(Instant::now());
             }
             let at = Checkpoint {
                 migration: &self.migration,
@@ -73,7 +77,6 @@ impl<D: Database + StateStore> Executor<'_, D> {
             let took = t0.elapsed();
             match result {
                 Ok(out) => {
-                    batches += 1;
                     if out.scanned == 0 {
                         break;
                     }
@@ -98,7 +101,9 @@ impl<D: Database + StateStore> Executor<'_, D> {
                         let min = Duration::from_secs_f64(f64::from(size) / f64::from(rate));
                         pause = pause.max(min.saturating_sub(took));
                     }
-                    tokio::time::sleep(pause).await;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
                 Err(e) if e.class.retryable() || e.class == ErrorClass::StatementTimeout => {
                     attempts += 1;

@@ -18,8 +18,11 @@ pub struct Options {
     pub kill_idle_blockers: bool,
     /// Pause backfills while a replica lags more than this.
     pub max_replica_lag: Duration,
-    /// Pause after each batch for this fraction of its duration: keeps headroom for
-    /// the application's own writes (0.5: the backfill uses at most 2/3 of one session).
+    /// Pause after each batch for this fraction of its duration: headroom for the
+    /// application's own writes (0.5: the backfill uses at most 2/3 of one session).
+    /// None by default: batches are short transactions that other sessions interleave
+    /// with anyway, and on 1M rows under load a pause cost wall time without keeping
+    /// more of the clients' throughput (BENCHMARKS.md).
     pub batch_pause_ratio: f64,
     pub min_batch: u32,
     pub max_batch: u32,
@@ -34,7 +37,7 @@ impl Default for Options {
         Options {
             kill_idle_blockers: false,
             max_replica_lag: Duration::from_secs(10),
-            batch_pause_ratio: 0.5,
+            batch_pause_ratio: 0.0,
             min_batch: 100,
             max_batch: 20_000,
             poll: Duration::from_millis(500),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 use zerodown_core::lock::LockMode;
 use zerodown_core::plan::{BackfillSpec, Step};
 use zerodown_core::sql::quote::{ident, ident_list, literal};
@@ -80,6 +80,22 @@ fn timeouts(lock: Duration, statement: Option<Duration>, local: bool) -> String 
         literal(&format!("{}ms", lock.as_millis())),
         literal(&format!("{}ms", statement.map_or(0, |s| s.as_millis())))
     )
+}
+
+impl PgDriver {
+    /// The error of a failed batch statement, after rolling its transaction back.
+    async fn rolled_back(&mut self, e: &tokio_postgres::Error) -> DriverError {
+        let d = self.lost(e);
+        let _ = self.run("ROLLBACK").await;
+        d
+    }
+}
+
+fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    })
 }
 
 /// A `schema.table` display name as SQL (`"schema"."table"`).
@@ -259,47 +275,50 @@ impl Database for PgDriver {
         lock_timeout: Duration,
         statement_timeout: Option<Duration>,
     ) -> Result<BatchOutcome, DriverError> {
-        let sql = batch_sql(spec, key, after.is_some(), limit);
-        let settings = format!("BEGIN; {}", timeouts(lock_timeout, statement_timeout, true));
-        self.run(&settings).await?;
-        let params: Vec<String> = after.map(<[String]>::to_vec).unwrap_or_default();
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        let result = self.client().await?.query_one(&sql, &refs).await;
-        let row = match result {
-            Ok(row) => row,
-            Err(e) => {
-                let d = self.lost(&e);
-                let _ = self.run("ROLLBACK").await;
-                return Err(d);
-            }
+        // Two round trips: the range's bound, then its update, checkpoint and commit in one
+        // message, so row locks are never held across a round trip to this process.
+        // Asynchronous commit is safe: the rows and their checkpoint commit together, so a
+        // crash loses both or neither and resume redoes the batch; the batch does not wait
+        // for its WAL flush (the WAL writer does it within a few hundred ms).
+        let head = format!(
+            "BEGIN; {}; SET LOCAL synchronous_commit = off; {}",
+            timeouts(lock_timeout, statement_timeout, true),
+            bound_sql(spec, key, after, limit)
+        );
+        let bound = match self.client().await?.simple_query(&head).await {
+            Ok(messages) => first_row(&messages).map(|r| {
+                let count = r.get(0).and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+                let last: Option<Vec<String>> =
+                    (1..r.len()).map(|i| r.get(i).map(str::to_owned)).collect();
+                (count, last)
+            }),
+            Err(e) => return Err(self.rolled_back(&e).await),
         };
-        let out = BatchOutcome {
-            scanned: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
-            updated: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-            last_key: row.get(2),
+        let Some((scanned, Some(last))) = bound.filter(|(count, _)| *count > 0) else {
+            self.run("ROLLBACK").await?;
+            return Ok(BatchOutcome {
+                scanned: 0,
+                updated: 0,
+                last_key: None,
+            });
         };
-        let step = i32::try_from(at.step).unwrap_or(i32::MAX);
-        let updated = i64::try_from(out.updated).unwrap_or(i64::MAX);
-        let size = i32::try_from(limit).unwrap_or(i32::MAX);
-        let ckpt = self
-            .client()
-            .await?
-            .execute(
-                "UPDATE zerodown.steps SET rows_done = rows_done + $3, last_key = COALESCE($4, last_key), batch_size = $5
-                  WHERE migration_id = $1 AND step_no = $2",
-                &[&at.migration, &step, &updated, &out.last_key, &size],
-            )
-            .await;
-        if let Err(e) = ckpt {
-            let d = self.lost(&e);
-            let _ = self.run("ROLLBACK").await;
-            return Err(d);
-        }
-        self.run("COMMIT").await?;
-        Ok(out)
+        let at = BatchCheckpoint {
+            migration: at.migration,
+            step: at.step,
+            batch_size: limit,
+        };
+        let tail = format!("{}; COMMIT", update_sql(spec, key, after, &last, &at));
+        let updated = match self.client().await?.simple_query(&tail).await {
+            Ok(messages) => first_row(&messages)
+                .and_then(|r| r.get(0).and_then(|c| c.parse::<u64>().ok()))
+                .unwrap_or(0),
+            Err(e) => return Err(self.rolled_back(&e).await),
+        };
+        Ok(BatchOutcome {
+            scanned,
+            updated,
+            last_key: Some(last),
+        })
     }
 
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
@@ -316,10 +335,36 @@ impl Database for PgDriver {
     }
 }
 
-/// One keyset batch: the next `limit` keys after the last one, the update of those that
-/// still need it, and the range's last key (as text, to resume from).
-pub fn batch_sql(spec: &BackfillSpec, key: &BackfillKey, has_after: bool, limit: u32) -> String {
-    let table = table_sql(&spec.table);
+/// Where a batch records its progress, in the batch's own transaction.
+pub struct BatchCheckpoint<'a> {
+    pub migration: &'a str,
+    pub step: usize,
+    pub batch_size: u32,
+}
+
+/// `(k1, k2) > ('v1'::t1, 'v2'::t2)`: a keyset comparison with the key's values as
+/// quoted literals of their own types (the index answers it as one range).
+fn key_cmp(key: &BackfillKey, op: &str, values: &[String]) -> String {
+    let values: Vec<String> = values
+        .iter()
+        .zip(&key.types)
+        .map(|(v, t)| format!("{}::{t}", literal(v)))
+        .collect();
+    format!(
+        "({}) {op} ({})",
+        ident_list(&key.columns),
+        values.join(", ")
+    )
+}
+
+/// The first statement of a batch: how many of the next `limit` keys after `after` exist,
+/// and the last of them as text (one row; none when the table is done).
+pub fn bound_sql(
+    spec: &BackfillSpec,
+    key: &BackfillKey,
+    after: Option<&[String]>,
+    limit: u32,
+) -> String {
     let aliases: Vec<String> = (0..key.columns.len()).map(|i| format!("zd_k{i}")).collect();
     let select: Vec<String> = key
         .columns
@@ -327,49 +372,59 @@ pub fn batch_sql(spec: &BackfillSpec, key: &BackfillKey, has_after: bool, limit:
         .zip(&aliases)
         .map(|(c, a)| format!("{} AS {a}", ident(c)))
         .collect();
-    let after = if has_after {
-        let params: Vec<String> = key
-            .types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("(${}::text)::{t}", i + 1))
-            .collect();
-        format!(
-            "WHERE ({}) > ({})",
-            ident_list(&key.columns),
-            params.join(", ")
-        )
-    } else {
-        String::new()
-    };
+    let after = after
+        .map(|v| format!(" WHERE {}", key_cmp(key, ">", v)))
+        .unwrap_or_default();
+    // Named apart from the keys: ORDER BY would take an output column of the same name,
+    // and sort the keys as text ('999' after '1000').
+    let last: Vec<String> = aliases
+        .iter()
+        .map(|a| format!("{a}::text AS {a}_text"))
+        .collect();
+    let order_desc: Vec<String> = aliases.iter().map(|a| format!("{a} DESC")).collect();
+    // count(*) OVER () is computed before the LIMIT 1: it counts the whole batch.
+    format!(
+        "WITH zd_batch AS (SELECT {} FROM {}{after} ORDER BY {} LIMIT {limit}) \
+         SELECT count(*) OVER (), {} FROM zd_batch ORDER BY {} LIMIT 1",
+        select.join(", "),
+        table_sql(&spec.table),
+        ident_list(&key.columns),
+        last.join(", "),
+        order_desc.join(", "),
+    )
+}
+
+/// The second statement of a batch: the update of the range `(after, last]` (the rows
+/// that still need it) and the checkpoint, returning how many rows changed. A range and
+/// not a join on the keys read: joined, the planner hashes the whole table once a batch
+/// holds a few thousand keys (seen on 1M rows at 10k keys).
+pub fn update_sql(
+    spec: &BackfillSpec,
+    key: &BackfillKey,
+    after: Option<&[String]>,
+    last: &[String],
+    at: &BatchCheckpoint<'_>,
+) -> String {
     let set: Vec<String> = spec
         .set
         .iter()
         .map(|a| format!("{} = {}", ident(&a.column), a.expr))
         .collect();
-    let join: Vec<String> = key
-        .columns
-        .iter()
-        .map(|c| format!("{table}.{}", ident(c)))
-        .collect();
-    let filter = spec
-        .filter
-        .as_ref()
-        .map(|f| format!(" AND ({f})"))
-        .unwrap_or_default();
-    let last: Vec<String> = aliases.iter().map(|a| format!("{a}::text")).collect();
-    let order_desc: Vec<String> = aliases.iter().map(|a| format!("{a} DESC")).collect();
+    let mut range: Vec<String> = after.map(|v| key_cmp(key, ">", v)).into_iter().collect();
+    range.push(key_cmp(key, "<=", last));
+    range.extend(spec.filter.iter().map(|f| format!("({f})")));
+    let last_key: Vec<String> = last.iter().map(|v| literal(v)).collect();
     format!(
-        "WITH zd_batch AS (SELECT {select} FROM {table} {after} ORDER BY {order} LIMIT {limit}), \
-         zd_upd AS (UPDATE {table} SET {set} FROM zd_batch WHERE ({join}) = ({alias_list}){filter} RETURNING 1) \
-         SELECT (SELECT count(*) FROM zd_batch), (SELECT count(*) FROM zd_upd), \
-         (SELECT ARRAY[{last}] FROM zd_batch ORDER BY {order_desc} LIMIT 1)",
-        select = select.join(", "),
-        order = ident_list(&key.columns),
-        set = set.join(", "),
-        join = join.join(", "),
-        alias_list = aliases.join(", "),
-        last = last.join(", "),
-        order_desc = order_desc.join(", "),
+        "WITH zd_upd AS (UPDATE {} SET {} WHERE {} RETURNING 1), \
+         zd_n AS (SELECT count(*) AS n FROM zd_upd) \
+         UPDATE zerodown.steps SET rows_done = rows_done + zd_n.n, last_key = ARRAY[{}]::text[], batch_size = {} \
+         FROM zd_n WHERE migration_id = {} AND step_no = {} RETURNING zd_n.n",
+        table_sql(&spec.table),
+        set.join(", "),
+        range.join(" AND "),
+        last_key.join(", "),
+        at.batch_size,
+        literal(at.migration),
+        at.step,
     )
 }

@@ -7,7 +7,7 @@ mod introspect;
 pub mod state;
 pub mod url;
 
-pub use driver::{batch_sql, PgDriver};
+pub use driver::{bound_sql, update_sql, BatchCheckpoint, PgDriver};
 pub use errors::classify;
 pub use introspect::{introspect, Introspection};
 

@@ -37,7 +37,7 @@ impl Default for PlanOptions {
             nonblocking_lock_timeout_ms: 60_000,
             ddl_statement_timeout_ms: 5_000,
             batch_size: 1_000,
-            target_batch_ms: 200,
+            target_batch_ms: 10,
             batch_statement_timeout_ms: 30_000,
             retry: RetryPolicy {
                 max_attempts: 50,
