@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// After each batch, pause for this fraction of its duration (headroom for the application).
     #[arg(long, default_value_t = 0.0)]
     pub batch_pause_ratio: f64,
+    /// Cap backfills at this many rows per second from the start (zerodown rate changes
+    /// it while running).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_rows_per_sec: Option<i32>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -116,6 +120,7 @@ pub fn resume(t: Target) -> Result<u8, Failure> {
         kill_blockers: t.kill_blockers,
         max_replica_lag_secs: 10,
         batch_pause_ratio: Options::default().batch_pause_ratio,
+        max_rows_per_sec: None,
         log_format: t.log_format,
     };
     runtime()?.block_on(async {
@@ -191,6 +196,12 @@ pub async fn execute(
     db.set_status(id, MigrationStatus::Running, None)
         .await
         .map_err(db_err)?;
+    if let Some(rate) = run.max_rows_per_sec {
+        let c = db.client().await.map_err(db_err)?;
+        zerodown_pg::state::set_rate(c, id, Some(rate))
+            .await
+            .map_err(|e| Failure::database(e.to_string()))?;
+    }
     let mut sink = Sink::new(run.log_format);
     let result = Executor::new(&mut db, &mut sink, id, options(run))
         .run(plan, &state)

@@ -1,4 +1,4 @@
-//! `zerodown status | pause | unpause | abort`: the migration state kept in the database,
+//! `zerodown status | pause | unpause | rate | abort`: the migration state kept in the database,
 //! usable from another terminal while `apply` runs.
 
 use std::time::Duration;
@@ -107,7 +107,8 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
             c.query(
                 "SELECT m.id, m.status, m.paused, m.created_at::text, COALESCE(m.error, ''),
                         count(s.*) FILTER (WHERE s.status = 'done'), count(s.*), COALESCE(sum(s.rows_done), 0)::bigint,
-                        COALESCE((SELECT description FROM zerodown.steps r WHERE r.migration_id = m.id AND r.status IN ('running', 'failed') ORDER BY step_no LIMIT 1), '')
+                        COALESCE((SELECT description FROM zerodown.steps r WHERE r.migration_id = m.id AND r.status IN ('running', 'failed') ORDER BY step_no LIMIT 1), ''),
+                        m.max_rows_per_sec
                    FROM zerodown.migrations m LEFT JOIN zerodown.steps s ON s.migration_id = m.id
                   GROUP BY m.id ORDER BY m.created_at DESC",
                 &[],
@@ -130,7 +131,7 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
                     "id": r.get::<_, String>(0), "status": status, "paused": r.get::<_, bool>(2),
                     "created_at": r.get::<_, String>(3), "error": r.get::<_, String>(4),
                     "steps_done": r.get::<_, i64>(5), "steps": r.get::<_, i64>(6), "rows_backfilled": r.get::<_, i64>(7),
-                    "current_step": r.get::<_, String>(8),
+                    "current_step": r.get::<_, String>(8), "max_rows_per_sec": r.get::<_, Option<i32>>(9),
                 })
             })
             .collect();
@@ -151,6 +152,9 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
                     );
                     if let Some(cur) = m["current_step"].as_str().filter(|s| !s.is_empty()) {
                         println!("    at: {cur}");
+                    }
+                    if let Some(rate) = m["max_rows_per_sec"].as_i64() {
+                        println!("    backfill capped at {rate} rows/s (zerodown rate off lifts it)");
                     }
                     if m["status"] == "interrupted" || m["status"] == "stopped" {
                         println!("    continue with: zerodown resume {}", m["id"].as_str().unwrap_or(""));
@@ -184,6 +188,50 @@ pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
                 "unpaused"
             }
         );
+        Ok(exit::OK)
+    })
+}
+
+/// A rows-per-second cap, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit(Option<i32>);
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(RateLimit(None));
+        }
+        match s.parse::<i32>() {
+            Ok(n) if n > 0 => Ok(RateLimit(Some(n))),
+            _ => Err(format!(
+                "`{s}` is not a rate: give a number of rows per second (1 or more) or `off`"
+            )),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RateArgs {
+    /// Rows per second (1 or more), or `off` to lift the cap.
+    pub rows_per_sec: RateLimit,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
+    let conn = args.target.connection()?;
+    let RateLimit(rate) = args.rows_per_sec;
+    runtime()?.block_on(async {
+        let (id, _) = find_migration(&conn, args.target.id.as_deref(), true).await?;
+        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
+        zerodown_pg::state::set_rate(&c, &id, rate)
+            .await
+            .map_err(db_err)?;
+        match rate {
+            Some(r) => eprintln!("migration {id}: backfills capped at {r} rows/s"),
+            None => eprintln!("migration {id}: backfill rate cap lifted"),
+        }
         Ok(exit::OK)
     })
 }

@@ -34,6 +34,8 @@ enum Command {
     Pause(control_cmd::Target),
     /// Let a paused migration go on.
     Unpause(control_cmd::Target),
+    /// Cap a migration's backfill at N rows per second, or lift the cap (`off`), while it runs.
+    Rate(control_cmd::RateArgs),
     /// Stop a migration and undo its steps when that is safe (before the contract phase).
     Abort(control_cmd::Target),
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Status(args) => control_cmd::status(args),
         Command::Pause(args) => control_cmd::set_paused(args, true),
         Command::Unpause(args) => control_cmd::set_paused(args, false),
+        Command::Rate(args) => control_cmd::set_rate(args),
         Command::Abort(args) => control_cmd::abort(args),
     };
     match result {

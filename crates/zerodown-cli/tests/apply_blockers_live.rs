@@ -149,9 +149,11 @@ async fn a_second_runner_is_refused_and_pause_holds_the_backfill() {
     small_table(&tdb, 100_000).await;
     let m = migration("ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();");
     let (path, url) = (m.path().to_str().expect("utf8").to_owned(), tdb.url());
-    // Paused before it starts (the flag is read at every step and batch).
+    // Capped at 20,000 rows/s so the backfill lasts 5 s: the pause lands mid-way even
+    // on a fast machine (uncapped it takes well under a second).
     let first = zerodown()
         .args(["apply", &path, "--database-url", &url, "--yes"])
+        .args(["--max-rows-per-sec", "20000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

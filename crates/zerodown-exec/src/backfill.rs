@@ -94,6 +94,10 @@ impl<D: Database + StateStore> Executor<'_, D> {
                         break; // the last range was short: the table is done
                     }
                     size = adapt(size, took, target, self.opts.min_batch, self.opts.max_batch);
+                    if let Some(rate) = control.max_rows_per_sec.filter(|r| *r > 0) {
+                        // About ten batches a second under a cap, so it is held smoothly.
+                        size = size.min((rate / 10).max(self.opts.min_batch));
+                    }
                     backoff = Backoff::new(&step.retry, self.next_seed());
                     let mut pause = took.mul_f64(self.opts.batch_pause_ratio);
                     if let Some(rate) = control.max_rows_per_sec.filter(|r| *r > 0) {

@@ -45,6 +45,21 @@ CREATE TABLE IF NOT EXISTS zerodown.steps (
 );
 ";
 
+/// Caps the backfills of `migration` at `rate` rows per second (None: no cap); a
+/// running apply picks it up within its poll interval.
+pub async fn set_rate(
+    c: &tokio_postgres::Client,
+    migration: &str,
+    rate: Option<i32>,
+) -> Result<(), tokio_postgres::Error> {
+    c.execute(
+        "UPDATE zerodown.migrations SET max_rows_per_sec = $2, updated_at = now() WHERE id = $1",
+        &[&migration, &rate],
+    )
+    .await
+    .map(drop)
+}
+
 /// Advisory lock key of zerodown runs on a database ('zero', 'down').
 pub const RUN_LOCK: (i32, i32) = (0x7a65_726f, 0x646f_776e);
 

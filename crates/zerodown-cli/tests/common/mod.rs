@@ -35,3 +35,20 @@ pub async fn idle_reader(db: &zerodown_testkit::TestDatabase) -> (tokio_postgres
         .get(0);
     (holder, pid)
 }
+
+/// Waits for `child` to exit until `deadline`; kills it past the deadline (None).
+pub async fn exit_by(
+    child: &mut std::process::Child,
+    deadline: std::time::Instant,
+) -> Option<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
