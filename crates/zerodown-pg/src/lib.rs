@@ -1,6 +1,7 @@
 //! zerodown-pg: the PostgreSQL driver. Reads the live catalog and current activity
 //! into the core's [`Catalog`](zerodown_core::catalog::Catalog); execution comes next.
 
+pub mod cluster;
 mod driver;
 mod errors;
 mod introspect;

@@ -1,0 +1,285 @@
+//! Throwaway PostgreSQL clusters from the binaries installed on this machine (initdb +
+//! pg_ctl in a temporary folder, on a private port): for tests and rehearsals that must
+//! restart, replicate or crash a server without touching a shared one. A cluster is
+//! stopped and its folder removed when it is dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no PostgreSQL server binaries found (pg_config --bindir, /usr/lib/postgresql/*/bin); install the postgresql package")]
+    NoBinaries,
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    root: tempfile::TempDir,
+    bindir: PathBuf,
+    pub port: u16,
+    /// Run the server's tools as this user (they refuse to run as root).
+    run_as: Option<String>,
+}
+
+impl Cluster {
+    /// Starts a new cluster (trust auth, superuser `postgres`) with `settings` added to
+    /// its postgresql.conf.
+    pub fn start(settings: &[(&str, &str)]) -> Result<Cluster, ClusterError> {
+        let bindir = bindir()?;
+        let run_as = if is_root()? {
+            Some("postgres".to_owned())
+        } else {
+            None
+        };
+        let root = tempfile::Builder::new().prefix("zerodown-pg-").tempdir()?;
+        let cluster = Cluster {
+            root,
+            bindir,
+            port: free_port()?,
+            run_as,
+        };
+        cluster.own(cluster.root.path())?;
+        let data = cluster.data();
+        cluster.tool(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        cluster.configure(settings)?;
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    /// A streaming standby of this cluster (pg_basebackup -R), started, with `settings`
+    /// (e.g. `recovery_min_apply_delay`).
+    pub fn standby(&self, settings: &[(&str, &str)]) -> Result<Cluster, ClusterError> {
+        let root = tempfile::Builder::new()
+            .prefix("zerodown-pg-standby-")
+            .tempdir()?;
+        let standby = Cluster {
+            root,
+            bindir: self.bindir.clone(),
+            port: free_port()?,
+            run_as: self.run_as.clone(),
+        };
+        standby.own(standby.root.path())?;
+        let port = self.port.to_string();
+        standby.tool(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                path_str(&standby.data()),
+                "-R",
+                "-X",
+                "stream",
+                // An immediate checkpoint: a spread one makes the copy wait a minute or more.
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        )?;
+        standby.configure(settings)?;
+        standby.pg_ctl_start()?;
+        Ok(standby)
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/DB`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Adds settings to postgresql.conf (later lines win) and reloads the server.
+    pub fn reconfigure(&self, settings: &[(&str, &str)]) -> Result<(), ClusterError> {
+        self.configure(settings)?;
+        self.tool("pg_ctl", &["-D", path_str(&self.data()), "reload"])
+            .map(drop)
+    }
+
+    /// Stops the server now (as a crash would: no shutdown checkpoint).
+    pub fn stop_immediately(&self) -> Result<(), ClusterError> {
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Starts the server again after a stop.
+    pub fn restart(&self) -> Result<(), ClusterError> {
+        self.pg_ctl_start()
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn configure(&self, settings: &[(&str, &str)]) -> Result<(), ClusterError> {
+        let socket_dir = self.root.path();
+        let mut conf = format!(
+            "\n# zerodown throwaway cluster\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
+            self.port,
+            socket_dir.display()
+        );
+        for (k, v) in settings {
+            conf.push_str(&format!("{k} = '{}'\n", v.replace('\'', "''")));
+        }
+        let path = self.data().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path)?;
+        text.push_str(&conf);
+        std::fs::write(&path, text)?;
+        Ok(())
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), ClusterError> {
+        let log = self.root.path().join("server.log");
+        let started = self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-l",
+                path_str(&log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        if let Err(e) = started {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(10).collect();
+            return Err(ClusterError::Command {
+                what: "pg_ctl start".to_owned(),
+                detail: format!(
+                    "{e}; server log: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs a server tool (as the `postgres` user when we are root).
+    fn tool(&self, name: &str, args: &[&str]) -> Result<Output, ClusterError> {
+        let program = self.bindir.join(name);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let out = cmd.args(args).current_dir(self.root.path()).output()?;
+        if !out.status.success() {
+            return Err(ClusterError::Command {
+                what: name.to_owned(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Hands the folder to the server's user when we are root.
+    fn own(&self, dir: &Path) -> Result<(), ClusterError> {
+        if let Some(user) = &self.run_as {
+            run(Command::new("chown").args([&format!("{user}:"), path_str(dir)]))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.data().join("postmaster.pid").exists() {
+            let _ = self.stop_immediately();
+        }
+        // The folder goes with the TempDir; wait for the postmaster to let go of it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.data().join("postmaster.pid").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The folder of initdb, pg_ctl and postgres: `pg_config --bindir` when it holds them,
+/// else the newest /usr/lib/postgresql/<version>/bin (Debian's layout).
+pub fn bindir() -> Result<PathBuf, ClusterError> {
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(dir) = from_pg_config.filter(|d| d.join("initdb").exists()) {
+        return Ok(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| ClusterError::NoBinaries)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, b)| b)
+        .ok_or(ClusterError::NoBinaries)
+}
+
+fn is_root() -> Result<bool, ClusterError> {
+    let out = run(Command::new("id").arg("-u"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn run(cmd: &mut Command) -> Result<Output, ClusterError> {
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(ClusterError::Command {
+            what: format!("{cmd:?}"),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// A port nobody listens on now (the kernel's pick; the cluster binds it right after).
+fn free_port() -> Result<u16, ClusterError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
