@@ -251,6 +251,9 @@ pub fn abort(t: Target) -> Result<u8, Failure> {
             eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
             return Ok(exit::STOPPED);
         }
+        for orphan in db.end_orphans().await.map_err(db_err)? {
+            eprintln!("ended pid {}, a statement left running by an interrupted run", orphan.pid);
+        }
         let state = db.load(&id).await.map_err(db_err)?.ok_or_else(|| Failure::bad_input("state is gone"))?;
         let steps: Vec<&Step> = plan.steps().collect();
         let started: Vec<usize> = state

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use zerodown_exec::{Event, EventSink};
+use zerodown_exec::{Event, EventSink, RetryReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -77,26 +77,75 @@ impl EventSink for Sink {
             return;
         }
         match event {
-            Event::StepStarted { step, total, description } => self.line(format!("[{}/{total}] {description}", step + 1)),
-            Event::StepAlreadyDone { step } => self.line(format!("[{}] already done before the interruption: skipped", step + 1)),
-            Event::StepDone { attempts, elapsed_ms, rows, .. } => {
+            Event::StepStarted {
+                step,
+                total,
+                description,
+            } => self.line(format!("[{}/{total}] {description}", step + 1)),
+            Event::StepAlreadyDone { step } => self.line(format!(
+                "[{}] already done before the interruption: skipped",
+                step + 1
+            )),
+            Event::StepDone {
+                attempts,
+                elapsed_ms,
+                rows,
+                ..
+            } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                let rows = if *rows > 0 { format!(", {rows} rows") } else { String::new() };
-                self.line(format!("      done in {elapsed_ms} ms ({attempts} attempt{}){rows}", if *attempts == 1 { "" } else { "s" }));
+                let rows = if *rows > 0 {
+                    format!(", {rows} rows")
+                } else {
+                    String::new()
+                };
+                self.line(format!(
+                    "      done in {elapsed_ms} ms ({attempts} attempt{}){rows}",
+                    if *attempts == 1 { "" } else { "s" }
+                ));
             }
-            Event::LockRetry { attempt, delay_ms, blockers, .. } => self.line(format!(
-                "      lock not granted in time (attempt {attempt}); blocked by {}; retrying in {delay_ms} ms",
-                blockers_text(blockers)
+            Event::Retry {
+                attempt,
+                reason,
+                delay_ms,
+                blockers,
+                ..
+            } => self.line(match reason {
+                RetryReason::LockTimeout | RetryReason::Deadlock => format!(
+                    "      {} (attempt {attempt}); blocked by {}; retrying in {delay_ms} ms",
+                    reason.text(),
+                    blockers_text(blockers)
+                ),
+                _ => format!(
+                    "      {} (attempt {attempt}); retrying in {delay_ms} ms",
+                    reason.text()
+                ),
+            }),
+            Event::OrphanEnded { pid, query } => self.line(format!(
+                "ended pid {pid}, a statement left running by an interrupted run: {}",
+                query.chars().take(80).collect::<String>()
             )),
-            Event::BlockerTerminated { pid, .. } => self.line(format!("      terminated idle-in-transaction blocker pid {pid}")),
-            Event::InvalidIndexDropped { index, .. } => self.line(format!("      dropped invalid leftover index {index}")),
-            Event::BackfillStarted { key, rows_done, estimated_rows, .. } => {
+            Event::BlockerTerminated { pid, .. } => self.line(format!(
+                "      terminated idle-in-transaction blocker pid {pid}"
+            )),
+            Event::InvalidIndexDropped { index, .. } => {
+                self.line(format!("      dropped invalid leftover index {index}"))
+            }
+            Event::BackfillStarted {
+                key,
+                rows_done,
+                estimated_rows,
+                ..
+            } => {
                 self.line(format!(
                     "      batches by ({}){}",
                     key.join(", "),
-                    if *rows_done > 0 { format!(", resuming after {rows_done} rows") } else { String::new() }
+                    if *rows_done > 0 {
+                        format!(", resuming after {rows_done} rows")
+                    } else {
+                        String::new()
+                    }
                 ));
                 if std::io::stderr().is_terminal() {
                     let bar = match estimated_rows {
@@ -105,14 +154,21 @@ impl EventSink for Sink {
                     };
                     bar.set_draw_target(ProgressDrawTarget::stderr());
                     bar.set_style(
-                        ProgressStyle::with_template("      {bar:30} {pos}/{len} rows, {msg}, ETA {eta}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        ProgressStyle::with_template(
+                            "      {bar:30} {pos}/{len} rows, {msg}, ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     bar.set_position(*rows_done);
                     self.bar = Some(bar);
                 }
             }
-            Event::Batch { rows, batch_size, rows_per_sec, .. } => match &self.bar {
+            Event::Batch {
+                rows,
+                batch_size,
+                rows_per_sec,
+                ..
+            } => match &self.bar {
                 Some(bar) => {
                     if bar.length().is_some_and(|l| *rows > l) {
                         bar.set_length(*rows);
@@ -126,7 +182,9 @@ impl EventSink for Sink {
                 }
                 None => {}
             },
-            Event::Throttled { reason, delay_ms, .. } => self.line(format!("      throttled ({reason}): waiting {delay_ms} ms")),
+            Event::Throttled {
+                reason, delay_ms, ..
+            } => self.line(format!("      throttled ({reason}): waiting {delay_ms} ms")),
             Event::Paused { .. } => self.line("      paused (zerodown unpause to go on)".into()),
             Event::Resumed { .. } => self.line("      unpaused".into()),
             Event::StepFailed { error, .. } => {
@@ -135,7 +193,10 @@ impl EventSink for Sink {
                 }
                 self.line(format!("      stopped: {error}"));
             }
-            Event::Finished { steps, elapsed_ms } => self.line(format!("all {steps} steps done in {:.1} s", *elapsed_ms as f64 / 1000.0)),
+            Event::Finished { steps, elapsed_ms } => self.line(format!(
+                "all {steps} steps done in {:.1} s",
+                *elapsed_ms as f64 / 1000.0
+            )),
         }
     }
 }

@@ -8,7 +8,7 @@ use zerodown_core::plan::Step;
 
 use crate::backoff::Backoff;
 use crate::driver::*;
-use crate::events::{ms, Event};
+use crate::events::{ms, Event, RetryReason};
 use crate::executor::{Done, ExecError, Executor};
 
 impl<D: Database + StateStore> Executor<'_, D> {
@@ -51,7 +51,33 @@ impl<D: Database + StateStore> Executor<'_, D> {
         // a few milliseconds, the extra round trips would be a good part of its cost.
         let mut control = Control::default();
         let mut checked: Option<Instant> = None;
+        // After a lost connection the last batches may not have committed (the commit's
+        // answer lost, or an asynchronous commit lost in a crash): go on from the
+        // checkpoint the database kept, not from the last key seen here.
+        let mut reload = false;
         loop {
+            if reload {
+                match self.db.load(&self.migration).await {
+                    Ok(Some(state)) => {
+                        let kept = state.steps.get(n).cloned().unwrap_or_default();
+                        after = kept.last_key;
+                        rows = kept.rows;
+                        reload = false;
+                    }
+                    Ok(None) => {
+                        return Err(ExecError::State(DriverError::permanent(
+                            "the migration's state vanished from the database",
+                        )))
+                    }
+                    Err(e) if e.class == ErrorClass::ConnectionLost => {
+                        attempts += 1;
+                        self.retry_or_stop(n, step, &mut backoff, RetryReason::ConnectionLost)
+                            .await?;
+                        continue;
+                    }
+                    Err(e) => return Err(ExecError::State(e)),
+                }
+            }
             if checked.is_none_or(|at| at.elapsed() >= self.opts.poll) {
                 control = self.wait_while_paused(n).await?;
                 self.wait_for_replicas(n).await;
@@ -111,10 +137,12 @@ impl<D: Database + StateStore> Executor<'_, D> {
                 }
                 Err(e) if e.class.retryable() || e.class == ErrorClass::StatementTimeout => {
                     attempts += 1;
+                    reload |= e.class == ErrorClass::ConnectionLost;
                     if e.class == ErrorClass::StatementTimeout {
                         size = (size / 2).max(self.opts.min_batch);
                     }
-                    self.retry_or_stop(n, step, &mut backoff).await?;
+                    self.retry_or_stop(n, step, &mut backoff, RetryReason::from_class(e.class))
+                        .await?;
                 }
                 Err(e) => return Err(fail(e)),
             }

@@ -129,6 +129,10 @@ pub trait Database: Send {
     ) -> Result<BatchOutcome, DriverError>;
     /// The worst replication lag of the replicas, None when there are none.
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError>;
+    /// Ends the sessions of runs that died while a statement of theirs was still running
+    /// on the server (a killed client's CREATE INDEX CONCURRENTLY goes on, and would
+    /// deadlock with the resumed run's). Called under the run lock; returns them.
+    async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError>;
 }
 
 /// State of a migration as stored in the database.

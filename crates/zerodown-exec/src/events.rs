@@ -4,7 +4,45 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::driver::Blocker;
+use crate::driver::{Blocker, ErrorClass};
+
+/// Why a step is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryReason {
+    LockTimeout,
+    StatementTimeout,
+    Deadlock,
+    SerializationFailure,
+    ConnectionLost,
+    /// A concurrent index build ended with an invalid index (dropped before the retry).
+    InvalidIndex,
+}
+
+impl RetryReason {
+    pub fn from_class(class: ErrorClass) -> RetryReason {
+        match class {
+            ErrorClass::LockTimeout => RetryReason::LockTimeout,
+            ErrorClass::StatementTimeout => RetryReason::StatementTimeout,
+            ErrorClass::Deadlock => RetryReason::Deadlock,
+            ErrorClass::SerializationFailure => RetryReason::SerializationFailure,
+            // Permanent errors are not retried; a lost connection is the remaining case.
+            ErrorClass::ConnectionLost | ErrorClass::Permanent => RetryReason::ConnectionLost,
+        }
+    }
+
+    /// For people: what went wrong with the attempt.
+    pub fn text(self) -> &'static str {
+        match self {
+            RetryReason::LockTimeout => "lock not granted in time",
+            RetryReason::StatementTimeout => "statement timeout",
+            RetryReason::Deadlock => "chosen as a deadlock victim",
+            RetryReason::SerializationFailure => "serialization failure",
+            RetryReason::ConnectionLost => "connection lost",
+            RetryReason::InvalidIndex => "the index was built invalid",
+        }
+    }
+}
 
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,12 +63,19 @@ pub enum Event {
         elapsed_ms: u64,
         rows: u64,
     },
-    /// A lock was not granted in time; the step retries after `delay_ms`.
-    LockRetry {
+    /// An attempt failed in a way that waiting can fix (`reason`: lock_timeout, deadlock,
+    /// connection_lost, ...); the step retries after `delay_ms`.
+    Retry {
         step: usize,
         attempt: u32,
+        reason: RetryReason,
         delay_ms: u64,
         blockers: Vec<Blocker>,
+    },
+    /// A statement left running on the server by a run that died was ended.
+    OrphanEnded {
+        pid: i32,
+        query: String,
     },
     /// A blocker was terminated under the idle-in-transaction kill policy.
     BlockerTerminated {

@@ -9,7 +9,7 @@ use zerodown_core::plan::{Plan, Step, StepKind};
 
 use crate::backoff::Backoff;
 use crate::driver::*;
-use crate::events::{ms, Event, EventSink};
+use crate::events::{ms, Event, EventSink, RetryReason};
 
 /// Executor settings (the plan's steps carry their own timeouts and retry policies).
 #[derive(Debug, Clone)]
@@ -163,6 +163,12 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
         let started = Instant::now();
         let steps: Vec<&Step> = plan.steps().collect();
         let total = steps.len();
+        for orphan in self.db.end_orphans().await.map_err(ExecError::State)? {
+            self.sink.emit(&Event::OrphanEnded {
+                pid: orphan.pid,
+                query: orphan.query,
+            });
+        }
         // Validate what can be validated before the first DDL: every backfill that is
         // still to run must have a key to walk.
         for (n, step) in steps.iter().enumerate() {
@@ -376,7 +382,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                         self.report.worst_lock_wait_ms =
                             self.report.worst_lock_wait_ms.max(ms(t0.elapsed()));
                     }
-                    self.retry_or_stop(n, step, &mut backoff).await?;
+                    self.retry_or_stop(n, step, &mut backoff, RetryReason::from_class(e.class))
+                        .await?;
                 }
                 Err(error) => {
                     return Err(ExecError::Failed {
@@ -395,14 +402,20 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
         n: usize,
         step: &Step,
         backoff: &mut Backoff,
+        reason: RetryReason,
     ) -> Result<(), ExecError> {
-        let blockers = self.handle_blockers(n, step).await;
+        let blockers = if reason == RetryReason::ConnectionLost {
+            Vec::new()
+        } else {
+            self.handle_blockers(n, step).await
+        };
         match backoff.next_delay() {
             Some(delay) => {
                 self.report.retries += 1;
-                self.sink.emit(&Event::LockRetry {
+                self.sink.emit(&Event::Retry {
                     step: n,
                     attempt: backoff.attempts(),
+                    reason,
                     delay_ms: ms(delay),
                     blockers,
                 });
@@ -455,9 +468,14 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                         rows: 0,
                     })
                 }
-                Ok(_) => self.retry_or_stop(n, step, &mut backoff).await?,
+                // Built but invalid: dropped and built again.
+                Ok(_) => {
+                    self.retry_or_stop(n, step, &mut backoff, RetryReason::InvalidIndex)
+                        .await?
+                }
                 Err(e) if e.class.retryable() || e.class == ErrorClass::StatementTimeout => {
-                    self.retry_or_stop(n, step, &mut backoff).await?
+                    self.retry_or_stop(n, step, &mut backoff, RetryReason::from_class(e.class))
+                        .await?
                 }
                 Err(error) => {
                     return Err(ExecError::Failed {

@@ -11,5 +11,5 @@ pub mod events;
 pub mod executor;
 
 pub use driver::*;
-pub use events::{Event, EventSink};
+pub use events::{Event, EventSink, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};

@@ -122,6 +122,10 @@ impl Database for Fake {
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
         Ok(None)
     }
+
+    async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]
@@ -282,10 +286,10 @@ async fn lock_timeouts_are_retried_with_blockers_named() {
     let retries: Vec<&Event> = events
         .0
         .iter()
-        .filter(|e| matches!(e, Event::LockRetry { .. }))
+        .filter(|e| matches!(e, Event::Retry { .. }))
         .collect();
     assert_eq!(retries.len(), 3);
-    assert!(matches!(retries[0], Event::LockRetry { blockers, .. } if blockers[0].pid == 4242));
+    assert!(matches!(retries[0], Event::Retry { blockers, .. } if blockers[0].pid == 4242));
     // Each failed attempt waited its lock_timeout; that is the worst wait the migration saw.
     assert_eq!(report.worst_lock_wait_ms, 100);
     assert_eq!(

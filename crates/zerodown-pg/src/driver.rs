@@ -19,22 +19,42 @@ use crate::errors::classify;
 pub struct PgDriver {
     conn: String,
     client: Option<Client>,
+    /// Whether the work connection was ever up (a lost one is then waited for).
+    was_connected: bool,
+    /// Counts work sessions: statements of one transaction must all run on one.
+    session: u64,
+    /// The session the last backfill batch committed on.
+    batch_session: Option<u64>,
     lock: Option<Client>,
 }
+
+/// The application_name of a runner's sessions: another session of that name in the
+/// database while we hold the run lock belongs to a run that died.
+pub const RUNNER_APP_NAME: &str = "zerodown apply";
+
+/// How long a lost connection is waited for before the run stops (resumable).
+pub const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
 impl PgDriver {
     pub fn new(conn: &str) -> Self {
         PgDriver {
             conn: conn.to_owned(),
             client: None,
+            was_connected: false,
+            session: 0,
+            batch_session: None,
             lock: None,
         }
     }
 
-    /// The work connection, reconnecting after a lost one.
+    /// The work connection, reconnecting after a lost one. A connection that was up and
+    /// got lost (a server restart, a failover) is waited for up to `RECONNECT_FOR`; the
+    /// first one fails at once, so a wrong URL is reported without delay.
     pub async fn client(&mut self) -> Result<&Client, DriverError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(self.connect().await?);
+            self.client = Some(self.connect_waiting(self.was_connected).await?);
+            self.was_connected = true;
+            self.session += 1;
         }
         self.client
             .as_ref()
@@ -50,16 +70,76 @@ impl PgDriver {
             .ok_or_else(|| DriverError::permanent("no connection"))
     }
 
+    /// The run lock lives on its own session: when that session was lost (a server
+    /// restart), take the lock again, or fail when another runner took it meanwhile.
+    pub(crate) async fn keep_run_lock(&mut self, key: (i32, i32)) -> Result<(), DriverError> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        if !lock.is_closed() {
+            return Ok(());
+        }
+        let lock = self.connect_waiting(true).await?;
+        let got: bool = lock
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&key.0, &key.1])
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0);
+        self.lock = Some(lock);
+        if got {
+            Ok(())
+        } else {
+            Err(DriverError::permanent(
+                "the run lock was lost with the connection, and another zerodown run holds it now",
+            ))
+        }
+    }
+
+    async fn connect_waiting(&self, wait: bool) -> Result<Client, DriverError> {
+        let deadline = Instant::now() + RECONNECT_FOR;
+        loop {
+            match self.connect().await {
+                Err(_) if wait && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn connect(&self) -> Result<Client, DriverError> {
-        crate::connect(&self.conn).await.map_err(|e| DriverError {
-            class: ErrorClass::ConnectionLost,
-            message: e.to_string(),
-            code: None,
-        })
+        crate::connect_as(&self.conn, Some(RUNNER_APP_NAME))
+            .await
+            .map_err(|e| DriverError {
+                class: ErrorClass::ConnectionLost,
+                message: e.to_string(),
+                code: None,
+            })
     }
 
     async fn run(&mut self, sql: &str) -> Result<(), DriverError> {
         let r = self.client().await?.batch_execute(sql).await;
+        r.map_err(|e| self.lost(&e))
+    }
+
+    /// The work connection for the next statement of a sequence begun on `session`: after
+    /// a reconnect the sequence's transaction and settings are gone (a DDL statement would
+    /// run without its lock_timeout), so the sequence fails as a lost connection.
+    async fn client_of(&mut self, session: u64) -> Result<&Client, DriverError> {
+        self.client().await?;
+        if self.session != session {
+            return Err(DriverError {
+                class: ErrorClass::ConnectionLost,
+                message: "the connection was lost in the middle of a transaction".to_owned(),
+                code: None,
+            });
+        }
+        self.client().await
+    }
+
+    /// Runs `sql` as the next statement of a sequence begun on `session`.
+    async fn run_in(&mut self, session: u64, sql: &str) -> Result<(), DriverError> {
+        let r = self.client_of(session).await?.batch_execute(sql).await;
         r.map_err(|e| self.lost(&e))
     }
 
@@ -86,7 +166,9 @@ impl PgDriver {
     /// The error of a failed batch statement, after rolling its transaction back.
     async fn rolled_back(&mut self, e: &tokio_postgres::Error) -> DriverError {
         let d = self.lost(e);
-        let _ = self.run("ROLLBACK").await;
+        if d.class != ErrorClass::ConnectionLost {
+            let _ = self.run("ROLLBACK").await;
+        }
         d
     }
 }
@@ -112,29 +194,37 @@ impl Database for PgDriver {
         let lock = Duration::from_millis(step.lock_timeout_ms);
         let statement = step.statement_timeout_ms.map(Duration::from_millis);
         let t0 = Instant::now();
+        self.client().await?;
+        let session = self.session;
         if step.transactional {
-            self.run(&format!("BEGIN; {}", timeouts(lock, statement, true)))
-                .await?;
+            self.run_in(
+                session,
+                &format!("BEGIN; {}", timeouts(lock, statement, true)),
+            )
+            .await?;
             for sql in &step.statements {
-                if let Err(e) = self.run(sql).await {
-                    let _ = self.run("ROLLBACK").await;
+                if let Err(e) = self.run_in(session, sql).await {
+                    if e.class != ErrorClass::ConnectionLost {
+                        let _ = self.run_in(session, "ROLLBACK").await;
+                    }
                     return Err(e);
                 }
             }
-            self.run("COMMIT").await?;
+            self.run_in(session, "COMMIT").await?;
         } else {
             // CONCURRENTLY cannot run in a transaction block: session settings, one
             // statement per round trip (several in one would form an implicit block).
-            self.run(&timeouts(lock, statement, false)).await?;
+            self.run_in(session, &timeouts(lock, statement, false))
+                .await?;
             for sql in &step.statements {
-                if let Err(e) = self.run(sql).await {
+                if let Err(e) = self.run_in(session, sql).await {
                     let _ = self
-                        .run("RESET lock_timeout; RESET statement_timeout")
+                        .run_in(session, "RESET lock_timeout; RESET statement_timeout")
                         .await;
                     return Err(e);
                 }
             }
-            self.run("RESET lock_timeout; RESET statement_timeout")
+            self.run_in(session, "RESET lock_timeout; RESET statement_timeout")
                 .await?;
         }
         Ok(t0.elapsed())
@@ -285,7 +375,20 @@ impl Database for PgDriver {
             timeouts(lock_timeout, statement_timeout, true),
             bound_sql(spec, key, after, limit)
         );
-        let bound = match self.client().await?.simple_query(&head).await {
+        // A reconnect since the last batch: batches that answered COMMIT may not have
+        // kept it (asynchronous commit, or an answer lost in transit); the executor goes
+        // on from the checkpoint the database kept.
+        self.client().await?;
+        let session = self.session;
+        if self.batch_session.is_some_and(|s| s != session) {
+            self.batch_session = None;
+            return Err(DriverError {
+                class: ErrorClass::ConnectionLost,
+                message: "the connection was lost since the last batch".to_owned(),
+                code: None,
+            });
+        }
+        let bound = match self.client_of(session).await?.simple_query(&head).await {
             Ok(messages) => first_row(&messages).map(|r| {
                 let count = r.get(0).and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
                 let last: Option<Vec<String>> =
@@ -295,7 +398,7 @@ impl Database for PgDriver {
             Err(e) => return Err(self.rolled_back(&e).await),
         };
         let Some((scanned, Some(last))) = bound.filter(|(count, _)| *count > 0) else {
-            self.run("ROLLBACK").await?;
+            self.run_in(session, "ROLLBACK").await?;
             return Ok(BatchOutcome {
                 scanned: 0,
                 updated: 0,
@@ -308,17 +411,70 @@ impl Database for PgDriver {
             batch_size: limit,
         };
         let tail = format!("{}; COMMIT", update_sql(spec, key, after, &last, &at));
-        let updated = match self.client().await?.simple_query(&tail).await {
+        let updated = match self.client_of(session).await?.simple_query(&tail).await {
             Ok(messages) => first_row(&messages)
                 .and_then(|r| r.get(0).and_then(|c| c.parse::<u64>().ok()))
                 .unwrap_or(0),
             Err(e) => return Err(self.rolled_back(&e).await),
         };
+        self.batch_session = Some(session);
         Ok(BatchOutcome {
             scanned,
             updated,
             last_key: Some(last),
         })
+    }
+
+    async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
+        let lock_pid: i32 = match &self.lock {
+            Some(l) => l
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|e| classify(&e))?
+                .get(0),
+            None => 0,
+        };
+        let find = "SELECT pid, COALESCE(state, ''), EXTRACT(EPOCH FROM now() - xact_start)::float8, COALESCE(query, '')
+                      FROM pg_catalog.pg_stat_activity
+                     WHERE datname = current_database() AND application_name = $1
+                       AND pid <> pg_backend_pid() AND pid <> $2";
+        let rows = self
+            .client()
+            .await?
+            .query(find, &[&RUNNER_APP_NAME, &lock_pid])
+            .await;
+        let orphans: Vec<Blocker> = rows
+            .map_err(|e| self.lost(&e))?
+            .iter()
+            .map(|r| Blocker {
+                pid: r.get(0),
+                state: r.get(1),
+                transaction_seconds: r.get(2),
+                query: r.get(3),
+            })
+            .collect();
+        for o in &orphans {
+            self.terminate(o.pid).await?;
+        }
+        // Wait until they are gone: their locks go with them.
+        let pids: Vec<i32> = orphans.iter().map(|o| o.pid).collect();
+        for _ in 0..100 {
+            let left: i64 = self
+                .client()
+                .await?
+                .query_one(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)",
+                    &[&pids],
+                )
+                .await
+                .map_err(|e| classify(&e))?
+                .get(0);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(orphans)
     }
 
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {

@@ -30,12 +30,23 @@ pub enum PgError {
 
 /// Connects (plain TCP or Unix socket). The connection task runs on the current runtime.
 pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+    connect_as(conn, None).await
+}
+
+/// Connects with `application_name` set to `name` (it overrides the URL's).
+pub async fn connect_as(conn: &str, name: Option<&str>) -> Result<tokio_postgres::Client, PgError> {
+    let failed = |source| PgError::Connect {
+        target: url::redact(conn),
+        source,
+    };
+    let mut config: tokio_postgres::Config = conn.parse().map_err(failed)?;
+    if let Some(name) = name {
+        config.application_name(name);
+    }
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|source| PgError::Connect {
-            target: url::redact(conn),
-            source,
-        })?;
+        .map_err(failed)?;
     tokio::spawn(async move {
         // Errors surface on the next query through the client.
         let _ = connection.await;

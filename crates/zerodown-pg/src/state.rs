@@ -237,6 +237,7 @@ impl StateStore for PgDriver {
     }
 
     async fn control(&mut self, migration: &str) -> Result<Control, DriverError> {
+        self.keep_run_lock(RUN_LOCK).await?;
         let row = self
             .client()
             .await?
