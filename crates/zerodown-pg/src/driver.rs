@@ -7,151 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
+use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 use zerodown_core::lock::LockMode;
 use zerodown_core::plan::{BackfillSpec, Step};
-use zerodown_core::sql::quote::{ident, ident_list, literal};
+use zerodown_core::sql::quote::{ident, literal};
 use zerodown_exec::*;
 
+use crate::batch::{bound_sql, update_sql, BatchCheckpoint};
+
 use crate::errors::classify;
-
-/// A connection for the work and one that holds the run lock for the whole run.
-pub struct PgDriver {
-    conn: String,
-    client: Option<Client>,
-    /// Whether the work connection was ever up (a lost one is then waited for).
-    was_connected: bool,
-    /// Counts work sessions: statements of one transaction must all run on one.
-    session: u64,
-    /// The session the last backfill batch committed on.
-    batch_session: Option<u64>,
-    lock: Option<Client>,
-}
-
-/// The application_name of a runner's sessions: another session of that name in the
-/// database while we hold the run lock belongs to a run that died.
-pub const RUNNER_APP_NAME: &str = "zerodown apply";
-
-/// How long a lost connection is waited for before the run stops (resumable).
-pub const RECONNECT_FOR: Duration = Duration::from_secs(30);
-
-impl PgDriver {
-    pub fn new(conn: &str) -> Self {
-        PgDriver {
-            conn: conn.to_owned(),
-            client: None,
-            was_connected: false,
-            session: 0,
-            batch_session: None,
-            lock: None,
-        }
-    }
-
-    /// The work connection, reconnecting after a lost one. A connection that was up and
-    /// got lost (a server restart, a failover) is waited for up to `RECONNECT_FOR`; the
-    /// first one fails at once, so a wrong URL is reported without delay.
-    pub async fn client(&mut self) -> Result<&Client, DriverError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(self.connect_waiting(self.was_connected).await?);
-            self.was_connected = true;
-            self.session += 1;
-        }
-        self.client
-            .as_ref()
-            .ok_or_else(|| DriverError::permanent("no connection"))
-    }
-
-    pub(crate) async fn lock_client(&mut self) -> Result<&Client, DriverError> {
-        if self.lock.as_ref().is_none_or(Client::is_closed) {
-            self.lock = Some(self.connect().await?);
-        }
-        self.lock
-            .as_ref()
-            .ok_or_else(|| DriverError::permanent("no connection"))
-    }
-
-    /// The run lock lives on its own session: when that session was lost (a server
-    /// restart), take the lock again, or fail when another runner took it meanwhile.
-    pub(crate) async fn keep_run_lock(&mut self, key: (i32, i32)) -> Result<(), DriverError> {
-        let Some(lock) = &self.lock else {
-            return Ok(());
-        };
-        if !lock.is_closed() {
-            return Ok(());
-        }
-        let lock = self.connect_waiting(true).await?;
-        let got: bool = lock
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&key.0, &key.1])
-            .await
-            .map_err(|e| classify(&e))?
-            .get(0);
-        self.lock = Some(lock);
-        if got {
-            Ok(())
-        } else {
-            Err(DriverError::permanent(
-                "the run lock was lost with the connection, and another zerodown run holds it now",
-            ))
-        }
-    }
-
-    async fn connect_waiting(&self, wait: bool) -> Result<Client, DriverError> {
-        let deadline = Instant::now() + RECONNECT_FOR;
-        loop {
-            match self.connect().await {
-                Err(_) if wait && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn connect(&self) -> Result<Client, DriverError> {
-        crate::connect_as(&self.conn, Some(RUNNER_APP_NAME))
-            .await
-            .map_err(|e| DriverError {
-                class: ErrorClass::ConnectionLost,
-                message: e.to_string(),
-                code: None,
-            })
-    }
-
-    async fn run(&mut self, sql: &str) -> Result<(), DriverError> {
-        let r = self.client().await?.batch_execute(sql).await;
-        r.map_err(|e| self.lost(&e))
-    }
-
-    /// The work connection for the next statement of a sequence begun on `session`: after
-    /// a reconnect the sequence's transaction and settings are gone (a DDL statement would
-    /// run without its lock_timeout), so the sequence fails as a lost connection.
-    async fn client_of(&mut self, session: u64) -> Result<&Client, DriverError> {
-        self.client().await?;
-        if self.session != session {
-            return Err(DriverError {
-                class: ErrorClass::ConnectionLost,
-                message: "the connection was lost in the middle of a transaction".to_owned(),
-                code: None,
-            });
-        }
-        self.client().await
-    }
-
-    /// Runs `sql` as the next statement of a sequence begun on `session`.
-    async fn run_in(&mut self, session: u64, sql: &str) -> Result<(), DriverError> {
-        let r = self.client_of(session).await?.batch_execute(sql).await;
-        r.map_err(|e| self.lost(&e))
-    }
-
-    /// Classifies an error and forgets a broken connection.
-    fn lost(&mut self, e: &tokio_postgres::Error) -> DriverError {
-        let d = classify(e);
-        if d.class == ErrorClass::ConnectionLost {
-            self.client = None;
-        }
-        d
-    }
-}
+pub use crate::session::{PgDriver, RUNNER_APP_NAME};
 
 fn timeouts(lock: Duration, statement: Option<Duration>, local: bool) -> String {
     let scope = if local { "LOCAL " } else { "" };
@@ -162,17 +27,6 @@ fn timeouts(lock: Duration, statement: Option<Duration>, local: bool) -> String 
     )
 }
 
-impl PgDriver {
-    /// The error of a failed batch statement, after rolling its transaction back.
-    async fn rolled_back(&mut self, e: &tokio_postgres::Error) -> DriverError {
-        let d = self.lost(e);
-        if d.class != ErrorClass::ConnectionLost {
-            let _ = self.run("ROLLBACK").await;
-        }
-        d
-    }
-}
-
 fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
     messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(r) => Some(r),
@@ -181,7 +35,7 @@ fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
 }
 
 /// A `schema.table` display name as SQL (`"schema"."table"`).
-fn table_sql(display: &str) -> String {
+pub(crate) fn table_sql(display: &str) -> String {
     match display.split_once('.') {
         Some((s, t)) => format!("{}.{}", ident(s), ident(t)),
         None => ident(display),
@@ -489,98 +343,4 @@ impl Database for PgDriver {
         let lag: Option<f64> = r.map(|row| row.get(0)).map_err(|e| self.lost(&e))?;
         Ok(lag.map(Duration::from_secs_f64))
     }
-}
-
-/// Where a batch records its progress, in the batch's own transaction.
-pub struct BatchCheckpoint<'a> {
-    pub migration: &'a str,
-    pub step: usize,
-    pub batch_size: u32,
-}
-
-/// `(k1, k2) > ('v1'::t1, 'v2'::t2)`: a keyset comparison with the key's values as
-/// quoted literals of their own types (the index answers it as one range).
-fn key_cmp(key: &BackfillKey, op: &str, values: &[String]) -> String {
-    let values: Vec<String> = values
-        .iter()
-        .zip(&key.types)
-        .map(|(v, t)| format!("{}::{t}", literal(v)))
-        .collect();
-    format!(
-        "({}) {op} ({})",
-        ident_list(&key.columns),
-        values.join(", ")
-    )
-}
-
-/// The first statement of a batch: how many of the next `limit` keys after `after` exist,
-/// and the last of them as text (one row; none when the table is done).
-pub fn bound_sql(
-    spec: &BackfillSpec,
-    key: &BackfillKey,
-    after: Option<&[String]>,
-    limit: u32,
-) -> String {
-    let aliases: Vec<String> = (0..key.columns.len()).map(|i| format!("zd_k{i}")).collect();
-    let select: Vec<String> = key
-        .columns
-        .iter()
-        .zip(&aliases)
-        .map(|(c, a)| format!("{} AS {a}", ident(c)))
-        .collect();
-    let after = after
-        .map(|v| format!(" WHERE {}", key_cmp(key, ">", v)))
-        .unwrap_or_default();
-    // Named apart from the keys: ORDER BY would take an output column of the same name,
-    // and sort the keys as text ('999' after '1000').
-    let last: Vec<String> = aliases
-        .iter()
-        .map(|a| format!("{a}::text AS {a}_text"))
-        .collect();
-    let order_desc: Vec<String> = aliases.iter().map(|a| format!("{a} DESC")).collect();
-    // count(*) OVER () is computed before the LIMIT 1: it counts the whole batch.
-    format!(
-        "WITH zd_batch AS (SELECT {} FROM {}{after} ORDER BY {} LIMIT {limit}) \
-         SELECT count(*) OVER (), {} FROM zd_batch ORDER BY {} LIMIT 1",
-        select.join(", "),
-        table_sql(&spec.table),
-        ident_list(&key.columns),
-        last.join(", "),
-        order_desc.join(", "),
-    )
-}
-
-/// The second statement of a batch: the update of the range `(after, last]` (the rows
-/// that still need it) and the checkpoint, returning how many rows changed. A range and
-/// not a join on the keys read: joined, the planner hashes the whole table once a batch
-/// holds a few thousand keys (seen on 1M rows at 10k keys).
-pub fn update_sql(
-    spec: &BackfillSpec,
-    key: &BackfillKey,
-    after: Option<&[String]>,
-    last: &[String],
-    at: &BatchCheckpoint<'_>,
-) -> String {
-    let set: Vec<String> = spec
-        .set
-        .iter()
-        .map(|a| format!("{} = {}", ident(&a.column), a.expr))
-        .collect();
-    let mut range: Vec<String> = after.map(|v| key_cmp(key, ">", v)).into_iter().collect();
-    range.push(key_cmp(key, "<=", last));
-    range.extend(spec.filter.iter().map(|f| format!("({f})")));
-    let last_key: Vec<String> = last.iter().map(|v| literal(v)).collect();
-    format!(
-        "WITH zd_upd AS (UPDATE {} SET {} WHERE {} RETURNING 1), \
-         zd_n AS (SELECT count(*) AS n FROM zd_upd) \
-         UPDATE zerodown.steps SET rows_done = rows_done + zd_n.n, last_key = ARRAY[{}]::text[], batch_size = {} \
-         FROM zd_n WHERE migration_id = {} AND step_no = {} RETURNING zd_n.n",
-        table_sql(&spec.table),
-        set.join(", "),
-        range.join(" AND "),
-        last_key.join(", "),
-        at.batch_size,
-        literal(at.migration),
-        at.step,
-    )
 }

@@ -1,14 +1,17 @@
 //! zerodown-pg: the PostgreSQL driver. Reads the live catalog and current activity
 //! into the core's [`Catalog`](zerodown_core::catalog::Catalog); execution comes next.
 
+mod batch;
 pub mod cluster;
 mod driver;
 mod errors;
 mod introspect;
+mod session;
 pub mod state;
 pub mod url;
 
-pub use driver::{bound_sql, update_sql, BatchCheckpoint, PgDriver};
+pub use batch::{bound_sql, update_sql, BatchCheckpoint};
+pub use driver::PgDriver;
 pub use errors::classify;
 pub use introspect::{introspect, Introspection};
 
