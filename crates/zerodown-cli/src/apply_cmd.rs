@@ -1,6 +1,8 @@
 //! `zerodown apply` and `zerodown resume`: run a plan against the live database.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use zerodown_core::migrations::identity;
@@ -60,6 +62,20 @@ fn options(run: &RunArgs) -> Options {
         max_replica_lag: Duration::from_secs(run.max_replica_lag_secs),
         batch_pause_ratio: run.batch_pause_ratio.max(0.0),
         ..Options::default()
+    }
+}
+
+/// First Ctrl-C: stop cleanly at the next batch or step (resumable). Second: quit now,
+/// which is as safe as a crash (the state is always resumable) but leaves it `running`.
+async fn stop_on_ctrl_c(interrupt: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    interrupt.store(true, Ordering::Relaxed);
+    eprintln!("zerodown: stopping after the current batch or step (Ctrl-C again to quit at once)");
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("zerodown: quitting; zerodown resume continues");
+        std::process::exit(i32::from(exit::STOPPED));
     }
 }
 
@@ -203,9 +219,12 @@ pub async fn execute(
             .map_err(|e| Failure::database(e.to_string()))?;
     }
     let mut sink = Sink::new(run.log_format);
-    let result = Executor::new(&mut db, &mut sink, id, options(run))
+    let opts = options(run);
+    let interrupts = tokio::spawn(stop_on_ctrl_c(opts.interrupt.clone()));
+    let result = Executor::new(&mut db, &mut sink, id, opts)
         .run(plan, &state)
         .await;
+    interrupts.abort();
     match result {
         Ok(report) => {
             if run.log_format == LogFormat::Text {
@@ -220,7 +239,9 @@ pub async fn execute(
         }
         Err(e) => {
             let code = match &e {
-                ExecError::Blocked { .. } | ExecError::Aborted { .. } => exit::STOPPED,
+                ExecError::Blocked { .. }
+                | ExecError::Aborted { .. }
+                | ExecError::Interrupted { .. } => exit::STOPPED,
                 ExecError::Failed { .. } => exit::STEP_FAILED,
                 ExecError::State(_) => exit::DATABASE,
             };

@@ -178,3 +178,82 @@ async fn abort_stops_a_running_migration_then_undoes_it() {
     assert!(gone, "the added column was dropped by the undo");
     assert_eq!(status, "aborted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ctrl_c_stops_cleanly_and_resume_finishes() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "sigint").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100000) g; ANALYZE;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let m = migration("ALTER TABLE t ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid();");
+    let path = m.path().to_str().expect("utf8").to_owned();
+    // Capped: the backfill lasts 5 s, so the signal lands inside it.
+    let run = zerodown()
+        .args(["apply", &path, "--database-url", &url, "--yes"])
+        .args(["--max-rows-per-sec", "20000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let under_way = "SELECT to_regclass('zerodown.steps') IS NOT NULL AND EXISTS (SELECT 1 FROM zerodown.steps WHERE kind = 'backfill' AND rows_done > 0)";
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Fails until the state schema exists.
+        if db
+            .query_one(under_way, &[])
+            .await
+            .is_ok_and(|r| r.get::<_, bool>(0))
+        {
+            break;
+        }
+    }
+    let signal = std::process::Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let out = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stopped = db
+        .query_one(
+            "SELECT m.status, (SELECT count(*) FROM t WHERE c IS NULL) FROM zerodown.migrations m",
+            &[],
+        )
+        .await
+        .expect("state");
+    let (status, nulls_then): (String, i64) = (stopped.get(0), stopped.get(1));
+    let resume = zerodown()
+        .args(["resume", "--database-url", &url])
+        .output()
+        .expect("resume");
+    let nulls: i64 = db
+        .query_one("SELECT count(*) FROM t WHERE c IS NULL", &[])
+        .await
+        .expect("nulls")
+        .get(0);
+    drop(db);
+    tdb.drop(&admin).await;
+
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(signal.success());
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("stopping after the current batch or step"),
+        "{err}"
+    );
+    assert!(err.contains("interrupted before step"), "{err}");
+    assert_eq!(status, "stopped");
+    assert!(nulls_then > 0, "stopped mid-backfill");
+    assert_eq!(
+        resume.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
+    assert_eq!(nulls, 0);
+}

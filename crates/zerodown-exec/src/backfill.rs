@@ -78,6 +78,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
                     Err(e) => return Err(ExecError::State(e)),
                 }
             }
+            self.check_interrupt(n)?;
             if checked.is_none_or(|at| at.elapsed() >= self.opts.poll) {
                 control = self.wait_while_paused(n).await?;
                 self.wait_for_replicas(n).await;
@@ -166,6 +167,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
             if control.abort_requested {
                 return Err(ExecError::Aborted { step: n });
             }
+            self.check_interrupt(n)?;
             if !control.paused {
                 if announced {
                     self.sink.emit(&Event::Resumed { step: n });

@@ -1,5 +1,7 @@
 //! Runs a plan step by step, recording every step before and after it runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,6 +32,8 @@ pub struct Options {
     pub poll: Duration,
     /// Seed of the retry jitter.
     pub seed: u64,
+    /// Set from outside (Ctrl-C): stop cleanly at the next step or batch, resumable.
+    pub interrupt: Arc<AtomicBool>,
 }
 
 impl Default for Options {
@@ -42,6 +46,7 @@ impl Default for Options {
             max_batch: 20_000,
             poll: Duration::from_millis(500),
             seed: 0x5eed,
+            interrupt: Arc::default(),
         }
     }
 }
@@ -65,6 +70,8 @@ pub enum ExecError {
     },
     #[error("aborted on request before step {step}")]
     Aborted { step: usize },
+    #[error("interrupted before step {step}")]
+    Interrupted { step: usize },
     #[error("recording migration state failed: {0}")]
     State(DriverError),
 }
@@ -209,6 +216,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             if control.abort_requested {
                 return Err(ExecError::Aborted { step: n });
             }
+            self.check_interrupt(n)?;
             // After a crash a step may have finished without being recorded.
             if matches!(st.status, StepStatus::Running | StepStatus::Failed)
                 && step.kind != StepKind::Backfill
@@ -289,7 +297,9 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                 }
                 Err(e) => {
                     let (status, mstatus) = match &e {
-                        ExecError::Blocked { .. } | ExecError::Aborted { .. } => {
+                        ExecError::Blocked { .. }
+                        | ExecError::Aborted { .. }
+                        | ExecError::Interrupted { .. } => {
                             (StepStatus::Failed, MigrationStatus::Stopped)
                         }
                         _ => (StepStatus::Failed, MigrationStatus::Failed),
@@ -323,6 +333,14 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             elapsed_ms: self.report.elapsed_ms,
         });
         Ok(self.report)
+    }
+
+    /// Stops cleanly when the run was interrupted from outside.
+    pub(crate) fn check_interrupt(&self, n: usize) -> Result<(), ExecError> {
+        if self.opts.interrupt.load(Ordering::Relaxed) {
+            return Err(ExecError::Interrupted { step: n });
+        }
+        Ok(())
     }
 
     pub(crate) async fn record(
@@ -420,7 +438,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                     blockers,
                 });
                 tokio::time::sleep(delay).await;
-                Ok(())
+                self.check_interrupt(n)
             }
             None => Err(ExecError::Blocked {
                 step: n,
