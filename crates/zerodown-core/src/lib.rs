@@ -13,3 +13,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod sql;
+pub mod synth;
