@@ -1,9 +1,10 @@
 //! Synthetic traffic for rehearsals, tests and benchmarks: `clients` connections each
 //! running a weighted mix of SQL operations as fast as they can (or at a pace), every
-//! operation's latency recorded in an HDR histogram, every error kept.
+//! operation's latency recorded in an HDR histogram (overall and per second of the run),
+//! every error kept, and the slowest operation with the moment it began.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
@@ -40,6 +41,33 @@ pub struct Stats {
     /// The first errors, verbatim.
     pub error_samples: Vec<String>,
     pub elapsed: Duration,
+    /// When the run began (Unix milliseconds), to line the timeline up with other events.
+    pub started_unix_ms: u64,
+    /// One entry per second of the run, by when operations began.
+    pub per_second: Vec<Second>,
+    /// The slowest operation: its latency, when it began, which kind it was.
+    pub worst: Option<Worst>,
+}
+
+/// What the clients saw in one second of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Second {
+    /// Seconds since the run began.
+    pub second: u64,
+    pub ops: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The slowest operation of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worst {
+    pub latency_ms: f64,
+    /// When it began, since the run began.
+    pub began_after: Duration,
+    pub op: String,
 }
 
 impl Stats {
@@ -61,6 +89,13 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<Result<ClientStats, String>>>,
     started: Instant,
+    started_unix_ms: u64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 struct ClientStats {
@@ -68,6 +103,40 @@ struct ClientStats {
     ops: u64,
     errors: u64,
     samples: Vec<String>,
+    /// Per second of the run: operations, errors, latencies (2 significant digits,
+    /// auto-sized: a few KB per second).
+    seconds: Vec<(u64, u64, Histogram<u64>)>,
+    worst: Option<Worst>,
+}
+
+impl ClientStats {
+    fn record(&mut self, began: Duration, us: u64, failed: bool, op: &str) {
+        let _ = self.hist.record(us.max(1));
+        self.ops += 1;
+        self.errors += u64::from(failed);
+        let i = usize::try_from(began.as_secs()).unwrap_or(usize::MAX);
+        if i < 86_400 {
+            while self.seconds.len() <= i {
+                self.seconds.push((0, 0, second_histogram()));
+            }
+            let (ops, errors, hist) = &mut self.seconds[i];
+            *ops += 1;
+            *errors += u64::from(failed);
+            let _ = hist.record(us.max(1));
+        }
+        let ms = us as f64 / 1000.0;
+        if self.worst.as_ref().is_none_or(|w| ms > w.latency_ms) {
+            self.worst = Some(Worst {
+                latency_ms: ms,
+                began_after: began,
+                op: op.to_owned(),
+            });
+        }
+    }
+}
+
+fn second_histogram() -> Histogram<u64> {
+    Histogram::new(2).expect("valid histogram precision")
 }
 
 fn histogram() -> Histogram<u64> {
@@ -85,9 +154,12 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
     }
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
+    // Set once every client is connected; until then clients wait for it.
+    let (epoch_tx, epoch_rx) = watch::channel(None::<Instant>);
     for i in 0..spec.clients {
         let spec = Arc::clone(&spec);
         let mut rx = rx.clone();
+        let mut epoch_rx = epoch_rx.clone();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         ready.push(ready_rx);
         tasks.push(tokio::spawn(async move {
@@ -106,12 +178,22 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 statements.push(client.prepare(&op.sql).await.map_err(|e| e.to_string())?);
             }
             let _ = ready_tx.send(Ok(()));
+            let epoch = loop {
+                if let Some(at) = *epoch_rx.borrow_and_update() {
+                    break at;
+                }
+                if epoch_rx.changed().await.is_err() {
+                    return Err("the workload was dropped before it started".to_owned());
+                }
+            };
             let mut rng = fastrand::Rng::with_seed(0x10ad + i as u64);
             let mut s = ClientStats {
                 hist: histogram(),
                 ops: 0,
                 errors: 0,
                 samples: Vec::new(),
+                seconds: Vec::new(),
+                worst: None,
             };
             while !*rx.borrow_and_update() {
                 let mut pick = rng.u32(0..total);
@@ -133,10 +215,13 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                     client.execute(stmt, &[&key]).await
                 };
                 let us = t0.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-                let _ = s.hist.record(us.max(1));
-                s.ops += 1;
+                s.record(
+                    t0.saturating_duration_since(epoch),
+                    us,
+                    result.is_err(),
+                    &spec.ops[idx].name,
+                );
                 if let Err(e) = result {
-                    s.errors += 1;
                     if s.samples.len() < 10 {
                         s.samples.push(format!(
                             "{}: {}",
@@ -163,10 +248,13 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
             Err(_) => return Err("a client ended before starting".into()),
         }
     }
+    let started = Instant::now();
+    let _ = epoch_tx.send(Some(started));
     Ok(Running {
         stop,
         tasks,
-        started: Instant::now(),
+        started,
+        started_unix_ms: unix_ms(),
     })
 }
 
@@ -181,14 +269,48 @@ impl Running {
             errors: 0,
             error_samples: Vec::new(),
             elapsed,
+            started_unix_ms: self.started_unix_ms,
+            per_second: Vec::new(),
+            worst: None,
         };
+        let mut seconds: Vec<(u64, u64, Histogram<u64>)> = Vec::new();
         for t in self.tasks {
             let s = t.await.map_err(|e| e.to_string())??;
             stats.latency_us.add(&s.hist).map_err(|e| e.to_string())?;
             stats.ops += s.ops;
             stats.errors += s.errors;
             stats.error_samples.extend(s.samples);
+            for (i, (ops, errors, hist)) in s.seconds.into_iter().enumerate() {
+                if seconds.len() <= i {
+                    seconds.resize_with(i + 1, || (0, 0, second_histogram()));
+                }
+                seconds[i].0 += ops;
+                seconds[i].1 += errors;
+                seconds[i].2.add(&hist).map_err(|e| e.to_string())?;
+            }
+            if let Some(w) = s.worst {
+                if stats
+                    .worst
+                    .as_ref()
+                    .is_none_or(|x| w.latency_ms > x.latency_ms)
+                {
+                    stats.worst = Some(w);
+                }
+            }
         }
+        let ms = |us: u64| us as f64 / 1000.0;
+        stats.per_second = seconds
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ops, errors, h))| Second {
+                second: i as u64,
+                ops,
+                errors,
+                p50_ms: ms(h.value_at_quantile(0.5)),
+                p99_ms: ms(h.value_at_quantile(0.99)),
+                max_ms: ms(h.max()),
+            })
+            .collect();
         Ok(stats)
     }
 }
