@@ -14,7 +14,7 @@ use zerodown_pg::PgDriver;
 use crate::control_cmd::{find_migration, Target};
 use crate::exit::{self, Failure};
 use crate::plan_cmd::{prepare, runtime, Source};
-use crate::progress::{LogFormat, Sink};
+use crate::progress::{unix_ms, LogFormat, Sink};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KillPolicy {
@@ -232,7 +232,7 @@ pub async fn execute(
             } else {
                 println!(
                     "{}",
-                    serde_json::json!({ "event": "report", "report": report })
+                    serde_json::json!({ "event": "report", "report": report, "ts": unix_ms() })
                 );
             }
             Ok(exit::OK)

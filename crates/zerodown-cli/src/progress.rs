@@ -62,13 +62,18 @@ fn blockers_text(b: &[zerodown_exec::Blocker]) -> String {
         .join("; ")
 }
 
+/// Now, in Unix milliseconds (the `ts` of JSON event lines).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl EventSink for Sink {
     fn emit(&mut self, event: &Event) {
         if self.format == LogFormat::Json {
-            let ts = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
+            let ts = unix_ms();
             let mut v = serde_json::to_value(event).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("ts".into(), ts.into());

@@ -139,3 +139,115 @@ impl EventSink for Collect {
 pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event, once (the match below fails to compile when one is added, so the
+    /// documentation check cannot miss it).
+    fn all() -> Vec<Event> {
+        let step = 0;
+        let events = vec![
+            Event::StepStarted {
+                step,
+                total: 1,
+                description: String::new(),
+            },
+            Event::StepAlreadyDone { step },
+            Event::StepDone {
+                step,
+                attempts: 1,
+                elapsed_ms: 0,
+                rows: 0,
+            },
+            Event::Retry {
+                step,
+                attempt: 1,
+                reason: RetryReason::LockTimeout,
+                delay_ms: 0,
+                blockers: Vec::new(),
+            },
+            Event::OrphanEnded {
+                pid: 1,
+                query: String::new(),
+            },
+            Event::BlockerTerminated { step, pid: 1 },
+            Event::InvalidIndexDropped {
+                step,
+                index: String::new(),
+            },
+            Event::BackfillStarted {
+                step,
+                key: Vec::new(),
+                rows_done: 0,
+                estimated_rows: None,
+            },
+            Event::Batch {
+                step,
+                rows: 0,
+                batch_size: 1,
+                batch_ms: 0,
+                rows_per_sec: 0.0,
+            },
+            Event::Throttled {
+                step,
+                reason: String::new(),
+                delay_ms: 0,
+            },
+            Event::Paused { step },
+            Event::Resumed { step },
+            Event::StepFailed {
+                step,
+                error: String::new(),
+            },
+            Event::Finished {
+                steps: 1,
+                elapsed_ms: 0,
+            },
+        ];
+        for e in &events {
+            match e {
+                Event::StepStarted { .. }
+                | Event::StepAlreadyDone { .. }
+                | Event::StepDone { .. }
+                | Event::Retry { .. }
+                | Event::OrphanEnded { .. }
+                | Event::BlockerTerminated { .. }
+                | Event::InvalidIndexDropped { .. }
+                | Event::BackfillStarted { .. }
+                | Event::Batch { .. }
+                | Event::Throttled { .. }
+                | Event::Paused { .. }
+                | Event::Resumed { .. }
+                | Event::StepFailed { .. }
+                | Event::Finished { .. } => {}
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn every_event_and_its_fields_are_documented() {
+        let doc = include_str!("../../../docs/apply-events.md");
+        for e in all() {
+            let v = serde_json::to_value(&e).expect("json");
+            let name = v["event"].as_str().expect("event name");
+            let row = doc
+                .lines()
+                .find(|l| l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("event {name} is not in docs/apply-events.md"));
+            for field in v
+                .as_object()
+                .expect("object")
+                .keys()
+                .filter(|k| *k != "event")
+            {
+                assert!(
+                    row.contains(&format!("`{field}`")),
+                    "field {field} of {name} is not documented: {row}"
+                );
+            }
+        }
+    }
+}
