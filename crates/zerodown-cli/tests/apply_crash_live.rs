@@ -61,7 +61,13 @@ async fn fingerprint(db: &Client) -> String {
     )
     .await
     // A failed query is a difference too (shown in the failure list, not a panic).
-    .map_or_else(|e| format!("fingerprint query failed: {e:?}"), |r| r.get(0))
+    .map_or_else(
+        |e| format!("fingerprint query failed: {e:?}"),
+        |r| {
+            r.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL (a part is missing: no rows, no index or no state)".into())
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

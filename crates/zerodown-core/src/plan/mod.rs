@@ -83,6 +83,8 @@ pub fn plan(
     let mut cat = catalog.clone();
     let mut rounds: Vec<Vec<Step>> = vec![Vec::new()];
     let mut contract_touched: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    // Columns backfilled in the current round, by table.
+    let mut backfilled: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     let mut notes = Vec::new();
     for file in files {
         for stmt in &file.statements {
@@ -97,9 +99,28 @@ pub fn plan(
                 // phase: finish that migration round first.
                 rounds.push(Vec::new());
                 contract_touched.clear();
+                backfilled.clear();
             }
             let mut ctx = ops::Ctx::new(&cat, profile, opts, stmt);
             ops::plan_statement(&mut ctx, stmt);
+            // An index on a column this round backfills is built after the backfill: one
+            // build over the filled column, instead of every batch maintaining the index.
+            if touched.iter().any(|tc| backfilled.contains(tc)) {
+                for s in ctx.steps.iter_mut().filter(|s| {
+                    s.phase == Phase::Expand && s.kind == StepKind::CreateIndexConcurrently
+                }) {
+                    s.phase = Phase::Backfill;
+                }
+            }
+            for s in &ctx.steps {
+                if let (Some(table), Some(spec)) = (&s.table, &s.backfill) {
+                    backfilled.extend(
+                        spec.set
+                            .iter()
+                            .map(|a| (table.clone(), Some(a.column.clone()))),
+                    );
+                }
+            }
             for s in ctx.steps.iter().filter(|s| s.phase == Phase::Contract) {
                 if matches!(
                     s.kind,

@@ -11,7 +11,7 @@ use crate::lock::LockMode;
 pub enum Phase {
     /// Backward-compatible additions: old and new application versions both work.
     Expand,
-    /// Batched data changes, throttled, resumable.
+    /// Batched data changes, throttled, resumable; then indexes on the columns they fill.
     Backfill,
     /// Enforce constraints, swap, drop: after this only the new application works.
     Contract,
