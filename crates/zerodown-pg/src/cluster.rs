@@ -117,6 +117,56 @@ impl Cluster {
             .map(drop)
     }
 
+    /// Recreates the schema of the database at `source` in database `db` of this cluster:
+    /// every table, type, function, index and constraint, no rows (pg_dump --schema-only
+    /// piped into psql). Owners, grants, tablespaces, publications and subscriptions are
+    /// left out: the roles and places they name need not exist here.
+    pub fn load_schema_from(&self, source: &str, db: &str) -> Result<(), ClusterError> {
+        let (source_url, password) = crate::url::split_password(source);
+        let mut dump = Command::new(self.bindir.join("pg_dump"));
+        if let Some(p) = password {
+            dump.env("PGPASSWORD", p);
+        }
+        let dump = dump
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "--no-tablespaces",
+                "--no-publications",
+                "--no-subscriptions",
+                "-d",
+                &source_url,
+            ])
+            .output()?;
+        if !dump.status.success() {
+            return Err(ClusterError::Command {
+                what: format!("pg_dump of {}", crate::url::redact(source)),
+                detail: String::from_utf8_lossy(&dump.stderr)
+                    .replace(source, &crate::url::redact(source))
+                    .trim()
+                    .to_owned(),
+            });
+        }
+        let mut psql = Command::new(self.bindir.join("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.url(db)])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = psql.stdin.take() {
+            std::io::Write::write_all(&mut stdin, &dump.stdout)?;
+        }
+        let out = psql.wait_with_output()?;
+        if !out.status.success() {
+            return Err(ClusterError::Command {
+                what: "loading the schema (psql)".to_owned(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Stops the server now (as a crash would: no shutdown checkpoint).
     pub fn stop_immediately(&self) -> Result<(), ClusterError> {
         self.tool(

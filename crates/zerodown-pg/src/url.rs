@@ -1,6 +1,27 @@
 //! Connection strings: from a URL, `DATABASE_URL`, or libpq's `PG*` variables, and
 //! their redacted form for anything printed.
 
+/// A postgres URL without its password, and the password: for a child process, which
+/// gets the password in `PGPASSWORD` rather than on its command line (visible to `ps`).
+/// Other connection strings are returned as they are.
+pub fn split_password(conn: &str) -> (String, Option<String>) {
+    let Ok(mut u) = url::Url::parse(conn).map_err(drop) else {
+        return (conn.to_owned(), None);
+    };
+    let password = u.password().map(percent_decode);
+    if password.is_some() {
+        let _ = u.set_password(None);
+    }
+    (u.to_string(), password)
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 /// Removes the password from a postgres URL or a `key=value` connection string.
 pub fn redact(conn: &str) -> String {
     if conn.contains("://") {
@@ -68,6 +89,25 @@ pub fn from_pg_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_leave_the_url_for_the_environment() {
+        assert_eq!(
+            split_password("postgres://app:p%40ss+w@db:5432/prod?sslmode=disable"),
+            (
+                "postgres://app@db:5432/prod?sslmode=disable".to_owned(),
+                Some("p@ss+w".to_owned())
+            )
+        );
+        assert_eq!(
+            split_password("postgres://app@db/prod"),
+            ("postgres://app@db/prod".to_owned(), None)
+        );
+        assert_eq!(
+            split_password("host=db user=app password=x"),
+            ("host=db user=app password=x".to_owned(), None)
+        );
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -51,3 +51,72 @@ async fn a_throwaway_cluster_restarts_and_is_removed_when_dropped() {
         "no server is left running"
     );
 }
+
+/// What a schema comparison looks at, per table of the test: columns with types and
+/// nullability, constraints with their definitions, index definitions.
+async fn shape(c: &tokio_postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT 'col ' || attrelid::regclass || '.' || attname || ' ' || format_type(atttypid, atttypmod)
+                || CASE WHEN attnotnull THEN ' not null' ELSE '' END
+                || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+           FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE attrelid IN ('shop.customers'::regclass, 'shop.orders'::regclass) AND attnum > 0 AND NOT attisdropped
+         UNION ALL
+         SELECT 'con ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+           FROM pg_constraint WHERE conrelid IN ('shop.customers'::regclass, 'shop.orders'::regclass)
+         UNION ALL
+         SELECT 'idx ' || pg_get_indexdef(indexrelid)
+           FROM pg_index WHERE indrelid IN ('shop.customers'::regclass, 'shop.orders'::regclass)
+         ORDER BY 1",
+        &[],
+    )
+    .await
+    .expect("shape")
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_of_a_source_database_is_recreated_without_rows() {
+    let admin = zerodown_testkit::connect().await;
+    let tdb = zerodown_testkit::TestDatabase::create(&admin, "schema_src").await;
+    let src = tdb.connect().await;
+    src.batch_execute(
+        "CREATE SCHEMA shop;
+         CREATE TYPE shop.tier AS ENUM ('free', 'pro');
+         CREATE DOMAIN shop.cents AS bigint CHECK (VALUE >= 0);
+         CREATE FUNCTION shop.next_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
+         CREATE TABLE shop.customers (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE,
+             tier shop.tier NOT NULL DEFAULT 'free', code text DEFAULT shop.next_code());
+         CREATE TABLE shop.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             customer_id bigint NOT NULL REFERENCES shop.customers (id),
+             total shop.cents NOT NULL, CHECK (total < 100000000));
+         CREATE INDEX orders_customer_idx ON shop.orders (customer_id) WHERE total > 0;
+         INSERT INTO shop.customers (email) VALUES ('a@example.com');",
+    )
+    .await
+    .expect("source schema");
+    let want = shape(&src).await;
+
+    let cluster = Cluster::start(&[]).expect("start");
+    cluster
+        .load_schema_from(&tdb.url(), "postgres")
+        .expect("load schema");
+    let c = zerodown_pg::connect(&cluster.url("postgres"))
+        .await
+        .expect("connect");
+    let got = shape(&c).await;
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM shop.customers", &[])
+        .await
+        .expect("rows")
+        .get(0);
+    drop((c, src));
+    drop(cluster);
+    tdb.drop(&admin).await;
+
+    assert!(want.len() > 10, "{want:#?}");
+    assert_eq!(got, want, "same columns, defaults, constraints and indexes");
+    assert_eq!(rows, 0, "no rows are copied");
+}
