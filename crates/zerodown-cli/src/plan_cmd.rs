@@ -47,6 +47,10 @@ pub struct Source {
     /// lock_timeout of steps that block traffic, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub lock_timeout_ms: u64,
+    /// lock_timeout of steps that block no reads or writes (VALIDATE, CONCURRENTLY): how
+    /// long they wait for older transactions before retrying, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    pub nonblocking_lock_timeout_ms: u64,
     /// Rows per backfill batch (the executor adapts it to the target batch time).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: u32,
@@ -191,6 +195,7 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
     }
     let mut opts = PlanOptions {
         lock_timeout_ms: args.lock_timeout_ms,
+        nonblocking_lock_timeout_ms: args.nonblocking_lock_timeout_ms,
         batch_size: args.batch_size,
         target_batch_ms: args.batch_target_ms,
         ..PlanOptions::default()

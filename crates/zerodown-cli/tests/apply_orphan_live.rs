@@ -80,3 +80,68 @@ async fn resume_ends_the_statement_a_killed_run_left_running() {
     );
     assert_eq!(indexes, [("t_name_idx".to_owned(), true)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_an_invalid_leftover_waits_within_the_lock_timeout_and_retries() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "leftover").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigserial PRIMARY KEY, v int);
+         INSERT INTO t (v) SELECT g % 10 FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .expect("setup");
+    // A failed unique build leaves an invalid index of the name the migration builds.
+    let failed = db
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY t_v_idx ON t (v)")
+        .await;
+    assert!(failed.is_err(), "duplicates make the unique build fail");
+    // A reader idle in its transaction: DROP INDEX CONCURRENTLY waits for it.
+    let (reader, _pid) = common::idle_reader(&tdb).await;
+    let m = migration("CREATE INDEX t_v_idx ON t (v);");
+    let run = zerodown()
+        .args(["apply", m.path().to_str().expect("utf8"), "--database-url"])
+        .arg(tdb.url())
+        .args(["--yes", "--log-format", "json"])
+        // The build and the drop wait 300 ms for older transactions, then retry.
+        .args(["--nonblocking-lock-timeout-ms", "300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    reader.batch_execute("COMMIT").await.expect("end reader");
+    let out = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let valid: bool = db
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_v_idx'::regclass",
+            &[],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    drop((db, reader));
+    tdb.drop(&admin).await;
+
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "retry" && e["reason"] == "lock_timeout"),
+        "the drop timed out while the reader was there, and was retried: {events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["event"] == "invalid_index_dropped"),
+        "{events:?}"
+    );
+    assert!(valid, "the index was built again, valid");
+}

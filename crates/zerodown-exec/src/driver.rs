@@ -112,7 +112,11 @@ pub trait Database: Send {
     /// Ends a session (the idle-in-transaction kill policy).
     async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError>;
     /// Drops `index` if a failed concurrent build left it invalid.
-    async fn drop_invalid_index(&mut self, index: &str) -> Result<bool, DriverError>;
+    async fn drop_invalid_index(
+        &mut self,
+        index: &str,
+        lock_timeout: Duration,
+    ) -> Result<bool, DriverError>;
     /// The key to walk for a backfill (the spec's, or the primary key).
     async fn backfill_key(&mut self, spec: &BackfillSpec) -> Result<BackfillKey, DriverError>;
     /// One batch of `limit` keys after `after`, and the checkpoint, in one transaction.

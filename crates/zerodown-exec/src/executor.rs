@@ -458,17 +458,27 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
         loop {
             if step.kind != StepKind::DropIndexConcurrently {
                 if let Some(index) = &step.index {
-                    if self.db.drop_invalid_index(index).await.map_err(|error| {
-                        ExecError::Failed {
-                            step: n,
-                            description: step.description.clone(),
-                            error,
-                        }
-                    })? {
-                        self.sink.emit(&Event::InvalidIndexDropped {
+                    let lock_timeout = Duration::from_millis(step.lock_timeout_ms);
+                    match self.db.drop_invalid_index(index, lock_timeout).await {
+                        Ok(true) => self.sink.emit(&Event::InvalidIndexDropped {
                             step: n,
                             index: index.clone(),
-                        });
+                        }),
+                        Ok(false) => {}
+                        // The drop waits for the table's other transactions like the
+                        // build does: the same retries and budget.
+                        Err(e) if e.class.retryable() => {
+                            let reason = RetryReason::from_class(e.class);
+                            self.retry_or_stop(n, step, &mut backoff, reason).await?;
+                            continue;
+                        }
+                        Err(error) => {
+                            return Err(ExecError::Failed {
+                                step: n,
+                                description: step.description.clone(),
+                                error,
+                            })
+                        }
                     }
                 }
             }

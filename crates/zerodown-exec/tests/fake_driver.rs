@@ -65,7 +65,11 @@ impl Database for Fake {
         self.blockers.retain(|b| b.pid != pid);
         Ok(true)
     }
-    async fn drop_invalid_index(&mut self, index: &str) -> Result<bool, DriverError> {
+    async fn drop_invalid_index(
+        &mut self,
+        index: &str,
+        _lock_timeout: Duration,
+    ) -> Result<bool, DriverError> {
         let had = self.invalid_indexes.iter().any(|i| i == index);
         self.invalid_indexes.retain(|i| i != index);
         Ok(had)

@@ -129,7 +129,11 @@ impl Database for PgDriver {
         r.map(|row| row.get(0)).map_err(|e| self.lost(&e))
     }
 
-    async fn drop_invalid_index(&mut self, index: &str) -> Result<bool, DriverError> {
+    async fn drop_invalid_index(
+        &mut self,
+        index: &str,
+        lock_timeout: Duration,
+    ) -> Result<bool, DriverError> {
         // The index itself, or REINDEX CONCURRENTLY's <name>_ccnew leftovers.
         let rows = self
             .client()
@@ -147,12 +151,27 @@ impl Database for PgDriver {
             )
             .await;
         let rows = rows.map_err(|e| self.lost(&e))?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        // Outside a transaction block, so session settings, reset afterwards.
+        self.client().await?;
+        let session = self.session;
+        self.run_in(session, &timeouts(lock_timeout, None, false))
+            .await?;
+        let mut result = Ok(true);
         for r in &rows {
             let name: String = r.get(0);
-            self.run(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-                .await?;
+            let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+            if let Err(e) = self.run_in(session, &drop).await {
+                result = Err(e);
+                break;
+            }
         }
-        Ok(!rows.is_empty())
+        let _ = self
+            .run_in(session, "RESET lock_timeout; RESET statement_timeout")
+            .await;
+        result
     }
 
     async fn backfill_key(&mut self, spec: &BackfillSpec) -> Result<BackfillKey, DriverError> {
