@@ -159,15 +159,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
     async fn wait_while_paused(&mut self, n: usize) -> Result<Control, ExecError> {
         let mut announced = false;
         loop {
-            let control = self
-                .db
-                .control(&self.migration)
-                .await
-                .map_err(ExecError::State)?;
-            if control.abort_requested {
-                return Err(ExecError::Aborted { step: n });
-            }
-            self.check_interrupt(n)?;
+            let control = self.controls(n).await?;
             if !control.paused {
                 if announced {
                     self.sink.emit(&Event::Resumed { step: n });

@@ -208,15 +208,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             if st.status == StepStatus::Done {
                 continue;
             }
-            let control = self
-                .db
-                .control(&self.migration)
-                .await
-                .map_err(ExecError::State)?;
-            if control.abort_requested {
-                return Err(ExecError::Aborted { step: n });
-            }
-            self.check_interrupt(n)?;
+            self.controls(n).await?;
             // After a crash a step may have finished without being recorded.
             if matches!(st.status, StepStatus::Running | StepStatus::Failed)
                 && step.kind != StepKind::Backfill
@@ -333,6 +325,21 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             elapsed_ms: self.report.elapsed_ms,
         });
         Ok(self.report)
+    }
+
+    /// The operator's controls before step `n` (or a batch of it): stops the run when an
+    /// abort was requested or it was interrupted.
+    pub(crate) async fn controls(&mut self, n: usize) -> Result<Control, ExecError> {
+        let control = self
+            .db
+            .control(&self.migration)
+            .await
+            .map_err(ExecError::State)?;
+        if control.abort_requested {
+            return Err(ExecError::Aborted { step: n });
+        }
+        self.check_interrupt(n)?;
+        Ok(control)
     }
 
     /// Stops cleanly when the run was interrupted from outside.
