@@ -64,6 +64,34 @@ impl TestSchema {
     }
 }
 
+/// Drops the test databases of test processes that are gone: a test that fails panics
+/// before its own cleanup, and its database would otherwise stay on the shared server.
+async fn drop_orphaned_databases(admin: &Client) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return; // no way to tell a live process from a gone one
+    }
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'zdt\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for r in rows {
+        let name: String = r.get(0);
+        // zdt_<tag>_<pid>_<n>_<time>: the pid is third from the end.
+        let pid = name.rsplit('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_none_or(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
 /// Base URL of the test server (no database), for commands that take a URL.
 pub fn pg_base_url() -> String {
     std::env::var("ZERODOWN_TEST_PG_BASE_URL")
@@ -78,6 +106,7 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create(admin: &Client, tag: &str) -> TestDatabase {
+        drop_orphaned_databases(admin).await;
         let name = unique_name(tag);
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
