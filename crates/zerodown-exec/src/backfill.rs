@@ -121,13 +121,11 @@ impl<D: Database + StateStore> Executor<'_, D> {
                         break; // the last range was short: the table is done
                     }
                     size = adapt(size, took, target, self.opts.min_batch, self.opts.max_batch);
-                    if let Some(rate) = control.max_rows_per_sec.filter(|r| *r > 0) {
-                        // About ten batches a second under a cap, so it is held smoothly.
-                        size = size.min((rate / 10).max(self.opts.min_batch));
-                    }
                     backoff = Backoff::new(&step.retry, self.next_seed());
                     let mut pause = took.mul_f64(self.opts.batch_pause_ratio);
                     if let Some(rate) = control.max_rows_per_sec.filter(|r| *r > 0) {
+                        // About ten batches a second under a cap, so it is held smoothly.
+                        size = size.min((rate / 10).max(self.opts.min_batch));
                         // Hold the rate: a batch of `size` rows takes at least size/rate.
                         let min = Duration::from_secs_f64(f64::from(size) / f64::from(rate));
                         pause = pause.max(min.saturating_sub(took));

@@ -54,6 +54,14 @@ impl DriverError {
             code: None,
         }
     }
+
+    pub fn connection_lost(message: impl Into<String>) -> Self {
+        DriverError {
+            class: ErrorClass::ConnectionLost,
+            message: message.into(),
+            code: None,
+        }
+    }
 }
 
 /// A session that blocks a step: named before every retry and when the budget is spent.

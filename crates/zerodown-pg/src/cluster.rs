@@ -249,20 +249,16 @@ impl Cluster {
             }
             None => Command::new(&program),
         };
-        let out = cmd.args(args).current_dir(self.root.path()).output()?;
-        if !out.status.success() {
-            return Err(ClusterError::Command {
-                what: name.to_owned(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
-        Ok(out)
+        run(name, cmd.args(args).current_dir(self.root.path()))
     }
 
     /// Hands the folder to the server's user when we are root.
     fn own(&self, dir: &Path) -> Result<(), ClusterError> {
         if let Some(user) = &self.run_as {
-            run(Command::new("chown").args([&format!("{user}:"), path_str(dir)]))?;
+            run(
+                "chown",
+                Command::new("chown").args([&format!("{user}:"), path_str(dir)]),
+            )?;
         }
         Ok(())
     }
@@ -310,15 +306,16 @@ pub fn bindir() -> Result<PathBuf, ClusterError> {
 }
 
 fn is_root() -> Result<bool, ClusterError> {
-    let out = run(Command::new("id").arg("-u"))?;
+    let out = run("id -u", Command::new("id").arg("-u"))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
-fn run(cmd: &mut Command) -> Result<Output, ClusterError> {
+/// Runs `cmd`; a failure names it as `what`, with what it printed on stderr.
+fn run(what: &str, cmd: &mut Command) -> Result<Output, ClusterError> {
     let out = cmd.output()?;
     if !out.status.success() {
         return Err(ClusterError::Command {
-            what: format!("{cmd:?}"),
+            what: what.to_owned(),
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         });
     }

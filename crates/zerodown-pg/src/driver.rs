@@ -255,11 +255,9 @@ impl Database for PgDriver {
         let session = self.session;
         if self.batch_session.is_some_and(|s| s != session) {
             self.batch_session = None;
-            return Err(DriverError {
-                class: ErrorClass::ConnectionLost,
-                message: "the connection was lost since the last batch".to_owned(),
-                code: None,
-            });
+            return Err(DriverError::connection_lost(
+                "the connection was lost since the last batch",
+            ));
         }
         let bound = match self.client_of(session).await?.simple_query(&head).await {
             Ok(messages) => first_row(&messages).map(|r| {

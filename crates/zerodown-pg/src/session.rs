@@ -105,11 +105,7 @@ impl PgDriver {
     async fn connect(&self) -> Result<Client, DriverError> {
         crate::connect_as(&self.conn, Some(RUNNER_APP_NAME))
             .await
-            .map_err(|e| DriverError {
-                class: ErrorClass::ConnectionLost,
-                message: e.to_string(),
-                code: None,
-            })
+            .map_err(|e| DriverError::connection_lost(e.to_string()))
     }
 
     pub(crate) async fn run(&mut self, sql: &str) -> Result<(), DriverError> {
@@ -123,11 +119,9 @@ impl PgDriver {
     pub(crate) async fn client_of(&mut self, session: u64) -> Result<&Client, DriverError> {
         self.client().await?;
         if self.session != session {
-            return Err(DriverError {
-                class: ErrorClass::ConnectionLost,
-                message: "the connection was lost in the middle of a transaction".to_owned(),
-                code: None,
-            });
+            return Err(DriverError::connection_lost(
+                "the connection was lost in the middle of a transaction",
+            ));
         }
         self.client().await
     }
@@ -146,9 +140,7 @@ impl PgDriver {
         }
         d
     }
-}
 
-impl PgDriver {
     /// The error of a failed batch statement, after rolling its transaction back.
     pub(crate) async fn rolled_back(&mut self, e: &tokio_postgres::Error) -> DriverError {
         let d = self.lost(e);
