@@ -20,6 +20,13 @@ pub const STEP_FAILED: u8 = 6;
 /// 7: another zerodown run holds the run lock on this database.
 pub const BUSY: u8 = 7;
 
+/// 8: a rehearsal ran, and zerodown's run failed its verdict (a client waited longer
+/// than the budget, clients saw errors, or the migration failed).
+pub const REHEARSAL_FAILED: u8 = 8;
+/// 9: the rehearsal's server or data could not be set up (no PostgreSQL binaries, the
+/// schema could not be copied, rows could not be generated).
+pub const REHEARSAL_SETUP: u8 = 9;
+
 /// An error that ends the command with a specific exit code.
 #[derive(Debug)]
 pub struct Failure {

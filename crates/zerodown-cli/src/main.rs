@@ -6,6 +6,7 @@ mod exit;
 mod input;
 mod plan_cmd;
 mod progress;
+mod rehearse_cmd;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,12 @@ enum Command {
     Rate(control_cmd::RateArgs),
     /// Stop a migration and undo its steps when that is safe (before the contract phase).
     Abort(control_cmd::Target),
+    /// Run a migration on synthetic data at the real volume, under synthetic traffic, on a
+    /// throwaway server, and report what clients and the server saw.
+    Rehearse(rehearse_cmd::RehearseArgs),
+    /// Rehearse adding a NOT NULL column with a volatile default to a 1,000,000-row table,
+    /// as written and with zerodown, side by side (needs only the PostgreSQL binaries).
+    Demo(rehearse_cmd::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +58,8 @@ fn main() -> ExitCode {
         Command::Unpause(args) => control_cmd::set_paused(args, false),
         Command::Rate(args) => control_cmd::set_rate(args),
         Command::Abort(args) => control_cmd::abort(args),
+        Command::Rehearse(args) => rehearse_cmd::rehearse(args),
+        Command::Demo(args) => rehearse_cmd::demo(args),
     };
     match result {
         Ok(code) => exit::code(code),

@@ -44,6 +44,14 @@ pub struct Source {
     /// Whether each file runs in one transaction (auto: as Flyway, sqlx and dbmate do).
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// How the plan's steps wait for locks and size their batches (shared by plan, apply
+/// and rehearse).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Tuning {
     /// lock_timeout of steps that block traffic, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub lock_timeout_ms: u64,
@@ -63,6 +71,20 @@ pub struct Source {
     pub retry_budget_secs: u64,
 }
 
+impl Tuning {
+    pub fn plan_options(&self) -> PlanOptions {
+        let mut opts = PlanOptions {
+            lock_timeout_ms: self.lock_timeout_ms,
+            nonblocking_lock_timeout_ms: self.nonblocking_lock_timeout_ms,
+            batch_size: self.batch_size,
+            target_batch_ms: self.batch_target_ms,
+            ..PlanOptions::default()
+        };
+        opts.retry.budget_ms = self.retry_budget_secs.saturating_mul(1000);
+        opts
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -71,7 +93,7 @@ pub struct PlanArgs {
     pub format: Format,
 }
 
-fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
+pub fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
     hints
         .iter()
         .map(|h| {
@@ -193,14 +215,7 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
     for (name, rows) in hints {
         catalog.hint_rows(&name, rows);
     }
-    let mut opts = PlanOptions {
-        lock_timeout_ms: args.lock_timeout_ms,
-        nonblocking_lock_timeout_ms: args.nonblocking_lock_timeout_ms,
-        batch_size: args.batch_size,
-        target_batch_ms: args.batch_target_ms,
-        ..PlanOptions::default()
-    };
-    opts.retry.budget_ms = args.retry_budget_secs.saturating_mul(1000);
+    let opts = args.tuning.plan_options();
     let outcome = pipeline::run(&files, &catalog, &profile, &CostModel::default(), &opts)
         .map_err(|d| report_diagnostics(&d))?;
     Ok(Prepared {

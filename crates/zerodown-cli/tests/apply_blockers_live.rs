@@ -36,11 +36,13 @@ async fn a_blocker_delays_the_migration_but_never_the_clients() {
                 name: "read".into(),
                 sql: "SELECT name FROM t WHERE id = $1".into(),
                 weight: 50,
+                fresh_keys: false,
             },
             Op {
                 name: "update".into(),
                 sql: "UPDATE t SET qty = qty + 1 WHERE id = $1".into(),
                 weight: 50,
+                fresh_keys: false,
             },
         ],
         keys: 10_000,

@@ -29,11 +29,12 @@ fn workload(url: &str, keys: i64) -> Spec {
         conn: url.to_owned(),
         clients: 4,
         ops: vec![
-            Op { name: "update".into(), sql: "UPDATE t SET name = md5(random()::text), qty = id WHERE id = $1".into(), weight: 80 },
+            Op { name: "update".into(), sql: "UPDATE t SET name = md5(random()::text), qty = id WHERE id = $1".into(), weight: 80, fresh_keys: false },
             Op {
                 name: "insert".into(),
                 sql: "WITH n AS (SELECT nextval('t_id_seq') AS id) INSERT INTO t (id, name, qty, r_id) SELECT id, 'new', id, 1 FROM n".into(),
                 weight: 20,
+ fresh_keys: false,
             },
         ],
         keys,

@@ -93,6 +93,31 @@ pub fn fill_sql(
     last: u64,
     rows_of: &dyn Fn(&QualName) -> Option<u64>,
 ) -> Result<String, SynthError> {
+    insert_sql(
+        t,
+        &format!("generate_series({first}, {last}) g"),
+        last,
+        rows_of,
+    )
+}
+
+/// An INSERT of the one row whose number is bound to `$1` (int8): what a synthetic
+/// client inserts, with keys above those filled so they never collide.
+pub fn insert_one_sql(
+    t: &Table,
+    rows_of: &dyn Fn(&QualName) -> Option<u64>,
+) -> Result<String, SynthError> {
+    insert_sql(t, "(SELECT $1::int8 AS g) one_row", 0, rows_of)
+}
+
+/// The INSERT of the rows numbered by column `g` of `from`; `last` is the highest row
+/// number (to refuse keys whose type cannot hold it; 0: not known).
+fn insert_sql(
+    t: &Table,
+    from: &str,
+    last: u64,
+    rows_of: &dyn Fn(&QualName) -> Option<u64>,
+) -> Result<String, SynthError> {
     let keys: BTreeSet<&str> = t
         .indexes
         .iter()
@@ -184,13 +209,10 @@ pub fn fill_sql(
         format!(" WHERE {}", checks.join(" AND "))
     };
     if columns.is_empty() {
-        return Ok(format!(
-            "INSERT INTO {} SELECT FROM generate_series({first}, {last}) g",
-            qual(&t.name)
-        ));
+        return Ok(format!("INSERT INTO {} SELECT FROM {from}", qual(&t.name)));
     }
     Ok(format!(
-        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM generate_series({first}, {last}) g) zd_rows{filter}",
+        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {from}) zd_rows{filter}",
         qual(&t.name),
         names.join(", "),
         names.join(", "),

@@ -3,6 +3,7 @@
 //! operation's latency recorded in an HDR histogram (overall and per second of the run),
 //! every error kept, and the slowest operation with the moment it began.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,12 +12,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_postgres::NoTls;
 
-/// One kind of operation. `$1`, when present, is bound to a random key in `1..=keys`.
-#[derive(Debug, Clone)]
+/// One kind of operation. `$1`, when present, is bound to a random key in `1..=keys`,
+/// or with `fresh_keys` to a key no operation used before (above `keys`: for inserts).
+#[derive(Debug, Clone, Default)]
 pub struct Op {
     pub name: String,
     pub sql: String,
     pub weight: u32,
+    pub fresh_keys: bool,
 }
 
 /// The workload to run.
@@ -47,6 +50,36 @@ pub struct Stats {
     pub per_second: Vec<Second>,
     /// The slowest operation: its latency, when it began, which kind it was.
     pub worst: Option<Worst>,
+    /// One entry per phase ([`Running::set_phase`]; phase 0 until the first call), by
+    /// when operations began.
+    pub per_phase: Vec<Phase>,
+}
+
+/// What the clients saw during one phase of the run.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub ops: u64,
+    pub errors: u64,
+    /// Latency of every operation of the phase, microseconds.
+    pub latency_us: Histogram<u64>,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            ops: 0,
+            errors: 0,
+            latency_us: histogram(),
+        }
+    }
+
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        self.latency_us.value_at_quantile(p) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.latency_us.max() as f64 / 1000.0
+    }
 }
 
 /// What the clients saw in one second of the run.
@@ -87,6 +120,7 @@ impl Stats {
 /// A running workload; [`Running::stop`] ends it and returns the merged stats.
 pub struct Running {
     stop: watch::Sender<bool>,
+    phase: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::JoinHandle<Result<ClientStats, String>>>,
     started: Instant,
     started_unix_ms: u64,
@@ -107,13 +141,23 @@ struct ClientStats {
     /// auto-sized: a few KB per second).
     seconds: Vec<(u64, u64, Histogram<u64>)>,
     worst: Option<Worst>,
+    phases: Vec<Phase>,
 }
 
 impl ClientStats {
-    fn record(&mut self, began: Duration, us: u64, failed: bool, op: &str) {
+    fn record(&mut self, began: Duration, phase: usize, us: u64, failed: bool, op: &str) {
         let _ = self.hist.record(us.max(1));
         self.ops += 1;
         self.errors += u64::from(failed);
+        if phase < 64 {
+            while self.phases.len() <= phase {
+                self.phases.push(Phase::new());
+            }
+            let p = &mut self.phases[phase];
+            p.ops += 1;
+            p.errors += u64::from(failed);
+            let _ = p.latency_us.record(us.max(1));
+        }
         let i = usize::try_from(began.as_secs()).unwrap_or(usize::MAX);
         if i < 86_400 {
             while self.seconds.len() <= i {
@@ -147,6 +191,7 @@ fn histogram() -> Histogram<u64> {
 /// Starts the clients (each on its own connection). Fails if a client cannot connect.
 pub async fn start(spec: Spec) -> Result<Running, String> {
     let (stop, rx) = watch::channel(false);
+    let phase = Arc::new(AtomicUsize::new(0));
     let spec = Arc::new(spec);
     let total: u32 = spec.ops.iter().map(|o| o.weight).sum();
     if total == 0 {
@@ -158,6 +203,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
     let (epoch_tx, epoch_rx) = watch::channel(None::<Instant>);
     for i in 0..spec.clients {
         let spec = Arc::clone(&spec);
+        let phase = Arc::clone(&phase);
         let mut rx = rx.clone();
         let mut epoch_rx = epoch_rx.clone();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
@@ -194,7 +240,10 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 samples: Vec::new(),
                 seconds: Vec::new(),
                 worst: None,
+                phases: Vec::new(),
             };
+            // Fresh keys: this client's share of the numbers above `keys`.
+            let mut fresh = spec.keys.max(0) + 1 + i as i64;
             while !*rx.borrow_and_update() {
                 let mut pick = rng.u32(0..total);
                 let idx = spec.ops.iter().position(|o| {
@@ -207,7 +256,13 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 });
                 let Some(idx) = idx else { continue };
                 let stmt = &statements[idx];
-                let key = rng.i64(1..=spec.keys.max(1));
+                let key = if spec.ops[idx].fresh_keys {
+                    fresh += spec.clients as i64;
+                    fresh - spec.clients as i64
+                } else {
+                    rng.i64(1..=spec.keys.max(1))
+                };
+                let in_phase = phase.load(Ordering::Relaxed);
                 let t0 = Instant::now();
                 let result = if stmt.params().is_empty() {
                     client.execute(stmt, &[]).await
@@ -217,6 +272,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 let us = t0.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
                 s.record(
                     t0.saturating_duration_since(epoch),
+                    in_phase,
                     us,
                     result.is_err(),
                     &spec.ops[idx].name,
@@ -252,6 +308,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
     let _ = epoch_tx.send(Some(started));
     Ok(Running {
         stop,
+        phase,
         tasks,
         started,
         started_unix_ms: unix_ms(),
@@ -259,6 +316,17 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
 }
 
 impl Running {
+    /// Operations that begin from now on count in phase `i` (e.g. 0 before, 1 during,
+    /// 2 after a migration).
+    pub fn set_phase(&self, i: usize) {
+        self.phase.store(i, Ordering::Relaxed);
+    }
+
+    /// Time since the clients started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Stops every client and merges what they saw.
     pub async fn stop(self) -> Result<Stats, String> {
         let _ = self.stop.send(true);
@@ -272,6 +340,7 @@ impl Running {
             started_unix_ms: self.started_unix_ms,
             per_second: Vec::new(),
             worst: None,
+            per_phase: Vec::new(),
         };
         let mut seconds: Vec<(u64, u64, Histogram<u64>)> = Vec::new();
         for t in self.tasks {
@@ -287,6 +356,18 @@ impl Running {
                 seconds[i].0 += ops;
                 seconds[i].1 += errors;
                 seconds[i].2.add(&hist).map_err(|e| e.to_string())?;
+            }
+            for (i, p) in s.phases.into_iter().enumerate() {
+                if stats.per_phase.len() <= i {
+                    stats.per_phase.resize_with(i + 1, Phase::new);
+                }
+                let merged = &mut stats.per_phase[i];
+                merged.ops += p.ops;
+                merged.errors += p.errors;
+                merged
+                    .latency_us
+                    .add(&p.latency_us)
+                    .map_err(|e| e.to_string())?;
             }
             if let Some(w) = s.worst {
                 if stats

@@ -22,6 +22,7 @@ async fn latencies_per_second_and_the_worst_stall_match_injected_delays() {
             name: "read".into(),
             sql: "SELECT pg_sleep(0.02), (SELECT count(*) FROM t)".into(),
             weight: 1,
+            fresh_keys: false,
         }],
         keys: 1,
         think: None,
@@ -29,12 +30,15 @@ async fn latencies_per_second_and_the_worst_stall_match_injected_delays() {
     let run = zerodown_load::start(spec).await.expect("start");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let locker = tdb.connect().await;
+    run.set_phase(1);
     locker
         .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;")
         .await
         .expect("lock");
     tokio::time::sleep(Duration::from_millis(400)).await;
     locker.batch_execute("COMMIT").await.expect("unlock");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    run.set_phase(2);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stats = run.stop().await.expect("stop");
     drop((db, locker));
@@ -69,4 +73,13 @@ async fn latencies_per_second_and_the_worst_stall_match_injected_delays() {
         stats.per_second
     );
     assert!(stats.started_unix_ms > 1_700_000_000_000);
+
+    // Phases split the same operations by when they began: the stall is in phase 1 only.
+    let [before, during, after] = stats.per_phase.as_slice() else {
+        panic!("three phases: {:?}", stats.per_phase.len());
+    };
+    assert_eq!(before.ops + during.ops + after.ops, stats.ops);
+    assert!(during.max_ms() >= 350.0, "stall during: {}", during.max_ms());
+    assert!(before.max_ms() < 200.0 && after.max_ms() < 200.0);
+    assert!((20.0..30.0).contains(&before.percentile_ms(0.5)));
 }

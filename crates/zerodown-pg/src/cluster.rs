@@ -105,6 +105,11 @@ impl Cluster {
         Ok(standby)
     }
 
+    /// The cluster's folder (data, socket, server.log), removed when it is dropped.
+    pub fn folder(&self) -> &Path {
+        self.root.path()
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/DB`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
@@ -117,54 +122,10 @@ impl Cluster {
             .map(drop)
     }
 
-    /// Recreates the schema of the database at `source` in database `db` of this cluster:
-    /// every table, type, function, index and constraint, no rows (pg_dump --schema-only
-    /// piped into psql). Owners, grants, tablespaces, publications and subscriptions are
-    /// left out: the roles and places they name need not exist here.
+    /// Recreates the schema of the database at `source` in database `db` of this cluster
+    /// ([`copy_schema`]).
     pub fn load_schema_from(&self, source: &str, db: &str) -> Result<(), ClusterError> {
-        let (source_url, password) = crate::url::split_password(source);
-        let mut dump = Command::new(self.bindir.join("pg_dump"));
-        if let Some(p) = password {
-            dump.env("PGPASSWORD", p);
-        }
-        let dump = dump
-            .args([
-                "--schema-only",
-                "--no-owner",
-                "--no-privileges",
-                "--no-tablespaces",
-                "--no-publications",
-                "--no-subscriptions",
-                "-d",
-                &source_url,
-            ])
-            .output()?;
-        if !dump.status.success() {
-            return Err(ClusterError::Command {
-                what: format!("pg_dump of {}", crate::url::redact(source)),
-                detail: String::from_utf8_lossy(&dump.stderr)
-                    .replace(source, &crate::url::redact(source))
-                    .trim()
-                    .to_owned(),
-            });
-        }
-        let mut psql = Command::new(self.bindir.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.url(db)])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = psql.stdin.take() {
-            std::io::Write::write_all(&mut stdin, &dump.stdout)?;
-        }
-        let out = psql.wait_with_output()?;
-        if !out.status.success() {
-            return Err(ClusterError::Command {
-                what: "loading the schema (psql)".to_owned(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
-        Ok(())
+        copy_schema(source, &self.url(db))
     }
 
     /// Stops the server now (as a crash would: no shutdown checkpoint).
@@ -277,6 +238,62 @@ impl Drop for Cluster {
     }
 }
 
+/// Recreates the schema of the database at `source` in the database at `target`: every
+/// table, type, function, index and constraint, no rows (pg_dump --schema-only piped into
+/// psql). Owners, grants, tablespaces, publications and subscriptions are left out: the
+/// roles and places they name need not exist there. Only reads `source`.
+pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
+    let bindir = bindir()?;
+    let (source_url, password) = crate::url::split_password(source);
+    let mut dump = Command::new(bindir.join("pg_dump"));
+    if let Some(p) = password {
+        dump.env("PGPASSWORD", p);
+    }
+    let dump = dump
+        .args([
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--no-tablespaces",
+            "--no-publications",
+            "--no-subscriptions",
+            "-d",
+            &source_url,
+        ])
+        .output()?;
+    if !dump.status.success() {
+        return Err(ClusterError::Command {
+            what: format!("pg_dump of {}", crate::url::redact(source)),
+            detail: String::from_utf8_lossy(&dump.stderr)
+                .replace(source, &crate::url::redact(source))
+                .trim()
+                .to_owned(),
+        });
+    }
+    let (target_url, password) = crate::url::split_password(target);
+    let mut psql = Command::new(bindir.join("psql"));
+    if let Some(p) = password {
+        psql.env("PGPASSWORD", p);
+    }
+    let mut psql = psql
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target_url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = psql.stdin.take() {
+        std::io::Write::write_all(&mut stdin, &dump.stdout)?;
+    }
+    let out = psql.wait_with_output()?;
+    if !out.status.success() {
+        return Err(ClusterError::Command {
+            what: "loading the schema (psql)".to_owned(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// The folder of initdb, pg_ctl and postgres: `pg_config --bindir` when it holds them,
 /// else the newest /usr/lib/postgresql/<version>/bin (Debian's layout).
 pub fn bindir() -> Result<PathBuf, ClusterError> {
@@ -303,6 +320,16 @@ pub fn bindir() -> Result<PathBuf, ClusterError> {
         .pop()
         .map(|(_, b)| b)
         .ok_or(ClusterError::NoBinaries)
+}
+
+/// Whether the server found by [`bindir`] can load module `name` (e.g.
+/// pg_stat_statements, which Debian ships with the server).
+pub fn has_library(name: &str) -> bool {
+    // <prefix>/bin beside <prefix>/lib, in Debian's layout and a source install's alike.
+    bindir()
+        .ok()
+        .and_then(|b| b.parent().map(|p| p.join("lib").join(format!("{name}.so"))))
+        .is_some_and(|p| p.exists())
 }
 
 fn is_root() -> Result<bool, ClusterError> {

@@ -11,7 +11,7 @@ pub mod state;
 pub mod url;
 
 pub use batch::{bound_sql, update_sql, BatchCheckpoint};
-pub use driver::PgDriver;
+pub use driver::{PgDriver, RUNNER_APP_NAME};
 pub use errors::classify;
 pub use introspect::{introspect, Introspection};
 
