@@ -244,7 +244,8 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
             };
             // Fresh keys: this client's share of the numbers above `keys`.
             let mut fresh = spec.keys.max(0) + 1 + i as i64;
-            while !*rx.borrow_and_update() {
+            // Ends when stopped, when the Running is dropped, or when the server goes.
+            while !*rx.borrow_and_update() && rx.has_changed().is_ok() && !client.is_closed() {
                 let mut pick = rng.u32(0..total);
                 let idx = spec.ops.iter().position(|o| {
                     if pick < o.weight {

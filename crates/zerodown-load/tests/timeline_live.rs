@@ -79,7 +79,11 @@ async fn latencies_per_second_and_the_worst_stall_match_injected_delays() {
         panic!("three phases: {:?}", stats.per_phase.len());
     };
     assert_eq!(before.ops + during.ops + after.ops, stats.ops);
-    assert!(during.max_ms() >= 350.0, "stall during: {}", during.max_ms());
+    assert!(
+        during.max_ms() >= 350.0,
+        "stall during: {}",
+        during.max_ms()
+    );
     assert!(before.max_ms() < 200.0 && after.max_ms() < 200.0);
     assert!((20.0..30.0).contains(&before.percentile_ms(0.5)));
 }

@@ -138,12 +138,14 @@ async fn rehearse_on(
     files: &[zerodown_core::analyze::ParsedFile],
     progress: &dyn Progress,
 ) -> Result<Report, RehearseError> {
-    let tag = std::process::id();
-    let base = format!("zerodown_rehearse_{tag}");
+    // Unique per rehearsal, also among several in one process on one scratch server.
+    static REHEARSALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = REHEARSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = format!("zerodown_rehearse_{}_{n}", std::process::id());
     host.create(&base, None).await?;
     let base_url = host.url(&base);
     let refs = pipeline::references(files);
-    let estimates = match &cfg.schema {
+    match &cfg.schema {
         Schema::From(source) => {
             progress.stage(&format!(
                 "copying the schema of {}",
@@ -155,7 +157,6 @@ async fn rehearse_on(
                 .await
                 .map_err(RehearseError::setup)?
                 .map_err(RehearseError::setup)?;
-            source_estimates(source, &refs).await?
         }
         Schema::Sql(sql) => {
             setup::connect(&base_url)
@@ -163,9 +164,8 @@ async fn rehearse_on(
                 .batch_execute(sql)
                 .await
                 .map_err(RehearseError::db("creating the schema"))?;
-            BTreeMap::new()
         }
-    };
+    }
     let client = setup::connect(&base_url).await?;
     let tables = setup::tables_to_fill(&client, &refs).await?;
     if tables.is_empty() {
@@ -174,6 +174,20 @@ async fn rehearse_on(
                 .into(),
         ));
     }
+    let estimates = match &cfg.schema {
+        Schema::From(source) => {
+            let names = tables.iter().map(|t| t.name.clone()).collect();
+            source_estimates(
+                source,
+                &pipeline::References {
+                    tables: names,
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        Schema::Sql(_) => BTreeMap::new(),
+    };
     let mut rows: BTreeMap<QualName, u64> = BTreeMap::new();
     for t in &tables {
         let asked = cfg
@@ -191,7 +205,7 @@ async fn rehearse_on(
             .unwrap_or(cfg.default_rows);
         rows.insert(t.name.clone(), n);
     }
-    setup::fill(&client, &tables, &rows, progress).await?;
+    setup::fill(&client, &tables, &rows, progress, &cfg.interrupt).await?;
     let live =
         zerodown_pg::introspect(&client, &refs)
             .await

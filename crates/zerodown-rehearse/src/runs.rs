@@ -75,7 +75,11 @@ pub async fn run(input: RunInput<'_>, progress: &dyn Progress) -> Result<Run, Re
         input.mode.label(),
         input.before.as_secs()
     ));
-    wait(input.before, &input.interrupt).await?;
+    if let Err(e) = wait(input.before, &input.interrupt).await {
+        let _ = load.stop().await;
+        let _ = locks.stop().await;
+        return Err(e);
+    }
     pgss.extend(snapshot("before").await.unwrap_or_default());
     load.set_phase(1);
     progress.stage(&format!("{}: migrating under traffic", input.mode.label()));
@@ -154,9 +158,11 @@ pub async fn run(input: RunInput<'_>, progress: &dyn Progress) -> Result<Run, Re
         migration_error: error,
         worst_stall,
         phases,
+        // Whole seconds only: the last one, cut short by the stop, would look like a dip.
         timeline: stats
             .per_second
             .iter()
+            .filter(|s| (s.second + 1) as f64 <= stats.elapsed.as_secs_f64())
             .map(|s| Second {
                 t_ms: s.second * 1000,
                 ops: s.ops,

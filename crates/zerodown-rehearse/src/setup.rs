@@ -3,6 +3,7 @@
 //! volume, and copies of it for each run.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_postgres::Client;
 use zerodown_core::catalog::Table;
@@ -82,6 +83,15 @@ impl Host {
         Ok(row.get(0))
     }
 
+    async fn version_num(&self) -> Result<i32, RehearseError> {
+        let row = self
+            .admin
+            .query_one("SELECT current_setting('server_version_num')::int4", &[])
+            .await
+            .map_err(RehearseError::db("server version"))?;
+        Ok(row.get(0))
+    }
+
     /// Creates database `db` (empty, or a copy of `template`), to be dropped by
     /// [`Host::cleanup`].
     pub async fn create(&mut self, db: &str, template: Option<&str>) -> Result<(), RehearseError> {
@@ -94,12 +104,23 @@ impl Host {
             .await;
         let sql = match template {
             None => format!("CREATE DATABASE {}", ident(db)),
+            // A file copy (PostgreSQL 15+; before, the only way) instead of writing the
+            // whole database to the WAL, which would load the server under the traffic.
+            Some(t) if self.version_num().await? >= 150_000 => format!(
+                "CREATE DATABASE {} TEMPLATE {} STRATEGY = FILE_COPY",
+                ident(db),
+                ident(t)
+            ),
             Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", ident(db), ident(t)),
         };
         self.admin
             .batch_execute(&sql)
             .await
             .map_err(RehearseError::db("creating a rehearsal database"))?;
+        // Each run starts with no dirty buffers to write back: a checkpoint during one
+        // run's traffic and not the other's would be noise in the comparison. Needs
+        // superuser or pg_checkpoint on a scratch server; without, the run starts anyway.
+        let _ = self.admin.batch_execute("CHECKPOINT").await;
         self.created.push(db.to_owned());
         Ok(())
     }
@@ -200,6 +221,7 @@ pub async fn fill(
     tables: &[Table],
     rows_of: &BTreeMap<QualName, u64>,
     progress: &dyn Progress,
+    interrupt: &AtomicBool,
 ) -> Result<(), RehearseError> {
     let refs: Vec<&Table> = tables.iter().collect();
     let order = fill_order(&refs).map_err(RehearseError::synth)?;
@@ -214,6 +236,9 @@ pub async fn fill(
         progress.stage(&format!("generating {rows} rows in {name}"));
         let mut first = 1;
         while first <= rows {
+            if interrupt.load(Ordering::Relaxed) {
+                return Err(RehearseError::Interrupted);
+            }
             let last = (first + FILL_CHUNK - 1).min(rows);
             let sql = fill_sql(t, first, last, &count).map_err(RehearseError::synth)?;
             client
