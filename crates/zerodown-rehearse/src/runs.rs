@@ -188,7 +188,7 @@ fn summary(name: &str, d: Duration, p: Option<&zerodown_load::Phase>) -> PhaseSu
             duration_ms: ms,
             ops: p.ops,
             errors: p.errors,
-            ops_per_sec: p.ops as f64 / d.as_secs_f64().max(1e-3),
+            ops_per_sec: (p.ops as f64 / d.as_secs_f64().max(1e-3) * 10.0).round() / 10.0,
             p50_ms: p.percentile_ms(0.5),
             p99_ms: p.percentile_ms(0.99),
             p999_ms: p.percentile_ms(0.999),
