@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check and test of zerodown: formatting, lints, unit and snapshot tests, and the
-# live tests against the local PostgreSQL (started by setup.sh if needed).
+# live tests against the local PostgreSQL (started by setup.sh if needed), and the
+# rehearsal's HTML report in headless Chromium (installed by setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+ZERODOWN_SETUP_BROWSER=1 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Snapshots are never written in CI: a stale or missing one fails the run.

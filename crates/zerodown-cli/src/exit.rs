@@ -1,4 +1,4 @@
-//! Exit codes (documented in README.md and docs/exit-codes.md; part of the contract).
+//! Exit codes (documented in README.md; part of the contract).
 
 use std::process::ExitCode;
 
