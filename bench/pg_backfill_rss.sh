@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SMALL=${SMALL:-1000000}
 LARGE=${LARGE:-10000000}
 DB=zerodown_bench_rss
-PSQL=(psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
+PSQL=(env PGOPTIONS=-cclient_min_messages=warning psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
 bash scripts/setup.sh >/dev/null 2>&1
 cargo build --release --locked -q
 work=$(mktemp -d)

@@ -14,7 +14,7 @@ CLIENTS=${CLIENTS:-4}
 BASE=${BASE:-5}
 DB=zerodown_bench_generators
 URL="postgres://postgres@127.0.0.1:5432"
-PSQL=(psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
+PSQL=(env PGOPTIONS=-cclient_min_messages=warning psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
 bash scripts/setup.sh >/dev/null 2>&1
 cargo build --release --locked -q
 work=$(mktemp -d)
@@ -54,6 +54,8 @@ rows = []
 for f in glob.glob(f"{work}/pgbench_log.*"):
     for line in open(f):
         p = line.split()
+        if len(p) < 6:
+            continue  # the last line, cut by the stop
         lat = int(p[2]) / 1000.0
         end = int(p[4]) + int(p[5]) / 1e6
         rows.append((end - lat / 1000.0, lat))

@@ -18,7 +18,7 @@ DB=zerodown_bench_reshape
 URL="postgres://postgres@127.0.0.1:5432/$DB"
 # Reshape asks for TLS by default; the local server offers a self-signed certificate.
 RURL="$URL?sslmode=disable"
-PSQL=(psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
+PSQL=(env PGOPTIONS=-cclient_min_messages=warning psql -X -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
 bash scripts/setup.sh >/dev/null 2>&1
 cargo build --release --locked -q
 RESHAPE=${RESHAPE:-$(command -v reshape || true)}

@@ -9,7 +9,7 @@ use crate::report::{Report, Run};
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 60.0;
-const RIGHT: f64 = 60.0;
+const RIGHT: f64 = 20.0;
 const TOP: f64 = 20.0;
 const BOTTOM: f64 = 40.0;
 
@@ -194,6 +194,8 @@ fn timeline(run: &Run) -> String {
         let points: Vec<String> = run
             .timeline
             .iter()
+            // A second in which no operation began has no latency (a stall spans it).
+            .filter(|s| s.ops > 0)
             .map(|s| format!("{:.1},{:.1}", x_of(s.t_ms + 500), y_of(pick(s), top_ms)))
             .collect();
         let _ = writeln!(
@@ -227,9 +229,9 @@ fn timeline(run: &Run) -> String {
     }
     let _ = writeln!(
         svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\">{top_ops:.0} ops/s</text>\n<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#1f5fbf\">p99 per second</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#b3261e\">worst per second</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#8a5d00\">migration and its steps</text>\n</svg>",
-        LEFT + plot_w + 4.0,
-        TOP + 10.0,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#5b7fa8\">bars: operations per second (tallest {top_ops:.0})</text>\n<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#1f5fbf\">p99 per second</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#b3261e\">worst per second</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#8a5d00\">migration and its steps</text>\n</svg>",
+        LEFT + plot_w,
+        HEIGHT - 6.0,
         HEIGHT - 6.0,
         LEFT + 130.0,
         HEIGHT - 6.0,

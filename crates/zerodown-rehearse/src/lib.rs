@@ -322,7 +322,12 @@ async fn source_estimates(
         .catalog
         .tables
         .values()
-        .filter_map(|t| t.rows.map(|r| (t.name.clone(), r.max(0.0) as u64)))
+        // Never analysed (-1) or empty: no estimate; --rows or the default sizes it.
+        .filter_map(|t| {
+            t.rows
+                .filter(|r| *r >= 1.0)
+                .map(|r| (t.name.clone(), r as u64))
+        })
         .collect())
 }
 
