@@ -210,18 +210,29 @@ fn run(cfg: &Config, traffic: &Traffic) -> Result<u8, Failure> {
     })
 }
 
-/// A progress bar on a terminal; stage lines on stderr otherwise.
+/// A progress bar on a terminal (a spinner between stages, a bar while rows are generated
+/// or backfilled); stage lines on stderr otherwise.
 struct Bar {
     bar: ProgressBar,
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} [{bar:30}] {percent:>3}% {msg} (eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 impl Bar {
     fn new() -> Bar {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
+        bar.set_style(spinner_style());
         bar.enable_steady_tick(Duration::from_millis(120));
         Bar { bar }
     }
@@ -233,18 +244,35 @@ impl Bar {
             self.bar.println(text);
         }
     }
+
+    /// Shows `done` of `total` as a bar with `what` beside it.
+    fn measure(&self, done: u64, total: u64, what: String) {
+        if self.bar.length() != Some(total) {
+            self.bar.set_style(bar_style());
+            self.bar.set_length(total);
+            self.bar.reset_eta();
+        }
+        self.bar.set_position(done.min(total));
+        self.bar.set_message(what);
+    }
+
+    fn spin(&self, what: String) {
+        if self.bar.length().is_some() {
+            self.bar.set_style(spinner_style());
+            self.bar.unset_length();
+        }
+        self.bar.set_message(what);
+    }
 }
 
 impl Progress for Bar {
     fn stage(&self, what: &str) {
         self.line(&format!("rehearse: {what}"));
-        self.bar.set_message(what.to_owned());
+        self.spin(what.to_owned());
     }
 
     fn fill(&self, done: u64, total: u64) {
-        let pct = (done * 100).checked_div(total).unwrap_or(100);
-        self.bar
-            .set_message(format!("generating rows: {done}/{total} ({pct}%)"));
+        self.measure(done, total, format!("generating rows: {done}/{total}"));
     }
 
     fn event(&self, event: &Event) {
@@ -255,18 +283,33 @@ impl Progress for Bar {
                 description,
             } => {
                 self.line(&format!("  step {}/{total}: {description}", step + 1));
-                self.bar
-                    .set_message(format!("step {}/{total}: {description}", step + 1));
+                self.spin(format!("step {}/{total}: {description}", step + 1));
             }
+            Event::BackfillStarted {
+                estimated_rows: Some(total),
+                rows_done,
+                step,
+                ..
+            } => self.measure(*rows_done, *total, format!("step {}: backfill", step + 1)),
             Event::Batch {
                 step,
                 rows,
                 rows_per_sec,
                 ..
-            } => self.bar.set_message(format!(
-                "step {}: backfilled {rows} rows ({rows_per_sec:.0} rows/s)",
-                step + 1
-            )),
+            } => match self.bar.length() {
+                Some(total) => self.measure(
+                    *rows,
+                    total,
+                    format!(
+                        "step {}: backfilled {rows} rows ({rows_per_sec:.0}/s)",
+                        step + 1
+                    ),
+                ),
+                None => self.spin(format!(
+                    "step {}: backfilled {rows} rows ({rows_per_sec:.0}/s)",
+                    step + 1
+                )),
+            },
             Event::Retry { step, reason, .. } => {
                 self.line(&format!("  step {}: retrying ({reason:?})", step + 1));
             }
