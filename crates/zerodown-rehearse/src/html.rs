@@ -283,3 +283,60 @@ fn steps_table(run: &Run) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::*;
+
+    #[test]
+    fn text_from_the_migration_and_the_server_is_escaped() {
+        let hostile = "x'); <script>alert(1)</script> & \"q\"";
+        let report = Report {
+            report_version: REPORT_VERSION,
+            migration: vec![hostile.into()],
+            server: ServerInfo {
+                version: "15".into(),
+                kind: "k".into(),
+                pg_stat_statements: false,
+            },
+            workload: WorkloadInfo {
+                table: hostile.into(),
+                clients: 1,
+                operations: vec![],
+                before_ms: 0,
+                after_ms: 0,
+            },
+            rows: vec![],
+            runs: vec![Run {
+                mode: Mode::AsWritten,
+                verdict: Verdict {
+                    ok: false,
+                    summary: hostile.into(),
+                },
+                migration_started_ms: 0,
+                migration_ended_ms: 10,
+                migration_error: None,
+                worst_stall: None,
+                phases: vec![],
+                timeline: vec![],
+                steps: vec![StepObserved {
+                    n: 1,
+                    description: hostile.into(),
+                    started_ms: 0,
+                    ended_ms: 10,
+                    declared_lock: None,
+                    observed_lock: None,
+                    observed_wait: None,
+                    clients_waiting_max: 0,
+                    samples: 0,
+                }],
+                error_samples: vec![hostile.into()],
+                statements: vec![],
+            }],
+        };
+        let page = render(&report);
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;"));
+    }
+}

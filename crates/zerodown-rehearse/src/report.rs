@@ -291,3 +291,61 @@ pub fn render_text(r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(during_max: f64, errors: u64, failed: Option<&str>) -> Run {
+        let phase = |name: &str, max_ms: f64, errors: u64| PhaseSummary {
+            name: name.into(),
+            duration_ms: 1000,
+            ops: 100,
+            errors,
+            ops_per_sec: 100.0,
+            p50_ms: 0.5,
+            p99_ms: 2.0,
+            p999_ms: 3.0,
+            max_ms,
+        };
+        Run {
+            mode: Mode::Zerodown,
+            verdict: Verdict {
+                ok: false,
+                summary: String::new(),
+            },
+            migration_started_ms: 1000,
+            migration_ended_ms: 2000,
+            migration_error: failed.map(str::to_owned),
+            worst_stall: None,
+            // A slow "before" never fails the migration's verdict: only "during" counts.
+            phases: vec![
+                phase("before", 900.0, 3),
+                phase("during", during_max, errors),
+                phase("after", 5.0, 0),
+            ],
+            timeline: vec![],
+            steps: vec![],
+            error_samples: vec![],
+            statements: vec![],
+        }
+    }
+
+    #[test]
+    fn verdict_fails_on_a_stall_over_budget_errors_or_a_failed_migration() {
+        let ok = judge(&run(249.0, 0, None), 250.0);
+        assert!(ok.ok && ok.summary.starts_with("invisible"), "{ok:?}");
+        let stalled = judge(&run(251.0, 0, None), 250.0);
+        assert!(
+            !stalled.ok && stalled.summary.contains("stalled 251 ms"),
+            "{stalled:?}"
+        );
+        let errors = judge(&run(1.0, 2, None), 250.0);
+        assert!(
+            !errors.ok && errors.summary.contains("2 errors"),
+            "{errors:?}"
+        );
+        let failed = judge(&run(1.0, 0, Some("boom")), 250.0);
+        assert!(!failed.ok && failed.summary.contains("boom"), "{failed:?}");
+    }
+}
