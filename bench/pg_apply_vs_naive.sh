@@ -9,6 +9,7 @@
 # Traffic: pgbench, 4 clients of single-row updates by random id, per-transaction log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROWS=${ROWS:-1000000}
 CLIENTS=${CLIENTS:-4}
 BASE=${BASE:-5}        # seconds of traffic before the change
@@ -19,8 +20,6 @@ cargo build --release --locked -q
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf '\\set id random(1, %s)\nUPDATE accounts SET balance = balance + 1 WHERE id = :id;\n' "$ROWS" > "$work/update.sql"
-
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 
 fresh() {
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" 2>/dev/null
@@ -43,13 +42,6 @@ waits_since() {
       if (ms > max) { max = ms; what = $0; sub(/.*acquired /, "", what); sub(/ on .*/, "", what) } n++ }
     /checkpoint starting/ { c++ }
     END { printf "lock waits > 5 ms: %d, longest %.1f ms (%s); checkpoints: %d", n, max, what ? what : "-", c }'
-}
-
-# window T0 T1: over the pgbench log, "stall_ms tps" of the transactions overlapping [T0, T1].
-window() {
-  cat "$work"/pgbench_log.* | awk -v t0="$1" -v t1="$2" '
-    { t = $5 + $6 / 1e6; s = t - $3 / 1e6; if (t >= t0 && s <= t1) { n++; if ($3 > max) max = $3 } }
-    END { printf "%.1f %.0f", max / 1000, n / (t1 - t0) }'
 }
 
 # run NAME COMMAND...: pgbench for the whole change; prints the row of the table and

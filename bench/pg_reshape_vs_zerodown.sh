@@ -11,6 +11,7 @@
 # that overlapped the change, "tps" the rate while it ran, "kept" against the BASE-1 s before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROWS=${ROWS:-1000000}
 CLIENTS=${CLIENTS:-4}
 BASE=${BASE:-5}
@@ -64,12 +65,6 @@ up = "md5(random()::text)"
 TOML
 echo "ALTER TABLE accounts ADD COLUMN token text NOT NULL DEFAULT md5(random()::text);" > "$work/m.sql"
 printf '\\set id random(1, %s)\nUPDATE accounts SET balance = balance + 1 WHERE id = :id;\n' "$ROWS" > "$work/update.sql"
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-window() {
-  cat "$work"/pgbench_log.* | awk -v t0="$1" -v t1="$2" '
-    { t = $5 + $6 / 1e6; s = t - $3 / 1e6; if (t >= t0 && s <= t1) { n++; if ($3 > max) max = $3 } }
-    END { printf "%.1f %.0f", max / 1000, n / (t1 - t0) }'
-}
 
 # fresh MAKE_TABLE...: a new database, the table made by MAKE_TABLE, ROWS rows.
 fresh() {
