@@ -2,7 +2,9 @@
 //!
 //! Every version-dependent fact the planner uses lives here, with its source, so a
 //! change in a new release is one edit. Sources are collected in
-//! `shared/facts/postgres.md` (PostgreSQL manual and release notes).
+//! `shared/facts/postgres.md` (PostgreSQL manual and release notes) and
+//! `shared/facts/mysql-mariadb.md` (MySQL reference manual and release notes, MariaDB
+//! knowledge base, measurements on MariaDB 10.11.19).
 
 use crate::engine::{Engine, ServerProfile, Version};
 
@@ -91,6 +93,42 @@ pub fn concurrent_index_corruption_bug(p: &ServerProfile) -> bool {
     p.engine == Engine::Postgres
         && p.version >= Version::new(14, 0)
         && p.version < Version::new(14, 4)
+}
+
+fn mariadb_at_least(p: &ServerProfile, v: Version) -> bool {
+    p.engine == Engine::MariaDb && p.version >= v
+}
+
+fn mysql_at_least(p: &ServerProfile, v: Version) -> bool {
+    p.engine == Engine::MySql && p.version >= v
+}
+
+/// `ADD COLUMN` as the last column with `ALGORITHM=INSTANT`.
+/// Source: MariaDB KB "InnoDB Online DDL Operations with the INSTANT Alter Algorithm"
+/// (10.3.2, MDEV-11369; the ALGORITHM=INSTANT clause itself from 10.3.7, the first GA);
+/// MySQL 8.0 refman "Online DDL Operations" (8.0.12).
+pub fn instant_add_column_last(p: &ServerProfile) -> bool {
+    mariadb_at_least(p, Version::with_patch(10, 3, 7))
+        || mysql_at_least(p, Version::with_patch(8, 0, 12))
+}
+
+/// `ADD COLUMN ... FIRST | AFTER x` and `DROP COLUMN` with `ALGORITHM=INSTANT`.
+/// Source: MariaDB KB, same page (10.4.0, MDEV-15562); MySQL 8.0.29 release notes.
+pub fn instant_add_anywhere_and_drop_column(p: &ServerProfile) -> bool {
+    mariadb_at_least(p, Version::new(10, 4)) || mysql_at_least(p, Version::with_patch(8, 0, 29))
+}
+
+/// Reordering a column (`MODIFY c ... AFTER x`, same type) with `ALGORITHM=INSTANT`.
+/// Source: MariaDB KB, same page (10.4.0, MDEV-15562). MySQL 8.0: an in-place rebuild
+/// (refman "Online DDL Operations", "Reordering columns": Instant No, Rebuilds Yes).
+pub fn instant_reorder_column(p: &ServerProfile) -> bool {
+    mariadb_at_least(p, Version::new(10, 4))
+}
+
+/// `ALGORITHM=NOCOPY` exists (in-place without rebuilding the clustered index).
+/// Source: MariaDB blog "ALTER TABLE Improvements in MariaDB Server 10.3" (10.3.7).
+pub fn nocopy_algorithm(p: &ServerProfile) -> bool {
+    mariadb_at_least(p, Version::with_patch(10, 3, 7))
 }
 
 #[cfg(test)]

@@ -27,16 +27,52 @@ impl fmt::Display for Engine {
     }
 }
 
-/// A server version: major.minor (PostgreSQL 10+ numbering: 15.4 is major 15, minor 4).
+/// A server version: major.minor (PostgreSQL 10+ numbering: 15.4 is major 15, minor 4),
+/// and a patch level where the engine numbers in three parts (MySQL 8.0.29, MariaDB
+/// 10.11.19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     pub major: u32,
     pub minor: u32,
+    pub patch: u32,
 }
 
 impl Version {
     pub const fn new(major: u32, minor: u32) -> Self {
-        Version { major, minor }
+        Version {
+            major,
+            minor,
+            patch: 0,
+        }
+    }
+
+    pub const fn with_patch(major: u32, minor: u32, patch: u32) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// From MySQL's or MariaDB's `VERSION()` (`8.0.36`, `10.11.19-MariaDB-0+deb12u1`,
+    /// `5.5.5-10.11.19-MariaDB` as some proxies report it): the engine and the version.
+    pub fn from_mysql_version(text: &str) -> Option<(Engine, Version)> {
+        let engine = if text.to_ascii_lowercase().contains("mariadb") {
+            Engine::MariaDb
+        } else {
+            Engine::MySql
+        };
+        // The 5.5.5- prefix is a compatibility shim for old replication clients.
+        let text = text.strip_prefix("5.5.5-").unwrap_or(text);
+        let numbers = text
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()?;
+        let mut parts = numbers.split('.').map(|p| p.parse::<u32>().ok());
+        let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next().flatten());
+        Some((
+            engine,
+            Version::with_patch(major, minor, patch.unwrap_or(0)),
+        ))
     }
 
     /// From PostgreSQL's `server_version_num` (e.g. 150004 -> 15.4).
@@ -47,7 +83,11 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
+        if self.patch == 0 {
+            write!(f, "{}.{}", self.major, self.minor)
+        } else {
+            write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+        }
     }
 }
 
@@ -140,6 +180,25 @@ mod tests {
         assert!("postgres:10".parse::<ServerProfile>().is_err());
         assert!("postgres:19".parse::<ServerProfile>().is_err());
         assert!("oracle:19".parse::<ServerProfile>().is_err());
+    }
+
+    #[test]
+    fn reads_mysql_and_mariadb_versions() {
+        assert_eq!(
+            Version::from_mysql_version("10.11.19-MariaDB-0+deb12u1"),
+            Some((Engine::MariaDb, Version::with_patch(10, 11, 19)))
+        );
+        assert_eq!(
+            Version::from_mysql_version("5.5.5-10.3.39-MariaDB-log"),
+            Some((Engine::MariaDb, Version::with_patch(10, 3, 39)))
+        );
+        assert_eq!(
+            Version::from_mysql_version("8.0.36"),
+            Some((Engine::MySql, Version::with_patch(8, 0, 36)))
+        );
+        assert_eq!(Version::with_patch(8, 0, 29).to_string(), "8.0.29");
+        assert!(Version::with_patch(8, 0, 28) < Version::with_patch(8, 0, 29));
+        assert_eq!(Version::from_mysql_version("garbage"), None);
         assert!("postgres".parse::<ServerProfile>().is_err());
         assert!("postgres:15.x".parse::<ServerProfile>().is_err());
     }
