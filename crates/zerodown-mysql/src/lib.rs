@@ -1,5 +1,7 @@
-//! zerodown's MySQL and MariaDB driver. For now: connecting, and the server profile
-//! (flavor and version) the planner's facts are chosen by.
+//! zerodown's MySQL and MariaDB driver. So far: the server profile (flavor and version)
+//! the planner's facts are chosen by, and metadata-lock handling ([`mdl`]).
+
+pub mod mdl;
 
 use mysql_async::prelude::Queryable;
 use zerodown_core::engine::{ServerProfile, Settings, Version};

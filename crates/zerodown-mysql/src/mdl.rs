@@ -1,0 +1,109 @@
+//! Metadata locks: who can be holding one, and DDL that waits for one only briefly.
+//!
+//! Every statement keeps a shared metadata lock on each table it touched until its
+//! transaction ends, and a DDL waiting for the exclusive lock queues every later query on
+//! the table behind it. MariaDB shows the holders in `METADATA_LOCK_INFO` only when that
+//! plugin is installed (not by default), and its performance_schema is off by default; what
+//! every server shows is the open transactions (`INNODB_TRX`) and what their sessions do
+//! (`PROCESSLIST`): each of them may hold the lock, the oldest first.
+
+use mysql_async::prelude::Queryable;
+
+use crate::MyError;
+
+/// A session with an open transaction: a possible holder of the metadata lock a DDL waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// `CONNECTION_ID()` of the session (what `KILL` takes).
+    pub id: u64,
+    pub user: String,
+    /// `Sleep` for a session idle in its transaction.
+    pub command: String,
+    pub transaction_seconds: u64,
+    /// The statement it is running, if any.
+    pub query: Option<String>,
+}
+
+/// id, user, command, transaction seconds, statement.
+type HolderRow = (u64, String, String, Option<i64>, Option<String>);
+
+/// Other sessions with an open InnoDB transaction, oldest first.
+pub async fn possible_holders(conn: &mut mysql_async::Conn) -> Result<Vec<Holder>, MyError> {
+    let rows: Vec<HolderRow> = conn
+        .query(
+            "SELECT p.ID, p.USER, p.COMMAND,
+                    TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), p.INFO
+               FROM information_schema.INNODB_TRX t
+               JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+              WHERE p.ID <> CONNECTION_ID()
+              ORDER BY t.trx_started",
+        )
+        .await
+        .map_err(|source| MyError::Query {
+            what: "open transactions",
+            source,
+        })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, user, command, secs, query)| Holder {
+            id,
+            user,
+            command,
+            transaction_seconds: secs.unwrap_or(0).max(0).unsigned_abs(),
+            query,
+        })
+        .collect())
+}
+
+/// Sessions queued for a metadata lock right now.
+pub async fn waiting(conn: &mut mysql_async::Conn) -> Result<u64, MyError> {
+    let n: Option<u64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST
+              WHERE STATE = 'Waiting for table metadata lock' AND ID <> CONNECTION_ID()",
+        )
+        .await
+        .map_err(|source| MyError::Query {
+            what: "sessions waiting for a metadata lock",
+            source,
+        })?;
+    Ok(n.unwrap_or(0))
+}
+
+/// How a DDL attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    Done,
+    /// The metadata lock was not granted within the timeout (error 1205): nothing changed,
+    /// and clients queued behind the attempt waited at most that long.
+    LockTimeout,
+    Failed(mysql_async::Error),
+}
+
+/// MySQL's and MariaDB's "Lock wait timeout exceeded".
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// Runs `ddl` waiting at most `timeout_secs` for its metadata lock (session
+/// `lock_wait_timeout`; whole seconds, the server's unit).
+pub async fn ddl_with_timeout(
+    conn: &mut mysql_async::Conn,
+    ddl: &str,
+    timeout_secs: u32,
+) -> Result<Attempt, MyError> {
+    conn.query_drop(format!(
+        "SET SESSION lock_wait_timeout = {}",
+        timeout_secs.max(1)
+    ))
+    .await
+    .map_err(|source| MyError::Query {
+        what: "setting lock_wait_timeout",
+        source,
+    })?;
+    Ok(match conn.query_drop(ddl).await {
+        Ok(()) => Attempt::Done,
+        Err(mysql_async::Error::Server(e)) if e.code == ER_LOCK_WAIT_TIMEOUT => {
+            Attempt::LockTimeout
+        }
+        Err(e) => Attempt::Failed(e),
+    })
+}
