@@ -1,9 +1,11 @@
 //! The planner's MySQL/MariaDB facts against the real MariaDB: every action is tried on a
 //! fresh 2,000-row table with each ALGORITHM (cheapest first) and LOCK (weakest first);
 //! the first the server accepts must be the one `mysql_online` declares, and the table is
-//! rebuilt (a new InnoDB table id) exactly when it says so.
+//! rebuilt (a new InnoDB table id) exactly when it says so. Each case's actions must also
+//! be what `mysql_actions` reads from its SQL against the live table.
 
 use mysql_async::prelude::Queryable;
+use zerodown_core::analyze::mysql_actions::alter_actions;
 use zerodown_core::analyze::mysql_online::{
     clause, statement, Action, Algorithm, ColumnDefault, DdlLock, Online, Position,
 };
@@ -198,6 +200,19 @@ async fn declared_algorithm_lock_and_rebuild_match_what_mariadb_does() {
         conn.query_drop(format!("SET SESSION foreign_key_checks = {checks}"))
             .await
             .expect("fk checks");
+        // The same actions read from the SQL against the live table.
+        fresh(&mut conn).await;
+        let info = zerodown_mysql::table_info(&mut conn, "t")
+            .await
+            .expect("table info");
+        let read = alter_actions(
+            &format!("ALTER TABLE t {}", case.alter),
+            &info,
+            case.foreign_key_checks,
+        );
+        if read.as_deref() != Ok(case.actions) {
+            wrong.push(format!("{}: read as {read:?}", case.alter));
+        }
         let declared: Online = statement(&profile, case.actions);
         let seen = cheapest(&mut conn, &case).await;
         // Rebuilt or not: the declared clause on a fresh table, then its table id.

@@ -5,6 +5,7 @@
 //! a verdict. Pure: same inputs, same output.
 
 pub mod estimate;
+pub mod mysql_actions;
 pub mod mysql_online;
 mod pg;
 mod pg_alter;

@@ -1,0 +1,358 @@
+//! MySQL/MariaDB `ALTER TABLE` text -> the actions [`super::mysql_online`] knows, read
+//! with sqlparser's MySQL dialect and the table as the catalog has it (a MODIFY is a
+//! widening or a shrinking only against the column's current type). An operation it does
+//! not model is an error that names it: never dropped silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, ColumnOption, DataType, Expr, GeneratedAs,
+    GeneratedExpressionMode, Statement, TableConstraint,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use super::mysql_online::{Action, ColumnDefault, Position};
+
+/// A column as `information_schema.COLUMNS` has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// `COLUMN_TYPE`: `varchar(50)`, `int(11)`, `bigint(20) unsigned`, `enum('x','y')`.
+    pub column_type: String,
+    /// `CHARACTER_OCTET_LENGTH` of character columns.
+    pub max_bytes: Option<u32>,
+    pub nullable: bool,
+}
+
+/// What the mapping needs of a table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    pub columns: BTreeMap<String, ColumnInfo>,
+    /// Columns that appear in some index.
+    pub indexed: BTreeSet<String>,
+    /// Columns that are the first column of some index (an FK on them needs no new index).
+    pub leading: BTreeSet<String>,
+}
+
+/// Parses one `ALTER TABLE` and returns its actions, in order.
+pub fn alter_actions(
+    sql: &str,
+    table: &TableInfo,
+    foreign_key_checks: bool,
+) -> Result<Vec<Action>, String> {
+    // sqlparser 0.59 does not parse `ALTER TABLE t FORCE` (a rebuild): read it here.
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if let [alter, tbl, _, force] = words.as_slice() {
+        if (alter.as_str(), tbl.as_str(), force.as_str()) == ("ALTER", "TABLE", "FORCE") {
+            return Ok(vec![Action::Rebuild]);
+        }
+    }
+    let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| e.to_string())?;
+    let [Statement::AlterTable { operations, .. }] = statements.as_slice() else {
+        return Err("expected one ALTER TABLE statement".into());
+    };
+    let mut out = Vec::new();
+    for op in operations {
+        out.extend(operation(op, table, foreign_key_checks)?);
+    }
+    Ok(out)
+}
+
+fn lower(name: &sqlparser::ast::Ident) -> String {
+    name.value.to_ascii_lowercase()
+}
+
+fn unmodelled(op: &AlterTableOperation) -> String {
+    format!("zerodown does not model `{op}` on MySQL/MariaDB yet")
+}
+
+fn operation(
+    op: &AlterTableOperation,
+    table: &TableInfo,
+    foreign_key_checks: bool,
+) -> Result<Vec<Action>, String> {
+    let column = |name: &str| {
+        table
+            .columns
+            .get(name)
+            .ok_or_else(|| format!("column {name} does not exist"))
+    };
+    Ok(match op {
+        AlterTableOperation::AddColumn {
+            column_def,
+            column_position,
+            ..
+        } => {
+            let generated = column_def.options.iter().find_map(|o| match &o.option {
+                ColumnOption::Generated {
+                    generated_as: GeneratedAs::ExpStored,
+                    ..
+                } => Some(true),
+                ColumnOption::Generated {
+                    generation_expr_mode,
+                    ..
+                } => Some(*generation_expr_mode == Some(GeneratedExpressionMode::Stored)),
+                _ => None,
+            });
+            match generated {
+                Some(stored) => vec![Action::AddGeneratedColumn { stored }],
+                None => vec![Action::AddColumn {
+                    position: if column_position.is_some() {
+                        Position::Elsewhere
+                    } else {
+                        Position::Last
+                    },
+                    default: default_kind(&column_def.options),
+                }],
+            }
+        }
+        AlterTableOperation::DropColumn { column_names, .. } => column_names
+            .iter()
+            .map(|c| Action::DropColumn {
+                indexed: table.indexed.contains(&lower(c)),
+            })
+            .collect(),
+        AlterTableOperation::AlterColumn {
+            op: AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault,
+            ..
+        } => vec![Action::SetOrDropDefault],
+        AlterTableOperation::ModifyColumn {
+            col_name,
+            data_type,
+            options,
+            column_position,
+        } => modify(
+            column(&lower(col_name))?,
+            data_type,
+            options,
+            column_position.is_some(),
+        )?,
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            new_name,
+            data_type,
+            options,
+            column_position,
+        } if lower(old_name) == lower(new_name) => modify(
+            column(&lower(old_name))?,
+            data_type,
+            options,
+            column_position.is_some(),
+        )?,
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Index { .. } | TableConstraint::Unique { .. },
+            ..
+        } => vec![Action::AddIndex],
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::ForeignKey { columns, .. },
+            ..
+        } => vec![Action::AddForeignKey {
+            foreign_key_checks,
+            builds_index: columns
+                .first()
+                .is_none_or(|c| !table.leading.contains(&lower(c))),
+        }],
+        AlterTableOperation::DropIndex { .. } => vec![Action::DropIndex],
+        AlterTableOperation::DropForeignKey { .. } => vec![Action::DropForeignKey],
+        other => return Err(unmodelled(other)),
+    })
+}
+
+/// A literal (or no) default keeps ADD COLUMN instant everywhere; an expression may not.
+fn default_kind(options: &[sqlparser::ast::ColumnOptionDef]) -> ColumnDefault {
+    let expression = options.iter().any(|o| match &o.option {
+        ColumnOption::Default(Expr::Value(_)) => false,
+        ColumnOption::Default(Expr::UnaryOp { expr, .. }) => !matches!(**expr, Expr::Value(_)),
+        ColumnOption::Default(_) => true,
+        _ => false,
+    });
+    if expression {
+        ColumnDefault::Expression
+    } else {
+        ColumnDefault::Literal
+    }
+}
+
+fn not_null(options: &[ColumnOption]) -> bool {
+    options.iter().any(|o| matches!(o, ColumnOption::NotNull))
+}
+
+/// The number in `varchar(50)`.
+fn declared_length(column_type: &str) -> Option<u32> {
+    let inner = column_type.split_once('(')?.1.split_once(')')?.0;
+    inner.trim().parse().ok()
+}
+
+fn is_integer(t: &DataType) -> bool {
+    let s = t.to_string().to_ascii_lowercase();
+    [
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "integer",
+        "bigint",
+    ]
+    .iter()
+    .any(|i| s == *i || s.starts_with(&format!("{i}(")) || s.starts_with(&format!("{i} ")))
+}
+
+/// `MODIFY c <type> [NULL|NOT NULL] [FIRST|AFTER x]` against the column as it is.
+fn modify(
+    old: &ColumnInfo,
+    new_type: &DataType,
+    options: &[ColumnOption],
+    moves: bool,
+) -> Result<Vec<Action>, String> {
+    let old_type = old.column_type.to_ascii_lowercase();
+    let new_text = new_type.to_string().to_ascii_lowercase();
+    let mut actions = Vec::new();
+    let same_type = match new_type {
+        DataType::Varchar(_) | DataType::CharacterVarying(_) if old_type.starts_with("varchar") => {
+            let (from, to) = (declared_length(&old_type), declared_length(&new_text));
+            match (from, to, old.max_bytes) {
+                (Some(f), Some(t), _) if f == t => true,
+                (Some(f), Some(t), Some(bytes)) if t > f => {
+                    let per_char = bytes / f.max(1);
+                    actions.push(Action::WidenVarchar {
+                        from_bytes: bytes,
+                        to_bytes: t * per_char,
+                    });
+                    false
+                }
+                (Some(_), Some(_), _) => {
+                    actions.push(Action::ShrinkVarchar);
+                    false
+                }
+                _ => return Err(format!("cannot compare {old_type} with {new_text}")),
+            }
+        }
+        DataType::Enum(members, _) if old_type.starts_with("enum(") => {
+            let new_values: Vec<String> = members
+                .iter()
+                .map(|m| match m {
+                    sqlparser::ast::EnumMember::Name(n) => format!("'{n}'"),
+                    sqlparser::ast::EnumMember::NamedValue(n, _) => format!("'{n}'"),
+                })
+                .collect();
+            let old_list = old_type.trim_start_matches("enum(").trim_end_matches(')');
+            let joined = new_values.join(",");
+            if joined == old_list {
+                true
+            } else {
+                actions.push(if joined.starts_with(old_list) {
+                    Action::AppendEnumValues
+                } else {
+                    Action::ReorderEnumValues
+                });
+                false
+            }
+        }
+        t if is_integer(t) => {
+            // COLUMN_TYPE carries a display width on MariaDB (`int(11)`): compare names.
+            let base = |s: &str| {
+                let unsigned = s.contains("unsigned");
+                let name = s
+                    .split(['(', ' '])
+                    .next()
+                    .unwrap_or(s)
+                    .replace("integer", "int");
+                (name, unsigned)
+            };
+            if base(&old_type) == base(&new_text) {
+                true
+            } else {
+                actions.push(Action::ChangeIntegerType);
+                false
+            }
+        }
+        _ if old_type == new_text => true,
+        _ => {
+            return Err(format!(
+                "zerodown does not model {old_type} -> {new_text} yet"
+            ))
+        }
+    };
+    let wants_not_null = not_null(options);
+    if old.nullable && wants_not_null {
+        actions.push(Action::SetNotNull);
+    } else if !old.nullable && !wants_not_null {
+        actions.push(Action::DropNotNull);
+    }
+    if moves && same_type && actions.is_empty() {
+        actions.push(Action::ReorderColumn);
+    }
+    Ok(actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> TableInfo {
+        let col = |t: &str, bytes: Option<u32>, nullable| ColumnInfo {
+            column_type: t.into(),
+            max_bytes: bytes,
+            nullable,
+        };
+        TableInfo {
+            columns: [
+                ("id".to_owned(), col("int(11)", None, false)),
+                ("a".to_owned(), col("int(11)", None, true)),
+                ("v".to_owned(), col("varchar(50)", Some(200), true)),
+                ("e".to_owned(), col("enum('x','y')", Some(4), true)),
+            ]
+            .into_iter()
+            .collect(),
+            indexed: ["id", "a"].into_iter().map(str::to_owned).collect(),
+            leading: ["id", "a"].into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn reads_actions_against_the_table() {
+        let t = table();
+        let acts = |sql: &str| alter_actions(sql, &t, true);
+        assert_eq!(
+            acts("ALTER TABLE t ADD COLUMN n INT, ADD INDEX k (v)"),
+            Ok(vec![
+                Action::AddColumn {
+                    position: Position::Last,
+                    default: ColumnDefault::Literal
+                },
+                Action::AddIndex
+            ])
+        );
+        assert_eq!(
+            acts("ALTER TABLE t MODIFY v VARCHAR(100)"),
+            Ok(vec![Action::WidenVarchar {
+                from_bytes: 200,
+                to_bytes: 400
+            }])
+        );
+        assert_eq!(
+            acts("ALTER TABLE t MODIFY a BIGINT"),
+            Ok(vec![Action::ChangeIntegerType])
+        );
+        assert_eq!(
+            acts("ALTER TABLE t MODIFY a INT NOT NULL"),
+            Ok(vec![Action::SetNotNull])
+        );
+        assert_eq!(
+            acts("ALTER TABLE t MODIFY e ENUM('x','y','z')"),
+            Ok(vec![Action::AppendEnumValues])
+        );
+        assert_eq!(acts("alter table t force;"), Ok(vec![Action::Rebuild]));
+        assert!(acts("ALTER TABLE t RENAME TO u")
+            .expect_err("unmodelled")
+            .contains("does not model"));
+        assert!(acts("ALTER TABLE t MODIFY nope INT")
+            .expect_err("unknown")
+            .contains("does not exist"));
+    }
+}
