@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodown_core::migrations::identity;
+use zerodown_core::migrations::{identity, source_names};
 use zerodown_core::plan::Plan;
 use zerodown_core::report;
 use zerodown_exec::{ExecError, Executor, MigrationStatus, Options, RunReport, StateStore};
@@ -111,12 +111,7 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
         });
     }
     let (id, checksum) = identity(&p.sources);
-    let source = p
-        .sources
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let source = source_names(&p.sources);
     let plan_json = serde_json::to_value(&plan).map_err(|e| Failure {
         code: exit::INTERNAL,
         message: e.to_string(),

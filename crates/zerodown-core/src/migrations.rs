@@ -33,6 +33,15 @@ pub struct SourceFile {
     pub implicit_transaction: bool,
 }
 
+/// The files' names as recorded with a migration's state: `a.sql, b.sql`.
+pub fn source_names(sources: &[SourceFile]) -> String {
+    sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A migration's identity: `<last file stem>-<first 12 hex of the checksum>`, and the
 /// SHA-256 of every file's name and SQL, so the same files always map to the same state.
 pub fn identity(sources: &[SourceFile]) -> (String, String) {

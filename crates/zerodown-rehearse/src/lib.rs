@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use zerodown_core::analyze::CostModel;
 use zerodown_core::ir::QualName;
-use zerodown_core::migrations::{identity, SourceFile};
+use zerodown_core::migrations::{identity, source_names, SourceFile};
 use zerodown_core::pipeline;
 use zerodown_core::plan::PlanOptions;
 use zerodown_core::sql::parse_pg::Diagnostic;
@@ -241,12 +241,7 @@ async fn rehearse_on(
         modes.insert(0, report::Mode::AsWritten);
     }
     let (id, checksum) = identity(&cfg.sources);
-    let source_names = cfg
-        .sources
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = source_names(&cfg.sources);
     let mut runs = Vec::new();
     for mode in modes {
         let db = format!(
@@ -268,7 +263,7 @@ async fn rehearse_on(
             mode,
             statements: &outcome.statements,
             plan: &outcome.plan,
-            identity: (id.clone(), checksum.clone(), source_names.clone()),
+            identity: (id.clone(), checksum.clone(), names.clone()),
             spec,
             before: cfg.settle,
             after: cfg.settle,
