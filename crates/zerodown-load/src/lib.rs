@@ -188,6 +188,26 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
+/// application_name of the clients, unless the connection string names one: tells them
+/// apart from other sessions in pg_stat_activity and pg_locks.
+pub const APP_NAME: &str = "zerodown load";
+
+async fn connect(
+    conn: &str,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    tokio_postgres::Error,
+> {
+    let mut config: tokio_postgres::Config = conn.parse()?;
+    if config.get_application_name().is_none() {
+        config.application_name(APP_NAME);
+    }
+    config.connect(NoTls).await
+}
+
 /// Starts the clients (each on its own connection). Fails if a client cannot connect.
 pub async fn start(spec: Spec) -> Result<Running, String> {
     let (stop, rx) = watch::channel(false);
@@ -209,7 +229,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         ready.push(ready_rx);
         tasks.push(tokio::spawn(async move {
-            let (client, conn) = match tokio_postgres::connect(&spec.conn, NoTls).await {
+            let (client, conn) = match connect(&spec.conn).await {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));

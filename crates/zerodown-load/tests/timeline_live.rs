@@ -30,6 +30,15 @@ async fn latencies_per_second_and_the_worst_stall_match_injected_delays() {
     let run = zerodown_load::start(spec).await.expect("start");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let locker = tdb.connect().await;
+    let named: i64 = locker
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+            &[&zerodown_load::APP_NAME],
+        )
+        .await
+        .expect("activity")
+        .get(0);
+    assert_eq!(named, 2, "each client names itself");
     run.set_phase(1);
     locker
         .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;")

@@ -252,7 +252,7 @@ async fn rehearse_on(
         host.create(&db, Some(&base)).await?;
         let url = host.url(&db);
         let spec = Spec {
-            conn: with_app_name(&url, "zerodown rehearse client"),
+            conn: url.clone(),
             clients: cfg.clients,
             ops: ops.clone(),
             keys: i64::try_from(rows[&table.name]).unwrap_or(i64::MAX),
@@ -324,14 +324,4 @@ async fn source_estimates(
                 .map(|r| (t.name.clone(), r as u64))
         })
         .collect())
-}
-
-/// `url` with an application_name, so pg_locks tells the clients from the migration.
-fn with_app_name(url: &str, name: &str) -> String {
-    if url.contains("://") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}application_name={}", name.replace(' ', "%20"))
-    } else {
-        format!("{url} application_name='{name}'")
-    }
 }
