@@ -102,6 +102,11 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
         print!("{}", report::render_text(&p.profile, &p.meta, &p.outcome));
         return Ok(exit::OK);
     }
+    if zerodown_mysql::is_mysql_url(&conn) {
+        return Err(Failure::bad_input(
+            "apply on MySQL/MariaDB is not available yet: `zerodown plan` shows the plan",
+        ));
+    }
     let plan = p.outcome.plan.clone();
     let confirmed = || std::io::stdin().is_terminal() && confirm(&plan);
     if !plan.safe && !args.yes && !confirmed() {

@@ -5,6 +5,7 @@ mod control_cmd;
 mod exit;
 mod input;
 mod plan_cmd;
+mod plan_mysql;
 mod progress;
 mod rehearse_cmd;
 

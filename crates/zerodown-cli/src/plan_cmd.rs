@@ -28,11 +28,14 @@ pub enum Format {
 pub struct Source {
     /// A .sql file, a folder of migrations (Flyway, sqlx, dbmate, golang-migrate), or - for stdin.
     pub input: String,
-    /// PostgreSQL URL of the live database. Also read from DATABASE_URL, then from libpq's PG* variables.
+    /// URL of the live database: postgres://, mysql:// or mariadb://. Also read from
+    /// DATABASE_URL, then (PostgreSQL) from libpq's PG* variables.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Plan for this version (postgres:11 .. postgres:18). Offline unless a database is given;
-    /// with one, the live catalog is used and this overrides the version.
+    /// Plan for this version: postgres:11 .. postgres:18, mysql:8.0 (a current 8.0;
+    /// mysql:8.0.28 names the patch) .. mysql:8.4, mariadb:10.3 .. mariadb:11.8. Offline
+    /// unless a database is given; with one, the live catalog is used and this overrides
+    /// the version.
     #[arg(long)]
     pub target: Option<String>,
     /// Ignore DATABASE_URL and PG* variables: plan offline.
@@ -52,7 +55,8 @@ pub struct Source {
 /// and rehearse).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Tuning {
-    /// lock_timeout of steps that block traffic, in milliseconds.
+    /// lock_timeout of steps that block traffic, in milliseconds (MySQL/MariaDB's
+    /// lock_wait_timeout is whole seconds: rounded up, at least 1 s).
     #[arg(long, default_value_t = 100)]
     pub lock_timeout_ms: u64,
     /// lock_timeout of steps that block no reads or writes (VALIDATE, CONCURRENTLY): how
@@ -129,13 +133,19 @@ pub fn format_diagnostic(d: &Diagnostic, text: Option<&str>) -> String {
     out
 }
 
-pub fn connection_string(args: &Source) -> Option<String> {
+/// The database URL: --database-url or DATABASE_URL, else (for PostgreSQL targets)
+/// libpq's PG* variables.
+pub fn connection_string(args: &Source, target: Option<&ServerProfile>) -> Option<String> {
     if args.offline {
         return None;
     }
-    args.database_url
-        .clone()
-        .or_else(|| zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok()))
+    args.database_url.clone().or_else(|| {
+        if target.is_some_and(|t| !t.is_postgres()) {
+            None
+        } else {
+            zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok())
+        }
+    })
 }
 
 /// A migration read, checked against its database (or the offline target) and planned.
@@ -148,30 +158,30 @@ pub struct Prepared {
     pub conn: Option<String>,
 }
 
-/// Reads, parses, introspects and plans. Bad input ends here with every problem named.
-pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
-    let sources = read_sources(&args.input, args.file_transaction)?;
-    let (mut files, diagnostics) = pipeline::parse_sources(&sources);
+/// Every problem in the input, each with its place and line, as one failure.
+pub fn diagnostics_failure(
+    diags: &[Diagnostic],
+    sources: &[zerodown_core::migrations::SourceFile],
+) -> Failure {
     let text_of = |file: &str| {
         sources
             .iter()
             .find(|s| s.name == file)
             .map(|s| s.text.as_str())
     };
-    let report_diagnostics = |diags: &[Diagnostic]| {
-        let all: Vec<String> = diags
-            .iter()
-            .map(|d| format_diagnostic(d, text_of(&d.span.file)))
-            .collect();
-        Failure::bad_input(format!(
-            "{} problem(s) in the input; nothing was planned:\n{}",
-            all.len(),
-            all.join("\n")
-        ))
-    };
-    if !diagnostics.is_empty() {
-        return Err(report_diagnostics(&diagnostics));
-    }
+    let all: Vec<String> = diags
+        .iter()
+        .map(|d| format_diagnostic(d, text_of(&d.span.file)))
+        .collect();
+    Failure::bad_input(format!(
+        "{} problem(s) in the input; nothing was planned:\n{}",
+        all.len(),
+        all.join("\n")
+    ))
+}
+
+/// Reads, parses, introspects and plans. Bad input ends here with every problem named.
+pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
     let target = args
         .target
         .as_deref()
@@ -180,8 +190,30 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
                 .map_err(|e| Failure::bad_input(e.to_string()))
         })
         .transpose()?;
+    let conn = connection_string(args, target.as_ref());
+    let mysql = match (&conn, &target) {
+        (Some(c), _) => zerodown_mysql::is_mysql_url(c),
+        (None, Some(t)) => !t.is_postgres(),
+        (None, None) => false,
+    };
+    if let (Some(t), Some(_)) = (&target, &conn) {
+        if t.is_postgres() == mysql {
+            return Err(Failure::bad_input(format!(
+                "--target {} names a different engine than the database URL",
+                args.target.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    let sources = read_sources(&args.input, args.file_transaction)?;
+    if mysql {
+        return crate::plan_mysql::prepare(args, sources, target, conn);
+    }
+    let (mut files, diagnostics) = pipeline::parse_sources(&sources);
+    let report_diagnostics = |diags: &[Diagnostic]| diagnostics_failure(diags, &sources);
+    if !diagnostics.is_empty() {
+        return Err(report_diagnostics(&diagnostics));
+    }
     let hints = parse_rows(&args.rows)?;
-    let conn = connection_string(args);
     let (mut profile, mut catalog, meta) = match &conn {
         Some(conn) => {
             let live = read_live(conn, &files)?;

@@ -131,6 +131,29 @@ pub fn nocopy_algorithm(p: &ServerProfile) -> bool {
     mariadb_at_least(p, Version::with_patch(10, 3, 7))
 }
 
+/// `RENAME COLUMN` / `CHANGE a b <same type>` with `ALGORITHM=INSTANT`.
+/// Source: MariaDB KB INSTANT page ("renaming a column", with ALGORITHM=INSTANT from
+/// 10.3.7; measured INSTANT on 10.11.19, facts file); MySQL 8.0.28 release notes
+/// (INPLACE, metadata only, before).
+pub fn instant_rename_column(p: &ServerProfile) -> bool {
+    mariadb_at_least(p, Version::with_patch(10, 3, 7))
+        || mysql_at_least(p, Version::with_patch(8, 0, 28))
+}
+
+/// How many row versions instant ADD/DROP COLUMN may create before MySQL requires a
+/// rebuild (error 4092 "Maximum row versions reached"; `TOTAL_ROW_VERSIONS` of
+/// `INFORMATION_SCHEMA.INNODB_TABLES` counts them). Source: MySQL 8.0.29 release notes
+/// and refman "Online DDL Operations" (64; 255 from 9.1). MariaDB has no such limit.
+pub fn instant_row_versions_limit(p: &ServerProfile) -> Option<u32> {
+    if mysql_at_least(p, Version::new(9, 1)) {
+        Some(255)
+    } else if mysql_at_least(p, Version::with_patch(8, 0, 29)) {
+        Some(64)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

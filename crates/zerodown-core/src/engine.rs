@@ -99,7 +99,7 @@ impl Serialize for Version {
 
 /// Error for a `--target` that cannot be understood.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid target {0:?}: expected ENGINE:VERSION such as postgres:15 or postgres:16.2 (PostgreSQL 11 to 18 are supported)")]
+#[error("invalid target {0:?}: expected ENGINE:VERSION such as postgres:15, postgres:16.2, mysql:8.0, mysql:8.0.28 or mariadb:10.11 (PostgreSQL 11 to 18, MySQL 8.0 to 8.4, MariaDB 10.3 to 11.8 are supported)")]
 pub struct TargetParseError(pub String);
 
 /// Settings of the server that change what a statement does.
@@ -142,28 +142,55 @@ impl ServerProfile {
 impl FromStr for ServerProfile {
     type Err = TargetParseError;
 
-    /// Parses `postgres:15`, `postgresql:16.2`, `pg:11`.
+    /// Parses `postgres:15`, `postgresql:16.2`, `pg:11`, `mysql:8.0`, `mysql:8.0.28`,
+    /// `mariadb:10.11`, `mariadb:10.3.39`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || TargetParseError(s.to_owned());
         let (engine, version) = s.split_once(':').ok_or_else(err)?;
         let engine = match engine.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" | "pg" => Engine::Postgres,
+            "mysql" => Engine::MySql,
+            "mariadb" => Engine::MariaDb,
             _ => return Err(err()),
         };
-        let mut parts = version.split('.');
-        let major: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
-        let minor: u32 = match parts.next() {
-            Some(p) => p.parse().map_err(|_| err())?,
-            None => 0,
+        let parts: Vec<u32> = version
+            .split('.')
+            .map(|p| p.parse().map_err(|_| err()))
+            .collect::<Result<_, _>>()?;
+        let version = match (engine, parts.as_slice()) {
+            (Engine::Postgres, [major @ 11..=18]) => Version::new(*major, 0),
+            (Engine::Postgres, [major @ 11..=18, minor]) => Version::new(*major, *minor),
+            (Engine::MySql, [8, minor @ 0..=4]) => {
+                Version::with_patch(8, *minor, release_patch(engine, 8, *minor))
+            }
+            (Engine::MariaDb, [10, minor @ 3..=11] | [11, minor @ 0..=8]) => {
+                Version::with_patch(parts[0], *minor, release_patch(engine, parts[0], *minor))
+            }
+            (Engine::MySql, [8, minor @ 0..=4, patch])
+            | (Engine::MariaDb, [10, minor @ 3..=11, patch] | [11, minor @ 0..=8, patch]) => {
+                Version::with_patch(parts[0], *minor, *patch)
+            }
+            _ => return Err(err()),
         };
-        if parts.next().is_some() || !(11..=18).contains(&major) {
-            return Err(err());
-        }
         Ok(ServerProfile {
             engine,
-            version: Version::new(major, minor),
+            version,
             settings: Settings::default(),
         })
+    }
+}
+
+/// The patch level a target without one stands for. MySQL 8.0's behaviour changed
+/// within the series (instant ADD COLUMN at 8.0.12, at any position at 8.0.29), so
+/// `mysql:8.0` means a current 8.0 release (8.0.40, October 2024); name the patch
+/// (`mysql:8.0.28`) to plan for an older one. MariaDB 10.3's first stable release was
+/// 10.3.7 (https://mariadb.com/kb/en/mariadb-1037-release-notes/); other series are
+/// taken at .0.
+fn release_patch(engine: Engine, major: u32, minor: u32) -> u32 {
+    match (engine, major, minor) {
+        (Engine::MySql, 8, 0) => 40,
+        (Engine::MariaDb, 10, 3) => 7,
+        _ => 0,
     }
 }
 
@@ -180,6 +207,30 @@ mod tests {
         assert!("postgres:10".parse::<ServerProfile>().is_err());
         assert!("postgres:19".parse::<ServerProfile>().is_err());
         assert!("oracle:19".parse::<ServerProfile>().is_err());
+        let p: ServerProfile = "mysql:8.0".parse().expect("valid");
+        assert_eq!(
+            (p.engine, p.version),
+            (Engine::MySql, Version::with_patch(8, 0, 40))
+        );
+        let p: ServerProfile = "mysql:8.0.28".parse().expect("valid");
+        assert_eq!(p.version, Version::with_patch(8, 0, 28));
+        let p: ServerProfile = "mariadb:10.11".parse().expect("valid");
+        assert_eq!(
+            (p.engine, p.version),
+            (Engine::MariaDb, Version::with_patch(10, 11, 0))
+        );
+        let p: ServerProfile = "MariaDB:10.3".parse().expect("valid");
+        assert_eq!(p.version, Version::with_patch(10, 3, 7));
+        for bad in [
+            "mysql:5.7",
+            "mysql:8",
+            "mariadb:10.2",
+            "mariadb:12.0",
+            "pg:15.1.2",
+            "mysql:8.0.x",
+        ] {
+            assert!(bad.parse::<ServerProfile>().is_err(), "{bad}");
+        }
     }
 
     #[test]

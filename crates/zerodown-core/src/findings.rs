@@ -199,6 +199,30 @@ pub const CODES: &[(&str, &str)] = &[
         "sessions hold conflicting locks now: the DDL would queue and block everyone behind it",
     ),
     (
+        "mysql-copy",
+        "MySQL/MariaDB: the ALTER TABLE runs with ALGORITHM=COPY, writes blocked for the whole copy",
+    ),
+    (
+        "mysql-instant-mixed",
+        "MySQL/MariaDB: an instant change mixed with others makes the whole ALTER TABLE rebuild the table",
+    ),
+    (
+        "mysql-online-rebuild",
+        "MySQL/MariaDB: the ALTER TABLE rebuilds the table in place (online, but every row rewritten and replicas lag by its duration)",
+    ),
+    (
+        "mysql-blocking-lock",
+        "MySQL/MariaDB: the ALTER TABLE needs LOCK=SHARED or EXCLUSIVE for its whole run",
+    ),
+    (
+        "mysql-row-versions",
+        "MySQL 8.0.29+: instant ADD/DROP COLUMN has a limit of row versions per table",
+    ),
+    (
+        "mysql-no-algorithm-clause",
+        "MySQL/MariaDB: ALTER TABLE without ALGORITHM/LOCK lets the server fall back to a blocking algorithm silently",
+    ),
+    (
         "unmodeled-statement",
         "zerodown does not model this statement: review its locking by hand",
     ),
@@ -253,6 +277,7 @@ mod tests {
             include_str!("analyze/pg.rs"),
             include_str!("analyze/pg_alter.rs"),
             include_str!("analyze/txn.rs"),
+            include_str!("analyze/mysql.rs"),
         ];
         let is_code = |s: &str| {
             s.contains('-')

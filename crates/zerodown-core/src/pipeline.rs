@@ -4,11 +4,13 @@
 use std::collections::BTreeSet;
 
 use crate::analyze::{self, CostModel, ParsedFile, StatementAnalysis};
+use crate::catalog::mysql::MyCatalog;
 use crate::catalog::Catalog;
 use crate::engine::ServerProfile;
 use crate::ir::{AlterAction, DdlOp, QualName};
 use crate::migrations::SourceFile;
 use crate::plan::{self, Plan, PlanOptions};
+use crate::sql::parse_mysql::{self, MyKind, MyStatement};
 use crate::sql::parse_pg::{self, Diagnostic};
 
 /// Analysis and plan of a whole migration.
@@ -31,6 +33,49 @@ pub fn parse_sources(sources: &[SourceFile]) -> (Vec<ParsedFile>, Vec<Diagnostic
         });
     }
     (files, diagnostics)
+}
+
+/// Parses every source as MySQL/MariaDB; diagnostics for every statement that does not parse.
+pub fn parse_mysql_sources(sources: &[SourceFile]) -> (Vec<MyStatement>, Vec<Diagnostic>) {
+    let mut statements = Vec::new();
+    let mut diagnostics = Vec::new();
+    for s in sources {
+        let (stmts, diags) = parse_mysql::parse_file(&s.name, &s.text);
+        statements.extend(stmts);
+        diagnostics.extend(diags);
+    }
+    (statements, diagnostics)
+}
+
+/// The tables a MySQL/MariaDB migration names, to be read from the live catalog.
+pub fn mysql_tables(statements: &[MyStatement]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for s in statements {
+        match &s.kind {
+            MyKind::AlterTable { table, .. } | MyKind::Update { table, .. } => {
+                out.insert(table.clone());
+            }
+            MyKind::DropTable { tables } => out.extend(tables.iter().cloned()),
+            MyKind::RenameTable { pairs } => out.extend(pairs.iter().map(|(f, _)| f.clone())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Analyses and plans a MySQL/MariaDB migration. Err: bad input found against the catalog.
+pub fn run_mysql(
+    statements: &[MyStatement],
+    catalog: &MyCatalog,
+    profile: &ServerProfile,
+    cost: &CostModel,
+    opts: &PlanOptions,
+) -> Result<Outcome, Vec<Diagnostic>> {
+    let analysis = analyze::mysql::analyze(statements, catalog, profile, cost)?;
+    Ok(Outcome {
+        statements: analysis,
+        plan: plan::mysql::plan(statements, catalog, profile, opts),
+    })
 }
 
 /// What the migration names, to be read from the live catalog.

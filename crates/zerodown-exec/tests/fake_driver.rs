@@ -216,6 +216,7 @@ fn step(kind: StepKind, description: &str, lock: LockMode) -> Step {
         done_check: Some(format!("done? {description}")),
         index: None,
         table_is_new: false,
+        online: None,
         unmodeled: false,
         source: StepSource {
             file: "m.sql".into(),

@@ -1,6 +1,7 @@
 //! zerodown's MySQL and MariaDB driver. So far: the server profile (flavor and version)
 //! the planner's facts are chosen by, and metadata-lock handling ([`mdl`]).
 
+pub mod catalog;
 pub mod mdl;
 
 use mysql_async::prelude::Queryable;
@@ -14,6 +15,8 @@ pub enum MyError {
         #[source]
         source: mysql_async::Error,
     },
+    #[error("invalid MySQL/MariaDB URL: {0}")]
+    Url(String),
     #[error("cannot read the server version from {0:?}")]
     Version(String),
 }
@@ -37,10 +40,39 @@ pub async fn server_profile(conn: &mut mysql_async::Conn) -> Result<ServerProfil
     })
 }
 
+/// Connects to a `mysql://` or `mariadb://` URL.
+pub async fn connect(url: &str) -> Result<mysql_async::Conn, MyError> {
+    let url = match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_owned(),
+    };
+    let opts = mysql_async::Opts::from_url(&url).map_err(|e| MyError::Url(e.to_string()))?;
+    mysql_async::Conn::new(opts)
+        .await
+        .map_err(|source| MyError::Query {
+            what: "connect",
+            source,
+        })
+}
+
+/// Whether a connection string is for MySQL/MariaDB.
+pub fn is_mysql_url(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
+}
+
 /// `table` of the current database as the `ALTER TABLE` mapping needs it: its columns
 /// (`COLUMN_TYPE`, byte length, nullability) and which columns its indexes hold.
 pub async fn table_info(
     conn: &mut mysql_async::Conn,
+    table: &str,
+) -> Result<zerodown_core::analyze::mysql_actions::TableInfo, MyError> {
+    table_info_in(conn, None, table).await
+}
+
+/// [`table_info`] of a table in database `db` (None: the current one).
+pub async fn table_info_in(
+    conn: &mut mysql_async::Conn,
+    db: Option<&str>,
     table: &str,
 ) -> Result<zerodown_core::analyze::mysql_actions::TableInfo, MyError> {
     use zerodown_core::analyze::mysql_actions::{ColumnInfo, TableInfo};
@@ -49,19 +81,24 @@ pub async fn table_info(
         .exec(
             "SELECT LOWER(COLUMN_NAME), COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE
                FROM information_schema.COLUMNS
-              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (table,),
+              WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+            (db, table),
         )
         .await
         .map_err(q("columns"))?;
-    let indexed: Vec<(String, u64)> = conn
+    let index_columns: Vec<(String, String)> = conn
         .exec(
-            "SELECT LOWER(COLUMN_NAME), SEQ_IN_INDEX FROM information_schema.STATISTICS
-              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (table,),
+            "SELECT INDEX_NAME, LOWER(COLUMN_NAME) FROM information_schema.STATISTICS
+              WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?
+              ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (db, table),
         )
         .await
         .map_err(q("indexes"))?;
+    let mut indexes = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (index, column) in index_columns {
+        indexes.entry(index).or_default().push(column);
+    }
     Ok(TableInfo {
         columns: columns
             .into_iter()
@@ -74,11 +111,6 @@ pub async fn table_info(
                 (name, info)
             })
             .collect(),
-        leading: indexed
-            .iter()
-            .filter(|(_, seq)| *seq == 1)
-            .map(|(c, _)| c.clone())
-            .collect(),
-        indexed: indexed.into_iter().map(|(c, _)| c).collect(),
+        indexes,
     })
 }

@@ -3,6 +3,9 @@
 //! `ZERODOWN_TEST_PG` names the server (default: the local service on 127.0.0.1:5432,
 //! database `test`, user `postgres`, as `scripts/setup.sh` leaves it).
 
+mod mysql;
+pub use mysql::{my_admin, my_base_url, MyTestDatabase};
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

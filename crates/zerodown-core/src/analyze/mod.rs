@@ -5,6 +5,7 @@
 //! a verdict. Pure: same inputs, same output.
 
 pub mod estimate;
+pub mod mysql;
 pub mod mysql_actions;
 pub mod mysql_online;
 mod pg;
@@ -44,6 +45,9 @@ pub struct Impact {
     pub blocks_writes: bool,
     /// How long the statement runs (and so holds its locks); None when a size is unknown.
     pub estimated_seconds: Option<f64>,
+    /// MySQL/MariaDB: the algorithm and lock the server gives the statement as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<mysql_online::Online>,
 }
 
 /// The verdict on one statement as written.
@@ -139,6 +143,7 @@ fn finish(stmt: &Statement, in_transaction: bool, effect: pg::Effect) -> Stateme
         rewrites_table: effect.rewrites,
         scans_table: effect.scans,
         estimated_seconds: effect.seconds.map(|s| (s * 1000.0).round() / 1000.0),
+        online: None,
     };
     let verdict = match effect.findings.iter().map(|f| f.severity).max() {
         Some(Severity::Error) => Verdict::Unsafe,

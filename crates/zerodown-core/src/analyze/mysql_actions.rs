@@ -3,16 +3,16 @@
 //! widening or a shrinking only against the column's current type). An operation it does
 //! not model is an error that names it: never dropped silently.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, ColumnOption, DataType, Expr, GeneratedAs,
-    GeneratedExpressionMode, Statement, TableConstraint,
+    GeneratedExpressionMode, TableConstraint,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 use super::mysql_online::{Action, ColumnDefault, Position};
+use crate::sql::parse_mysql::{self, AlterOp, MyKind, MyStatement};
+use crate::sql::ExtraOp;
 
 /// A column as `information_schema.COLUMNS` has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,44 +24,94 @@ pub struct ColumnInfo {
     pub nullable: bool,
 }
 
-/// What the mapping needs of a table.
+/// What the mapping needs of a table (lower-case names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableInfo {
     pub columns: BTreeMap<String, ColumnInfo>,
-    /// Columns that appear in some index.
-    pub indexed: BTreeSet<String>,
-    /// Columns that are the first column of some index (an FK on them needs no new index).
-    pub leading: BTreeSet<String>,
+    /// Index name (`PRIMARY` for the primary key) -> its columns in order.
+    pub indexes: BTreeMap<String, Vec<String>>,
 }
 
-/// Parses one `ALTER TABLE` and returns its actions, in order.
+impl TableInfo {
+    /// Whether `column` appears in some index.
+    pub fn indexed(&self, column: &str) -> bool {
+        self.indexes
+            .values()
+            .any(|cols| cols.iter().any(|c| c == column))
+    }
+
+    /// Whether some index starts with `column` (an FK on it needs no new index).
+    pub fn leads(&self, column: &str) -> bool {
+        self.indexes
+            .values()
+            .any(|cols| cols.first().is_some_and(|c| c == column))
+    }
+}
+
+/// Parses one `ALTER TABLE` (or CREATE/DROP INDEX) and returns its actions, in order.
 pub fn alter_actions(
     sql: &str,
     table: &TableInfo,
     foreign_key_checks: bool,
 ) -> Result<Vec<Action>, String> {
-    // sqlparser 0.59 does not parse `ALTER TABLE t FORCE` (a rebuild): read it here.
-    let words: Vec<String> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .map(str::to_ascii_uppercase)
-        .collect();
-    if let [alter, tbl, _, force] = words.as_slice() {
-        if (alter.as_str(), tbl.as_str(), force.as_str()) == ("ALTER", "TABLE", "FORCE") {
-            return Ok(vec![Action::Rebuild]);
-        }
+    let (statements, diagnostics) = parse_mysql::parse_file("", sql);
+    if let Some(d) = diagnostics.first() {
+        return Err(d.message.clone());
     }
-    let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| e.to_string())?;
-    let [Statement::AlterTable { operations, .. }] = statements.as_slice() else {
+    let [MyStatement {
+        kind: MyKind::AlterTable { ops, .. },
+        ..
+    }] = statements.as_slice()
+    else {
         return Err("expected one ALTER TABLE statement".into());
     };
     let mut out = Vec::new();
-    for op in operations {
-        out.extend(operation(op, table, foreign_key_checks)?);
+    for op in ops {
+        out.extend(op_actions(op, table, foreign_key_checks).map_err(|e| e.to_string())?);
     }
     Ok(out)
 }
+
+/// Why an operation could not be read into actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionError {
+    /// It names a column the table does not have (bad input when the table is known).
+    UnknownColumn(String),
+    /// A form zerodown does not model: reviewed by hand.
+    Unmodelled(String),
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionError::UnknownColumn(m) | ActionError::Unmodelled(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The actions of one operation of an `ALTER TABLE`, against the table as it is.
+pub fn op_actions(
+    op: &AlterOp,
+    table: &TableInfo,
+    foreign_key_checks: bool,
+) -> Result<Vec<Action>, ActionError> {
+    match op {
+        AlterOp::Parsed(op) => operation(op, table, foreign_key_checks).map_err(|m| {
+            if m.starts_with(UNKNOWN_COLUMN) {
+                ActionError::UnknownColumn(m)
+            } else {
+                ActionError::Unmodelled(m)
+            }
+        }),
+        AlterOp::Extra(ExtraOp::Force | ExtraOp::Engine(_) | ExtraOp::RowFormat(_)) => {
+            Ok(vec![Action::Rebuild])
+        }
+        AlterOp::Extra(ExtraOp::ConvertCharset { .. }) => Ok(vec![Action::ChangeCharset]),
+        AlterOp::Extra(ExtraOp::RenameIndex { .. }) => Ok(vec![Action::RenameIndex]),
+    }
+}
+
+const UNKNOWN_COLUMN: &str = "there is no column ";
 
 fn lower(name: &sqlparser::ast::Ident) -> String {
     name.value.to_ascii_lowercase()
@@ -80,7 +130,7 @@ fn operation(
         table
             .columns
             .get(name)
-            .ok_or_else(|| format!("column {name} does not exist"))
+            .ok_or_else(|| format!("{UNKNOWN_COLUMN}{name} does not exist"))
     };
     Ok(match op {
         AlterTableOperation::AddColumn {
@@ -114,7 +164,7 @@ fn operation(
         AlterTableOperation::DropColumn { column_names, .. } => column_names
             .iter()
             .map(|c| Action::DropColumn {
-                indexed: table.indexed.contains(&lower(c)),
+                indexed: table.indexed(&lower(c)),
             })
             .collect(),
         AlterTableOperation::AlterColumn {
@@ -153,11 +203,41 @@ fn operation(
             ..
         } => vec![Action::AddForeignKey {
             foreign_key_checks,
-            builds_index: columns
-                .first()
-                .is_none_or(|c| !table.leading.contains(&lower(c))),
+            builds_index: columns.first().is_none_or(|c| !table.leads(&lower(c))),
         }],
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::PrimaryKey { .. },
+            ..
+        }
+        | AlterTableOperation::DropPrimaryKey { .. } => vec![Action::Rebuild],
         AlterTableOperation::DropIndex { .. } => vec![Action::DropIndex],
+        AlterTableOperation::RenameColumn {
+            old_column_name, ..
+        } => {
+            column(&lower(old_column_name))?;
+            vec![Action::RenameColumn]
+        }
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            data_type,
+            options,
+            column_position,
+            ..
+        } => {
+            let same = modify(
+                column(&lower(old_name))?,
+                data_type,
+                options,
+                column_position.is_some(),
+            )?;
+            if !same.is_empty() {
+                return Err(format!(
+                    "`{op}` renames and changes the column at once: write RENAME COLUMN and MODIFY as separate operations"
+                ));
+            }
+            vec![Action::RenameColumn]
+        }
+        AlterTableOperation::AutoIncrement { .. } => vec![Action::SetAutoIncrement],
         AlterTableOperation::DropForeignKey { .. } => vec![Action::DropForeignKey],
         other => return Err(unmodelled(other)),
     })
@@ -309,8 +389,12 @@ mod tests {
             ]
             .into_iter()
             .collect(),
-            indexed: ["id", "a"].into_iter().map(str::to_owned).collect(),
-            leading: ["id", "a"].into_iter().map(str::to_owned).collect(),
+            indexes: [
+                ("PRIMARY".to_owned(), vec!["id".to_owned()]),
+                ("ka".to_owned(), vec!["a".to_owned()]),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -353,6 +437,6 @@ mod tests {
             .contains("does not model"));
         assert!(acts("ALTER TABLE t MODIFY nope INT")
             .expect_err("unknown")
-            .contains("does not exist"));
+            .contains("no column"));
     }
 }

@@ -5,13 +5,13 @@
 //! version-dependent ones come from `capabilities`. A live test tries every action on the
 //! real MariaDB with each algorithm and lock and compares.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capabilities as cap;
 use crate::engine::{Engine, ServerProfile};
 
 /// `ALGORITHM=`, cheapest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Algorithm {
     /// Metadata only.
@@ -24,9 +24,20 @@ pub enum Algorithm {
     Copy,
 }
 
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Instant => "INSTANT",
+            Algorithm::Nocopy => "NOCOPY",
+            Algorithm::Inplace => "INPLACE",
+            Algorithm::Copy => "COPY",
+        }
+    }
+}
+
 /// `LOCK=`: what concurrent clients may do while the statement runs (all DDL still takes
 /// an exclusive metadata lock briefly at its start and end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DdlLock {
     /// Reads and writes go on.
@@ -37,8 +48,18 @@ pub enum DdlLock {
     Exclusive,
 }
 
+impl DdlLock {
+    pub fn name(self) -> &'static str {
+        match self {
+            DdlLock::None => "NONE",
+            DdlLock::Shared => "SHARED",
+            DdlLock::Exclusive => "EXCLUSIVE",
+        }
+    }
+}
+
 /// The best a statement can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Online {
     pub algorithm: Algorithm,
     pub lock: DdlLock,
@@ -99,8 +120,18 @@ pub enum Action {
     DropForeignKey,
     SetNotNull,
     DropNotNull,
-    /// `FORCE`, `ENGINE=InnoDB`, a new primary key.
+    /// `FORCE`, `ENGINE=InnoDB`, `ROW_FORMAT=`, a new primary key.
     Rebuild,
+    /// `CONVERT TO CHARACTER SET`: every character column re-encoded.
+    ChangeCharset,
+    /// `RENAME COLUMN`, or `CHANGE a b` with the same definition.
+    RenameColumn,
+    RenameIndex,
+    /// `AUTO_INCREMENT = n`.
+    SetAutoIncrement,
+    /// A change to a column whose definition is unknown (offline, table not created in
+    /// the migration): the worst, a copy, is assumed.
+    UnknownColumnChange,
 }
 
 const INSTANT: Online = Online {
@@ -179,6 +210,8 @@ pub fn action(p: &ServerProfile, action: Action) -> Online {
         Action::DropColumn { .. } => REBUILD_ONLINE,
         Action::ReorderColumn if cap::instant_reorder_column(p) => INSTANT,
         Action::ReorderColumn => REBUILD_ONLINE,
+        Action::RenameColumn if cap::instant_rename_column(p) => INSTANT,
+        Action::RenameColumn | Action::RenameIndex | Action::SetAutoIncrement => metadata_only(p),
         Action::SetOrDropDefault | Action::AppendEnumValues => {
             if cap::instant_add_column_last(p) {
                 INSTANT
@@ -196,6 +229,8 @@ pub fn action(p: &ServerProfile, action: Action) -> Online {
         | Action::WidenVarchar { .. }
         | Action::ShrinkVarchar
         | Action::ChangeIntegerType
+        | Action::ChangeCharset
+        | Action::UnknownColumnChange
         | Action::ReorderEnumValues
         | Action::AddForeignKey {
             foreign_key_checks: true,
@@ -253,21 +288,10 @@ pub fn statement(p: &ServerProfile, actions: &[Action]) -> Online {
 /// fall back to something that blocks more. MySQL accepts only `LOCK=DEFAULT` with
 /// INSTANT (refman "ALTER TABLE": "ALGORITHM=INSTANT ... LOCK=DEFAULT only").
 pub fn clause(p: &ServerProfile, o: Online) -> String {
-    let algorithm = match o.algorithm {
-        Algorithm::Instant => "INSTANT",
-        Algorithm::Nocopy => "NOCOPY",
-        Algorithm::Inplace => "INPLACE",
-        Algorithm::Copy => "COPY",
-    };
     if o.algorithm == Algorithm::Instant && p.engine == Engine::MySql {
-        return format!("ALGORITHM={algorithm}");
+        return "ALGORITHM=INSTANT".into();
     }
-    let lock = match o.lock {
-        DdlLock::None => "NONE",
-        DdlLock::Shared => "SHARED",
-        DdlLock::Exclusive => "EXCLUSIVE",
-    };
-    format!("ALGORITHM={algorithm}, LOCK={lock}")
+    format!("ALGORITHM={}, LOCK={}", o.algorithm.name(), o.lock.name())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Filled from the live catalog by a driver, or built offline from earlier migration
 //! files and `--rows` hints; then advanced statement by statement ([`simulate`]).
 
+pub mod mysql;
 pub mod simulate;
 mod volatility;
 

@@ -1,6 +1,7 @@
 //! The planner: turns analysed statements into a phased plan (expand -> backfill ->
 //! contract) whose every step declares what it expects. Pure: no I/O.
 
+pub mod mysql;
 mod ops;
 pub mod step;
 

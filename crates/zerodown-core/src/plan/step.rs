@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyze::mysql_online::{DdlLock, Online};
 use crate::lock::LockMode;
 
 /// The phases of an expand/contract migration.
@@ -51,6 +52,11 @@ pub enum StepKind {
     Analyze,
     /// A statement kept as written (no safer form exists, or none is needed).
     AsWritten,
+    /// MySQL/MariaDB: a change the server can only COPY, done online instead: a shadow
+    /// table with the new definition (`statements` hold the ALTER TABLE to apply to it),
+    /// a chunked copy by primary key, concurrent changes caught up from the binlog, chunk
+    /// checksums, then an atomic cut-over.
+    OnlineRebuild,
 }
 
 /// How to retry a step that hit its lock timeout (or a deadlock / serialization error).
@@ -128,6 +134,10 @@ pub struct Step {
     /// The index an index step builds, rebuilds or drops (schema-qualified SQL name):
     /// what the executor checks for validity and drops when a build left it invalid.
     pub index: Option<String>,
+    /// MySQL/MariaDB: the ALGORITHM and LOCK the step's ALTER TABLE asks for (the server
+    /// refuses rather than falls back) and whether it rebuilds the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<Online>,
     /// A statement zerodown does not model: lock, rewrite and scan are unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unmodeled: bool,
@@ -138,11 +148,13 @@ impl Step {
     /// Whether the step holds a lock that blocks traffic while it rewrites or scans an
     /// existing table: what a safe plan never does.
     pub fn blocks_traffic_while_working(&self) -> bool {
-        !self.table_is_new
-            && (self.rewrites_table || self.scans_table)
-            && self
+        let blocking = match self.online {
+            Some(o) => o.lock != DdlLock::None,
+            None => self
                 .lock
-                .is_some_and(|l| l.blocks_reads() || l.blocks_writes())
+                .is_some_and(|l| l.blocks_reads() || l.blocks_writes()),
+        };
+        !self.table_is_new && (self.rewrites_table || self.scans_table) && blocking
     }
 }
 

@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 use super::{summary, Meta};
+use crate::analyze::mysql_online::Online;
 use crate::analyze::{StatementAnalysis, Verdict};
-use crate::engine::ServerProfile;
+use crate::engine::{Engine, ServerProfile};
 use crate::findings::Severity;
 use crate::pipeline::Outcome;
 use crate::plan::{Step, StepKind};
@@ -47,12 +48,23 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
+/// `ALGORITHM=INPLACE, LOCK=NONE` in words, for MySQL/MariaDB.
+fn online_words(o: Online, prefix: &str) -> String {
+    format!(
+        "{prefix}ALGORITHM={} LOCK={}",
+        o.algorithm.name(),
+        o.lock.name()
+    )
+}
+
 fn statement_block(out: &mut String, i: usize, s: &StatementAnalysis) {
     let unmodeled = s.findings.iter().any(|f| f.code == "unmodeled-statement");
-    let lock = match s.impact.lock {
-        Some(l) => l.pg_name(),
-        None if unmodeled => "unknown (not modeled)",
-        None => "no table lock",
+    let online = s.impact.online.map(|o| online_words(o, ""));
+    let lock = match (s.impact.lock, &online) {
+        (Some(l), _) => l.pg_name(),
+        (None, _) if unmodeled => "unknown (not modeled)",
+        (None, Some(o)) => o.as_str(),
+        (None, None) => "no table lock",
     };
     let blocks = match (s.impact.blocks_reads, s.impact.blocks_writes) {
         _ if unmodeled => "review by hand",
@@ -133,11 +145,19 @@ fn step_line(out: &mut String, n: usize, s: &Step) {
         StepKind::Swap => "swap",
         StepKind::Analyze => "analyze",
         StepKind::AsWritten => "as written",
+        StepKind::OnlineRebuild => "online rebuild",
     };
-    let lock = match s.lock {
-        Some(l) => l.pg_name(),
-        None if s.unmodeled => "locks unknown (not modeled)",
-        None => "no table lock",
+    let online = s
+        .online
+        .map(|o| online_words(o, "brief exclusive metadata lock, "));
+    let lock = match (s.lock, &online) {
+        (Some(l), _) => l.pg_name(),
+        (None, _) if s.unmodeled => "locks unknown (not modeled)",
+        (None, Some(o)) => o.as_str(),
+        (None, None) if s.kind == StepKind::OnlineRebuild => {
+            "no lock while copying, brief metadata locks at the cut-over"
+        }
+        (None, None) => "no table lock",
     };
     let work = match (s.rewrites_table, s.scans_table) {
         _ if s.unmodeled => "review by hand",
@@ -187,9 +207,14 @@ pub fn render_text(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> S
         Some(db) => format!("live catalog of {db}"),
         None => "offline, no database".to_owned(),
     };
+    let engine = match profile.engine {
+        Engine::Postgres => "PostgreSQL",
+        Engine::MySql => "MySQL",
+        Engine::MariaDb => "MariaDB",
+    };
     let _ = writeln!(
         out,
-        "zerodown plan for PostgreSQL {} ({from})\n",
+        "zerodown plan for {engine} {} ({from})\n",
         profile.version
     );
     let _ = writeln!(out, "Statements as written:");

@@ -19,6 +19,30 @@ pub fn ident(name: &str) -> String {
     out
 }
 
+/// A MySQL/MariaDB identifier, always backquoted (embedded backquotes doubled): valid
+/// whatever the server's `sql_mode` (ANSI_QUOTES or not).
+pub fn mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A MySQL/MariaDB `db.table` (or `table`) name, each part backquoted.
+pub fn mysql_table(name: &str) -> String {
+    name.split('.')
+        .map(mysql_ident)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A MySQL/MariaDB string value as a hex literal converted to utf8mb4: its meaning does
+/// not depend on `sql_mode` (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) or on any character in it.
+pub fn mysql_literal(value: &str) -> String {
+    let hex: String = value.bytes().map(|b| format!("{b:02X}")).collect();
+    if hex.is_empty() {
+        return "''".into();
+    }
+    format!("CONVERT(X'{hex}' USING utf8mb4)")
+}
+
 /// A possibly schema-qualified name, each part quoted.
 pub fn qual(name: &QualName) -> String {
     match &name.schema {

@@ -63,7 +63,8 @@ impl<'a> Ctx<'a> {
         let (transactional, statement_timeout_ms) = match kind {
             StepKind::CreateIndexConcurrently
             | StepKind::DropIndexConcurrently
-            | StepKind::ReindexConcurrently => (false, None),
+            | StepKind::ReindexConcurrently
+            | StepKind::OnlineRebuild => (false, None),
             StepKind::ValidateConstraint | StepKind::Analyze => (true, None),
             StepKind::Backfill => (true, Some(self.opts.batch_statement_timeout_ms)),
             StepKind::Ddl | StepKind::Swap | StepKind::AsWritten => {
@@ -100,6 +101,7 @@ impl<'a> Ctx<'a> {
             done_check: None,
             table_is_new: table.is_some_and(Table::is_empty),
             index: None,
+            online: None,
             unmodeled: false,
             source: self.source.clone(),
         });
@@ -482,6 +484,7 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
             done_check: None,
             table_is_new: false,
             index: None,
+            online: None,
             unmodeled: false,
             source: s.source.clone(),
         });

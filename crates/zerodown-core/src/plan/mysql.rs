@@ -1,0 +1,391 @@
+//! The MySQL/MariaDB plan ladder. Each `ALTER TABLE` is split so that its instant part
+//! runs alone (mixing degrades the whole statement), each index is built as its own
+//! step, in-place rebuilds are grouped into one, and what the server could only COPY
+//! becomes an online rebuild; every ALTER names `ALGORITHM=…, LOCK=…`, so the server
+//! refuses rather than silently falls back to something that blocks. A whole-table
+//! UPDATE becomes a batched backfill. Statement order is kept; phases never go back.
+
+use super::{BackfillSpec, Phase, PhaseSteps, Plan, PlanOptions, Step, StepKind, StepSource};
+use crate::analyze::mysql::{alter_actions, builds_index};
+use crate::analyze::mysql_online::{self, Action, Algorithm, DdlLock, Online};
+use crate::catalog::mysql::{MyCatalog, MyTable};
+use crate::engine::ServerProfile;
+use crate::plan::Assignment;
+use crate::sql::parse_mysql::{AlterOp, MyKind, MyStatement};
+use crate::sql::quote::{mysql_literal, mysql_table};
+
+/// MySQL's `lock_wait_timeout` is whole seconds, at least 1.
+pub fn lock_wait_ms(requested_ms: u64) -> u64 {
+    requested_ms.div_ceil(1000).max(1) * 1000
+}
+
+/// Builds the plan of a MySQL/MariaDB migration.
+pub fn plan(
+    statements: &[MyStatement],
+    catalog: &MyCatalog,
+    p: &ServerProfile,
+    opts: &PlanOptions,
+) -> Plan {
+    let mut cat = catalog.clone();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut notes = Vec::new();
+    for s in statements {
+        let source = StepSource {
+            file: s.span.file.clone(),
+            line: s.span.line,
+        };
+        let mut b = Builder {
+            p,
+            opts,
+            source,
+            steps: Vec::new(),
+        };
+        match &s.kind {
+            MyKind::AlterTable { table, ops, .. } => match cat.table(table) {
+                Some(t) => match alter_actions(ops, &t, cat.foreign_key_checks) {
+                    Ok(per_op) => b.alter(table, &t, ops, &per_op, cat.foreign_key_checks),
+                    Err(_) => b.as_written(s, Some(table), true),
+                },
+                None => b.as_written(s, Some(table), true),
+            },
+            MyKind::Update { table, set, filter } => match cat.table(table) {
+                Some(t) if !t.is_empty() => b.backfill(table, set, filter.as_deref()),
+                _ => b.as_written(s, Some(table), false),
+            },
+            MyKind::CreateTable { table, .. } => {
+                b.as_written(s, Some(table), false);
+                if let Some(step) = b.steps.last_mut() {
+                    step.phase = Phase::Expand;
+                    step.table_is_new = true;
+                }
+            }
+            MyKind::SetVariable { name, .. }
+                if name.trim_start_matches("session.") == "foreign_key_checks" => {}
+            MyKind::SetVariable { name, value } => notes.push(format!(
+                "{}:{}: SET {name} = {value} is not carried to the plan's sessions: put it in the server's configuration, or say if a step needs it",
+                s.span.file, s.span.line
+            )),
+            MyKind::DropTable { .. } | MyKind::RenameTable { .. } => {
+                b.as_written(s, None, false)
+            }
+            MyKind::Other => b.as_written(s, None, true),
+        }
+        steps.extend(b.steps);
+        cat.apply(&s.kind);
+    }
+    // Phases follow the statements' order and never go back.
+    let mut phases: Vec<PhaseSteps> = Vec::new();
+    let mut current = Phase::Expand;
+    for mut step in steps {
+        current = current.max(step.phase);
+        step.phase = current;
+        match phases.last_mut() {
+            Some(ph) if ph.name == current => ph.steps.push(step),
+            _ => phases.push(PhaseSteps {
+                name: current,
+                steps: vec![step],
+            }),
+        }
+    }
+    let blocking: Vec<String> = phases
+        .iter()
+        .flat_map(|ph| ph.steps.iter())
+        .filter(|s| s.blocks_traffic_while_working())
+        .map(|s| format!("{}:{}: {}", s.source.file, s.source.line, s.description))
+        .collect();
+    notes.extend(
+        blocking
+            .iter()
+            .map(|b| format!("still blocks traffic while it works (no online form): {b}")),
+    );
+    Plan {
+        phases,
+        safe: blocking.is_empty(),
+        notes,
+    }
+}
+
+/// Which step an operation goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Instant,
+    /// In place, no rebuild, no index build (drop index, metadata changes).
+    InPlace,
+    /// One index build per step.
+    Index(usize),
+    /// In place with a rebuild: all together, one rebuild.
+    Rebuild,
+    /// Only a COPY: the online rebuild (it takes the rebuilds too).
+    Copy,
+}
+
+struct Builder<'a> {
+    p: &'a ServerProfile,
+    opts: &'a PlanOptions,
+    source: StepSource,
+    steps: Vec<Step>,
+}
+
+impl Builder<'_> {
+    fn step(
+        &mut self,
+        phase: Phase,
+        kind: StepKind,
+        description: String,
+        table: Option<&str>,
+    ) -> &mut Step {
+        self.steps.push(Step {
+            phase,
+            kind,
+            description,
+            table: table.map(mysql_table),
+            statements: Vec::new(),
+            lock: None,
+            rewrites_table: false,
+            scans_table: false,
+            // MySQL commits every DDL on its own.
+            transactional: false,
+            lock_timeout_ms: lock_wait_ms(self.opts.lock_timeout_ms),
+            statement_timeout_ms: None,
+            retry: self.opts.retry.clone(),
+            backfill: None,
+            undo: Vec::new(),
+            reversible: true,
+            done_check: None,
+            table_is_new: false,
+            index: None,
+            online: None,
+            unmodeled: false,
+            source: self.source.clone(),
+        });
+        let last = self.steps.len() - 1;
+        &mut self.steps[last]
+    }
+
+    fn as_written(&mut self, s: &MyStatement, table: Option<&str>, unmodeled: bool) {
+        let step = self.step(
+            Phase::Contract,
+            StepKind::AsWritten,
+            format!("as written: {}", one_line(&s.sql)),
+            table,
+        );
+        step.statements = vec![s.sql.clone()];
+        step.unmodeled = unmodeled;
+        step.reversible = false;
+    }
+
+    fn backfill(&mut self, table: &str, set: &[(String, String)], filter: Option<&str>) {
+        let (batch_size, target_batch_ms) = (self.opts.batch_size, self.opts.target_batch_ms);
+        let columns: Vec<&str> = set.iter().map(|(c, _)| c.as_str()).collect();
+        let step = self.step(
+            Phase::Backfill,
+            StepKind::Backfill,
+            format!("backfill {table} ({}) in batches", columns.join(", ")),
+            Some(table),
+        );
+        step.backfill = Some(BackfillSpec {
+            table: mysql_table(table),
+            key: Vec::new(),
+            set: set
+                .iter()
+                .map(|(column, expr)| Assignment {
+                    column: column.clone(),
+                    expr: expr.clone(),
+                })
+                .collect(),
+            filter: filter.map(str::to_owned),
+            batch_size,
+            target_batch_ms,
+        });
+    }
+
+    fn alter(
+        &mut self,
+        table: &str,
+        t: &MyTable,
+        ops: &[AlterOp],
+        per_op: &[Vec<Action>],
+        foreign_key_checks: bool,
+    ) {
+        let copy = per_op
+            .iter()
+            .any(|acts| mysql_online::statement(self.p, acts).algorithm == Algorithm::Copy);
+        let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
+        for (i, acts) in per_op.iter().enumerate() {
+            let o = mysql_online::statement(self.p, acts);
+            let group = if t.is_empty() {
+                Group::InPlace
+            } else if o.algorithm == Algorithm::Copy || (copy && o.rebuilds) {
+                Group::Copy
+            } else if o.algorithm == Algorithm::Instant {
+                Group::Instant
+            } else if o.rebuilds {
+                Group::Rebuild
+            } else if acts.iter().any(|a| builds_index(*a)) {
+                Group::Index(i)
+            } else {
+                Group::InPlace
+            };
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((group, vec![i])),
+            }
+        }
+        groups.sort_by_key(|(g, _)| *g);
+        for (group, members) in groups {
+            let acts: Vec<Action> = members.iter().flat_map(|&i| per_op[i].clone()).collect();
+            let clause_ops: Vec<String> = members.iter().map(|&i| ops[i].to_string()).collect();
+            let checks: Option<Vec<String>> = members
+                .iter()
+                .map(|&i| done_check(table, &ops[i]))
+                .collect();
+            let unchecked_fk = !foreign_key_checks
+                && acts
+                    .iter()
+                    .any(|a| matches!(a, Action::AddForeignKey { .. }));
+            let alter = format!(
+                "ALTER TABLE {} {}",
+                mysql_table(table),
+                clause_ops.join(", ")
+            );
+            if group == Group::Copy {
+                let step = self.step(
+                    Phase::Contract,
+                    StepKind::OnlineRebuild,
+                    format!("online rebuild of {table}: {}", clause_ops.join(", ")),
+                    Some(table),
+                );
+                step.statements = vec![alter];
+                step.rewrites_table = true;
+                step.reversible = false;
+                step.done_check = checks.map(|c| c.join(" AND "));
+                continue;
+            }
+            let o = mysql_online::statement(self.p, &acts);
+            let phase = match group {
+                Group::Instant | Group::Index(_) => Phase::Expand,
+                _ if acts.iter().all(|a| matches!(a, Action::AddColumn { .. })) => Phase::Expand,
+                _ => Phase::Contract,
+            };
+            let what = match group {
+                Group::Instant => "instant",
+                Group::InPlace => "in place",
+                Group::Index(_) => "index build, reads and writes go on",
+                Group::Rebuild => "in-place rebuild, reads and writes go on",
+                Group::Copy => unreachable!("handled above"),
+            };
+            let clause = mysql_online::clause(self.p, o);
+            let step = self.step(
+                phase,
+                StepKind::Ddl,
+                format!("{table}: {} ({what})", clause_ops.join(", ")),
+                Some(table),
+            );
+            step.statements = if unchecked_fk {
+                vec![
+                    "SET SESSION foreign_key_checks = 0".into(),
+                    format!("{alter}, {clause}"),
+                    "SET SESSION foreign_key_checks = 1".into(),
+                ]
+            } else {
+                vec![format!("{alter}, {clause}")]
+            };
+            step.online = Some(Online {
+                lock: if t.is_empty() { DdlLock::None } else { o.lock },
+                ..o
+            });
+            step.rewrites_table = o.rebuilds;
+            step.scans_table = acts.iter().any(|a| builds_index(*a));
+            step.table_is_new = t.is_empty();
+            step.done_check = checks.map(|c| c.join(" AND "));
+        }
+    }
+}
+
+fn one_line(sql: &str) -> String {
+    let s = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 90 {
+        format!("{}...", s.chars().take(90).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// The schema and table conditions of an information_schema query.
+fn where_table(table: &str) -> String {
+    match table.split_once('.') {
+        Some((db, t)) => format!(
+            "TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            mysql_literal(db),
+            mysql_literal(t)
+        ),
+        None => format!(
+            "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+            mysql_literal(table)
+        ),
+    }
+}
+
+/// A query true when the operation's effect is already in place (after a crash, an
+/// ALTER may have committed without the run recording it), for the operations whose
+/// repetition would fail or do harm; None: repeating it is harmless.
+fn done_check(table: &str, op: &AlterOp) -> Option<String> {
+    use sqlparser::ast::{AlterTableOperation as Op, TableConstraint};
+    let column = |name: &str, present: bool| {
+        format!(
+            "({} EXISTS (SELECT 1 FROM information_schema.COLUMNS WHERE {} AND COLUMN_NAME = {}))",
+            if present { "" } else { "NOT" },
+            where_table(table),
+            mysql_literal(name)
+        )
+    };
+    let index = |name: &str, present: bool| {
+        format!(
+            "({} EXISTS (SELECT 1 FROM information_schema.STATISTICS WHERE {} AND INDEX_NAME = {}))",
+            if present { "" } else { "NOT" },
+            where_table(table),
+            mysql_literal(name)
+        )
+    };
+    let fk = |name: &str, present: bool| {
+        let schema = match table.split_once('.') {
+            Some((db, _)) => mysql_literal(db),
+            None => "DATABASE()".into(),
+        };
+        format!(
+            "({} EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = {schema} AND CONSTRAINT_NAME = {} AND CONSTRAINT_TYPE = 'FOREIGN KEY'))",
+            if present { "" } else { "NOT" },
+            mysql_literal(name)
+        )
+    };
+    match op {
+        AlterOp::Parsed(Op::AddColumn { column_def, .. }) => {
+            Some(column(&column_def.name.value, true))
+        }
+        AlterOp::Parsed(Op::DropColumn { column_names, .. }) => Some(
+            column_names
+                .iter()
+                .map(|c| column(&c.value, false))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        ),
+        AlterOp::Parsed(Op::RenameColumn {
+            new_column_name, ..
+        }) => Some(column(&new_column_name.value, true)),
+        AlterOp::Parsed(Op::AddConstraint {
+            constraint:
+                TableConstraint::Index { name: Some(n), .. }
+                | TableConstraint::Unique { name: Some(n), .. },
+            ..
+        }) => Some(index(&n.value, true)),
+        AlterOp::Parsed(Op::AddConstraint {
+            constraint: TableConstraint::ForeignKey { name: Some(n), .. },
+            ..
+        }) => Some(fk(&n.value, true)),
+        AlterOp::Parsed(Op::DropIndex { name }) => Some(index(&name.value, false)),
+        AlterOp::Parsed(Op::DropForeignKey { name, .. }) => Some(fk(&name.value, false)),
+        AlterOp::Extra(crate::sql::ExtraOp::RenameIndex { to, .. }) => Some(index(to, true)),
+        _ => None,
+    }
+    .map(|c| c.replace("( EXISTS", "(EXISTS"))
+}

@@ -1,0 +1,281 @@
+//! The parts of a MySQL `ALTER TABLE` read with sqlparser's tokenizer rather than its
+//! parser: the statement's head and its operations split at top-level commas (so each
+//! operation is parsed and planned on its own), and the table options sqlparser 0.59
+//! does not parse (`FORCE`, `ENGINE=`, `ROW_FORMAT=`, `CONVERT TO CHARACTER SET`,
+//! `RENAME INDEX|KEY`).
+
+use std::fmt;
+
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use super::quote::mysql_ident;
+
+/// An `ALTER TABLE` operation read here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraOp {
+    Force,
+    Engine(String),
+    RowFormat(String),
+    ConvertCharset {
+        charset: String,
+        collate: Option<String>,
+    },
+    RenameIndex {
+        from: String,
+        to: String,
+    },
+}
+
+impl fmt::Display for ExtraOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExtraOp::Force => f.write_str("FORCE"),
+            ExtraOp::Engine(e) => write!(f, "ENGINE={e}"),
+            ExtraOp::RowFormat(r) => write!(f, "ROW_FORMAT={r}"),
+            ExtraOp::ConvertCharset { charset, collate } => {
+                write!(f, "CONVERT TO CHARACTER SET {charset}")?;
+                match collate {
+                    Some(c) => write!(f, " COLLATE {c}"),
+                    None => Ok(()),
+                }
+            }
+            ExtraOp::RenameIndex { from, to } => {
+                write!(
+                    f,
+                    "RENAME INDEX {} TO {}",
+                    mysql_ident(from),
+                    mysql_ident(to)
+                )
+            }
+        }
+    }
+}
+
+/// Words and other tokens of a piece, whitespace and comments left out.
+fn solid_tokens(sql: &str) -> Result<Vec<Token>, String> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| e.to_string())?;
+    Ok(tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect())
+}
+
+fn upper(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// An identifier token: a bare word or a backquoted one.
+fn ident(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) => Some(w.value.clone()),
+        _ => None,
+    }
+}
+
+/// A name made only of letters, digits and `_` (engines, row formats, charsets).
+fn plain_name(t: Option<&Token>) -> Option<String> {
+    let w = ident(t?)?;
+    w.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .then_some(w)
+}
+
+/// Whether the statement starts with `ALTER TABLE` (or `ALTER ONLINE|IGNORE TABLE`).
+pub fn is_alter_table(sql: &str) -> bool {
+    let Ok(tokens) = solid_tokens(sql) else {
+        return false;
+    };
+    let words: Vec<String> = tokens.iter().take(3).filter_map(upper).collect();
+    words.first().map(String::as_str) == Some("ALTER") && words.iter().skip(1).any(|w| w == "TABLE")
+}
+
+/// The table and the operations' text of an `ALTER TABLE`, split at top-level commas.
+pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| e.to_string())?;
+    let mut i = 0;
+    let next_solid = |i: &mut usize| -> Option<usize> {
+        while *i < tokens.len() && matches!(tokens[*i].token, Token::Whitespace(_)) {
+            *i += 1;
+        }
+        (*i < tokens.len()).then(|| {
+            *i += 1;
+            *i - 1
+        })
+    };
+    let mut words = Vec::new();
+    while let Some(k) = next_solid(&mut i) {
+        let w = upper(&tokens[k].token).unwrap_or_default();
+        words.push(w.clone());
+        if w == "TABLE" {
+            break;
+        }
+    }
+    if words.iter().any(|w| w == "ONLINE" || w == "IGNORE") {
+        return Err("ALTER ONLINE / ALTER IGNORE TABLE is not modelled: write a plain ALTER TABLE (zerodown chooses the online algorithm)".into());
+    }
+    let mut table = Vec::new();
+    loop {
+        let k = next_solid(&mut i).ok_or("ALTER TABLE without a table name")?;
+        if upper(&tokens[k].token).as_deref() == Some("IF") {
+            return Err("ALTER TABLE IF EXISTS is not modelled: name a table that exists".into());
+        }
+        table.push(ident(&tokens[k].token).ok_or("ALTER TABLE without a table name")?);
+        let save = i;
+        match next_solid(&mut i).map(|k| &tokens[k].token) {
+            Some(Token::Period) => continue,
+            _ => {
+                i = save;
+                break;
+            }
+        }
+    }
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0i32;
+    for t in &tokens[i..] {
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                pieces.push(std::mem::take(&mut current).trim().to_owned());
+                continue;
+            }
+            Token::Whitespace(Whitespace::SingleLineComment { .. })
+            | Token::Whitespace(Whitespace::MultiLineComment(_)) => {
+                current.push(' ');
+                continue;
+            }
+            _ => {}
+        }
+        current.push_str(&t.token.to_string());
+    }
+    pieces.push(current.trim().to_owned());
+    if pieces.iter().any(String::is_empty) {
+        return Err("ALTER TABLE with an empty operation (a stray comma, or nothing to do)".into());
+    }
+    Ok((table.join("."), pieces))
+}
+
+/// One operation's text, when it is one of the forms read here.
+pub fn read(piece: &str) -> Result<Option<ExtraOp>, String> {
+    let tokens = solid_tokens(piece)?;
+    let words: Vec<Option<String>> = tokens.iter().map(upper).collect();
+    let word = |k: usize| words.get(k).cloned().flatten();
+    // `ENGINE = InnoDB` and `ENGINE InnoDB` alike.
+    let value_after = |k: usize| {
+        let k = if tokens.get(k) == Some(&Token::Eq) {
+            k + 1
+        } else {
+            k
+        };
+        (plain_name(tokens.get(k)), k + 1)
+    };
+    let bad = |what: &str| Err(format!("cannot read `{piece}`: {what}"));
+    Ok(Some(match word(0).as_deref() {
+        Some("FORCE") if tokens.len() == 1 => ExtraOp::Force,
+        Some("ENGINE") => match value_after(1) {
+            (Some(e), end) if end == tokens.len() => ExtraOp::Engine(e),
+            _ => return bad("expected ENGINE=name"),
+        },
+        Some("ROW_FORMAT") => match value_after(1) {
+            (Some(r), end) if end == tokens.len() => ExtraOp::RowFormat(r.to_ascii_uppercase()),
+            _ => return bad("expected ROW_FORMAT=name"),
+        },
+        Some("CONVERT") => {
+            let (charset_at, ok) =
+                match (word(1).as_deref(), word(2).as_deref(), word(3).as_deref()) {
+                    (Some("TO"), Some("CHARACTER"), Some("SET")) => (4, true),
+                    (Some("TO"), Some("CHARSET"), _) => (3, true),
+                    _ => (0, false),
+                };
+            let charset = plain_name(tokens.get(charset_at));
+            let collate = match word(charset_at + 1).as_deref() {
+                Some("COLLATE") => match value_after(charset_at + 2) {
+                    (Some(c), end) if end == tokens.len() => Some(Some(c)),
+                    _ => None,
+                },
+                None if charset_at + 1 == tokens.len() => Some(None),
+                _ => None,
+            };
+            match (ok, charset, collate) {
+                (true, Some(charset), Some(collate)) => {
+                    ExtraOp::ConvertCharset { charset, collate }
+                }
+                _ => return bad("expected CONVERT TO CHARACTER SET name [COLLATE name]"),
+            }
+        }
+        Some("RENAME") if matches!(word(1).as_deref(), Some("INDEX" | "KEY")) => {
+            match (
+                tokens.get(2).and_then(ident),
+                word(3).as_deref(),
+                tokens.get(4).and_then(ident),
+            ) {
+                (Some(from), Some("TO"), Some(to)) if tokens.len() == 5 => {
+                    ExtraOp::RenameIndex { from, to }
+                }
+                _ => return bad("expected RENAME INDEX old TO new"),
+            }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_operations_at_top_level_commas() {
+        let (table, ops) = split_alter(
+            "ALTER TABLE `db`.`t` ADD COLUMN d DECIMAL(10, 2) /* money */ DEFAULT 0, ADD INDEX k (a, b)",
+        )
+        .expect("reads");
+        assert_eq!(table, "db.t");
+        assert_eq!(
+            ops,
+            vec![
+                "ADD COLUMN d DECIMAL(10, 2)   DEFAULT 0",
+                "ADD INDEX k (a, b)"
+            ]
+        );
+        assert!(split_alter("ALTER TABLE t ADD COLUMN a INT,").is_err());
+        assert!(split_alter("ALTER IGNORE TABLE t FORCE").is_err());
+        assert!(is_alter_table("alter table t force"));
+        assert!(!is_alter_table("ALTER VIEW v AS SELECT 1"));
+    }
+
+    #[test]
+    fn reads_the_options_sqlparser_does_not() {
+        assert_eq!(read("FORCE"), Ok(Some(ExtraOp::Force)));
+        assert_eq!(
+            read("ENGINE = InnoDB"),
+            Ok(Some(ExtraOp::Engine("InnoDB".into())))
+        );
+        assert_eq!(
+            read("row_format=dynamic"),
+            Ok(Some(ExtraOp::RowFormat("DYNAMIC".into())))
+        );
+        assert_eq!(
+            read("CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+            Ok(Some(ExtraOp::ConvertCharset {
+                charset: "utf8mb4".into(),
+                collate: Some("utf8mb4_unicode_ci".into())
+            }))
+        );
+        assert_eq!(
+            read("RENAME KEY `a` TO b").map(|o| o.map(|o| o.to_string())),
+            Ok(Some("RENAME INDEX `a` TO `b`".into()))
+        );
+        assert_eq!(read("ADD COLUMN a INT"), Ok(None));
+        assert!(read("ENGINE=Inno;DB").is_err());
+        assert!(read("CONVERT TO CHARACTER SET").is_err());
+    }
+}

@@ -1,0 +1,426 @@
+//! MySQL/MariaDB migration text -> statements, with sqlparser's MySQL dialect.
+//!
+//! The text is split at top-level semicolons by sqlparser's tokenizer (quotes, backquotes
+//! and `#`/`--`/`/* */` comments respected); each statement is parsed on its own, so one
+//! syntax error never hides the others. `ALTER TABLE` is read one operation at a time:
+//! the few MySQL table options sqlparser 0.59 cannot parse (`FORCE`, `ENGINE=`,
+//! `ROW_FORMAT=`, `CONVERT TO CHARACTER SET`, `RENAME INDEX`) are read by
+//! [`super::mysql_alter_extra`]; anything else it cannot read is a diagnostic, never a
+//! dropped statement.
+
+use sqlparser::ast::{
+    AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ObjectName, ObjectType, Statement,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use super::mysql_alter_extra::{self, ExtraOp};
+use super::parse_pg::Diagnostic;
+use crate::ir::Span;
+
+/// One operation of an `ALTER TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a handful per statement: boxing would buy nothing
+pub enum AlterOp {
+    Parsed(AlterTableOperation),
+    Extra(ExtraOp),
+}
+
+impl std::fmt::Display for AlterOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlterOp::Parsed(op) => write!(f, "{op}"),
+            AlterOp::Extra(op) => write!(f, "{op}"),
+        }
+    }
+}
+
+/// What a statement is, as far as planning goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MyKind {
+    /// `ALTER TABLE`, and `CREATE INDEX` / `DROP INDEX` read as the ALTER TABLE they are.
+    AlterTable {
+        table: String,
+        ops: Vec<AlterOp>,
+        /// `ALGORITHM=` / `LOCK=` as written (the plan chooses its own).
+        algorithm: Option<AlterTableAlgorithm>,
+        lock: Option<AlterTableLock>,
+        /// Written as CREATE INDEX / DROP INDEX.
+        index_statement: bool,
+    },
+    CreateTable {
+        table: String,
+        statement: Box<sqlparser::ast::CreateTable>,
+    },
+    /// `UPDATE t SET c = expr [WHERE ...]` on one table (a backfill).
+    Update {
+        table: String,
+        set: Vec<(String, String)>,
+        filter: Option<String>,
+    },
+    /// `SET [SESSION] name = value`.
+    SetVariable {
+        name: String,
+        value: String,
+    },
+    DropTable {
+        tables: Vec<String>,
+    },
+    RenameTable {
+        pairs: Vec<(String, String)>,
+    },
+    /// Anything else, kept as written and reviewed by hand.
+    Other,
+}
+
+/// One statement of a MySQL/MariaDB migration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MyStatement {
+    pub span: Span,
+    /// The statement as written (without its semicolon).
+    pub sql: String,
+    pub kind: MyKind,
+}
+
+/// Parses a migration file's text. `file` is the name used in spans.
+pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>) {
+    let mut statements = Vec::new();
+    let mut diagnostics = Vec::new();
+    let dialect = MySqlDialect {};
+    let tokens = match Tokenizer::new(&dialect, text).tokenize_with_location() {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = offset_of(text, e.location.line, e.location.column);
+            diagnostics.push(Diagnostic {
+                span: span_at(file, text, offset, text.len()),
+                message: e.message,
+            });
+            return (statements, diagnostics);
+        }
+    };
+    for piece in tokens.split(|t| t.token == Token::SemiColon) {
+        if let Some(d) = executable_comment(file, text, piece) {
+            diagnostics.push(d);
+        }
+        let Some((start, end)) = extent(text, piece) else {
+            continue; // only whitespace and comments
+        };
+        let sql = text[start..end].to_owned();
+        let span = span_at(file, text, start, end);
+        if first_word(piece).as_deref() == Some("DELIMITER") {
+            diagnostics.push(Diagnostic {
+                span,
+                message: "DELIMITER is a command of the mysql client, not SQL: zerodown reads \
+                          statements separated by `;` (write procedures and triggers in a file \
+                          of their own and run them with the mysql client)"
+                    .into(),
+            });
+            continue;
+        }
+        match read_statement(&sql) {
+            Ok(kind) => statements.push(MyStatement { span, sql, kind }),
+            Err(message) => diagnostics.push(Diagnostic { span, message }),
+        }
+    }
+    (statements, diagnostics)
+}
+
+/// `/*! ... */` is run by MySQL as SQL: refuse it rather than read it as a comment.
+fn executable_comment(file: &str, text: &str, piece: &[TokenWithSpan]) -> Option<Diagnostic> {
+    let t = piece.iter().find(|t| {
+        matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c)) if c.starts_with('!'))
+    })?;
+    let offset = offset_of(text, t.span.start.line, t.span.start.column);
+    Some(Diagnostic {
+        span: span_at(file, text, offset, offset),
+        message: "a `/*! ... */` comment is executed by MySQL as SQL: write the statement \
+                  plainly so zerodown can check it"
+            .into(),
+    })
+}
+
+fn first_word(piece: &[TokenWithSpan]) -> Option<String> {
+    piece.iter().find_map(|t| match &t.token {
+        Token::Whitespace(_) => None,
+        Token::Word(w) => Some(w.value.to_ascii_uppercase()),
+        _ => Some(String::new()),
+    })
+}
+
+/// Byte range from the first to the end of the last token that is not whitespace.
+fn extent(text: &str, piece: &[TokenWithSpan]) -> Option<(usize, usize)> {
+    let mut solid = piece
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)));
+    let first = solid.next()?;
+    let last = solid.next_back().unwrap_or(first);
+    Some((
+        offset_of(text, first.span.start.line, first.span.start.column),
+        offset_of(text, last.span.end.line, last.span.end.column),
+    ))
+}
+
+/// Byte offset of a 1-based line and column (in characters).
+fn offset_of(text: &str, line: u64, column: u64) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1) as usize)
+        .map(str::len)
+        .sum();
+    let rest = &text[line_start.min(text.len())..];
+    line_start
+        + rest
+            .char_indices()
+            .nth(column.saturating_sub(1) as usize)
+            .map_or(rest.len(), |(i, _)| i)
+}
+
+fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
+    let (line, column) = super::source::line_col(text, start);
+    Span {
+        file: file.to_owned(),
+        line,
+        column,
+        start,
+        end,
+    }
+}
+
+/// A table name as MySQL stores it for lookups (`db.t` kept qualified).
+pub fn table_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) => i.value.clone(),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn read_statement(sql: &str) -> Result<MyKind, String> {
+    let dialect = MySqlDialect {};
+    if mysql_alter_extra::is_alter_table(sql) {
+        return read_alter(sql);
+    }
+    let parsed = Parser::parse_sql(&dialect, sql).map_err(|e| clean(&e.to_string()))?;
+    let [statement] = parsed.as_slice() else {
+        return Err("expected one statement".into());
+    };
+    Ok(match statement {
+        Statement::CreateTable(c) => MyKind::CreateTable {
+            table: table_name(&c.name),
+            statement: Box::new(c.clone()),
+        },
+        Statement::CreateIndex(ci) => {
+            let mut op = String::from("ADD ");
+            if ci.unique {
+                op.push_str("UNIQUE ");
+            }
+            op.push_str("INDEX ");
+            if let Some(name) = &ci.name {
+                op.push_str(&format!("{name} "));
+            }
+            let columns: Vec<String> = ci.columns.iter().map(|c| c.to_string()).collect();
+            op.push_str(&format!("({})", columns.join(", ")));
+            let mut kind = read_alter(&format!("ALTER TABLE {} {op}", ci.table_name))?;
+            absorb_options(&mut kind, &ci.alter_options);
+            mark_index_statement(kind)
+        }
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            table: Some(table),
+            ..
+        } => {
+            let drops: Vec<String> = names.iter().map(|n| format!("DROP INDEX {n}")).collect();
+            mark_index_statement(read_alter(&format!(
+                "ALTER TABLE {table} {}",
+                drops.join(", ")
+            ))?)
+        }
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            names,
+            ..
+        } => MyKind::DropTable {
+            tables: names.iter().map(table_name).collect(),
+        },
+        Statement::RenameTable(pairs) => MyKind::RenameTable {
+            pairs: pairs
+                .iter()
+                .map(|r| (table_name(&r.old_name), table_name(&r.new_name)))
+                .collect(),
+        },
+        Statement::Update {
+            table,
+            assignments,
+            from: None,
+            selection,
+            returning: None,
+            limit: None,
+            ..
+        } if table.joins.is_empty() => match &table.relation {
+            sqlparser::ast::TableFactor::Table { name, .. } => MyKind::Update {
+                table: table_name(name),
+                set: assignments
+                    .iter()
+                    .map(|a| (a.target.to_string(), a.value.to_string()))
+                    .collect(),
+                filter: selection.as_ref().map(|e| e.to_string()),
+            },
+            _ => MyKind::Other,
+        },
+        Statement::Set(sqlparser::ast::Set::SingleAssignment {
+            variable, values, ..
+        }) if values.len() == 1 => MyKind::SetVariable {
+            name: variable.to_string().to_ascii_lowercase(),
+            value: values[0].to_string(),
+        },
+        _ => MyKind::Other,
+    })
+}
+
+fn mark_index_statement(mut kind: MyKind) -> MyKind {
+    if let MyKind::AlterTable {
+        index_statement, ..
+    } = &mut kind
+    {
+        *index_statement = true;
+    }
+    kind
+}
+
+fn absorb_options(kind: &mut MyKind, options: &[AlterTableOperation]) {
+    if let MyKind::AlterTable {
+        algorithm, lock, ..
+    } = kind
+    {
+        for o in options {
+            match o {
+                AlterTableOperation::Algorithm { algorithm: a, .. } => *algorithm = Some(a.clone()),
+                AlterTableOperation::Lock { lock: l, .. } => *lock = Some(l.clone()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `ALTER TABLE t op, op, ...`: each operation parsed on its own.
+fn read_alter(sql: &str) -> Result<MyKind, String> {
+    let (table, pieces) = mysql_alter_extra::split_alter(sql)?;
+    let mut ops = Vec::new();
+    let mut kind_options = Vec::new();
+    for piece in pieces {
+        if let Some(extra) = mysql_alter_extra::read(&piece)? {
+            ops.push(AlterOp::Extra(extra));
+            continue;
+        }
+        let one = format!("ALTER TABLE t {piece}");
+        let parsed = Parser::parse_sql(&MySqlDialect {}, &one).map_err(|e| {
+            format!(
+                "cannot read `{piece}` ({}); write it as its own ALTER TABLE, or run it by hand",
+                clean(&e.to_string())
+            )
+        })?;
+        let Some(Statement::AlterTable { operations, .. }) = parsed.into_iter().next() else {
+            return Err(format!("cannot read `{piece}` as an ALTER TABLE operation"));
+        };
+        for op in operations {
+            match op {
+                AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => {
+                    kind_options.push(op)
+                }
+                other => ops.push(AlterOp::Parsed(other)),
+            }
+        }
+    }
+    let mut kind = MyKind::AlterTable {
+        table,
+        ops,
+        algorithm: None,
+        lock: None,
+        index_statement: false,
+    };
+    absorb_options(&mut kind, &kind_options);
+    Ok(kind)
+}
+
+fn clean(message: &str) -> String {
+    message.trim_start_matches("sql parser error: ").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_with_positions_and_reads_each_statement() {
+        let text = "# a comment; not a statement\nALTER TABLE `t` ADD COLUMN c INT NOT NULL DEFAULT 0, ADD INDEX k (c), ALGORITHM=INPLACE;\n\n  UPDATE t SET c = a + 1 WHERE c IS NULL;\nCREATE INDEX i ON t (a);\nDROP INDEX i ON t;\nSET foreign_key_checks = 0;\nSELECT ';';";
+        let (stmts, diags) = parse_file("m.sql", text);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stmts.len(), 6);
+        assert_eq!((stmts[0].span.line, stmts[0].span.column), (2, 1));
+        assert!(stmts[0].sql.starts_with("ALTER TABLE `t`"));
+        assert!(stmts[0].sql.ends_with("ALGORITHM=INPLACE"));
+        let MyKind::AlterTable {
+            table,
+            ops,
+            algorithm,
+            ..
+        } = &stmts[0].kind
+        else {
+            panic!("{:?}", stmts[0].kind)
+        };
+        assert_eq!(table, "t");
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[1].to_string(), "ADD INDEX k (c)");
+        assert_eq!(*algorithm, Some(AlterTableAlgorithm::Inplace));
+        assert_eq!((stmts[1].span.line, stmts[1].span.column), (4, 3));
+        assert_eq!(
+            stmts[1].kind,
+            MyKind::Update {
+                table: "t".into(),
+                set: vec![("c".into(), "a + 1".into())],
+                filter: Some("c IS NULL".into())
+            }
+        );
+        let MyKind::AlterTable {
+            ops,
+            index_statement: true,
+            ..
+        } = &stmts[2].kind
+        else {
+            panic!("{:?}", stmts[2].kind)
+        };
+        assert_eq!(ops[0].to_string(), "ADD INDEX i (a)");
+        assert!(
+            matches!(&stmts[3].kind, MyKind::AlterTable { ops, .. } if ops[0].to_string() == "DROP INDEX i")
+        );
+        assert_eq!(
+            stmts[4].kind,
+            MyKind::SetVariable {
+                name: "foreign_key_checks".into(),
+                value: "0".into()
+            }
+        );
+        assert_eq!(stmts[5].kind, MyKind::Other);
+    }
+
+    #[test]
+    fn bad_statements_are_each_reported_and_none_is_dropped() {
+        let text = "ALTER TABLE t ADD COLUMN;\nALTER TABLE t ADD COLUMN ok INT;\n/*!40101 SET NAMES utf8 */;\nDELIMITER //\n";
+        let (stmts, diags) = parse_file("m.sql", text);
+        assert_eq!(stmts.len(), 1);
+        let lines: Vec<u32> = diags.iter().map(|d| d.span.line).collect();
+        assert_eq!(lines, vec![1, 3, 4], "{diags:?}");
+        assert!(
+            diags[0].message.contains("ADD COLUMN"),
+            "{}",
+            diags[0].message
+        );
+        assert!(diags[1].message.contains("executed by MySQL"));
+        assert!(diags[2].message.contains("DELIMITER"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The live catalog the planner needs: the tables a migration names (columns, indexes,
+//! size, row format, triggers, MySQL's instant row versions), `binlog_format`, and the
+//! transactions open now.
+
+use std::collections::BTreeSet;
+
+use mysql_async::prelude::Queryable;
+use zerodown_core::catalog::mysql::{MyCatalog, MyTable, OpenTransaction};
+use zerodown_core::engine::{Engine, ServerProfile};
+
+use crate::{mdl, server_profile, table_info_in, MyError};
+
+/// `db.t` -> (Some(db), t); `t` -> (None, t).
+pub fn split_name(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('.') {
+        Some((db, t)) => (Some(db), t),
+        None => (None, name),
+    }
+}
+
+/// TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, ROW_FORMAT.
+type SizeRow = (Option<u64>, Option<u64>, Option<u64>, Option<String>);
+
+/// Reads the server profile and the catalog of `tables` (names as the migration writes
+/// them; a table that does not exist is left out, and the planner reports it).
+pub async fn introspect(
+    conn: &mut mysql_async::Conn,
+    tables: &BTreeSet<String>,
+) -> Result<(ServerProfile, MyCatalog), MyError> {
+    let q = |what| move |source| MyError::Query { what, source };
+    let profile = server_profile(conn).await?;
+    let mut cat = MyCatalog {
+        live: true,
+        ..MyCatalog::default()
+    };
+    let binlog: (Option<u64>, Option<String>) = conn
+        .query_first("SELECT @@log_bin, @@binlog_format")
+        .await
+        .map_err(q("binlog settings"))?
+        .unwrap_or((None, None));
+    cat.binlog_format = match binlog {
+        (Some(1), format) => format,
+        _ => None,
+    };
+    cat.open_transactions = mdl::possible_holders(conn)
+        .await?
+        .into_iter()
+        .map(|h| OpenTransaction {
+            id: h.id,
+            state: h.command,
+            seconds: h.transaction_seconds as f64,
+            query: h.query.unwrap_or_default(),
+        })
+        .collect();
+    for name in tables {
+        let (db, table) = split_name(name);
+        let size: Option<SizeRow> = conn
+            .exec_first(
+                "SELECT TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, ROW_FORMAT
+                   FROM information_schema.TABLES
+                  WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+                (db, table),
+            )
+            .await
+            .map_err(q("table sizes"))?;
+        let Some((mut rows, data, index, row_format)) = size else {
+            continue;
+        };
+        if rows == Some(0) {
+            // TABLE_ROWS is an estimate that lags behind a recent fill: empty only if
+            // it really is (an empty table gets no online ladder).
+            let any: Option<u64> = conn
+                .query_first(format!(
+                    "SELECT EXISTS (SELECT 1 FROM {})",
+                    zerodown_core::sql::quote::mysql_table(name)
+                ))
+                .await
+                .map_err(q("whether the table is empty"))?;
+            if any == Some(1) {
+                rows = None;
+            }
+        }
+        let triggers: Vec<String> = conn
+            .exec(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+                  WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND EVENT_OBJECT_TABLE = ?",
+                (db, table),
+            )
+            .await
+            .map_err(q("triggers"))?;
+        let total_row_versions = if profile.engine == Engine::MySql
+            && zerodown_core::capabilities::instant_row_versions_limit(&profile).is_some()
+        {
+            conn.exec_first(
+                "SELECT TOTAL_ROW_VERSIONS FROM information_schema.INNODB_TABLES
+                  WHERE NAME = CONCAT(COALESCE(?, DATABASE()), '/', ?)",
+                (db, table),
+            )
+            .await
+            .map_err(q("instant row versions"))?
+        } else {
+            None
+        };
+        cat.tables.insert(
+            name.clone(),
+            MyTable {
+                info: table_info_in(conn, db, table).await?,
+                known: true,
+                new: false,
+                rows: rows.map(|r| r as f64),
+                data_bytes: data,
+                index_bytes: index,
+                row_format,
+                triggers,
+                total_row_versions,
+            },
+        );
+    }
+    Ok((profile, cat))
+}

@@ -1,0 +1,82 @@
+//! The test MariaDB/MySQL server: databases each test owns, dropped after it (and, like
+//! the PostgreSQL ones, by the next test when the process that made them is gone).
+
+use mysql_async::prelude::Queryable;
+
+use crate::unique_name;
+
+/// Base URL of the test MariaDB/MySQL server (no database).
+pub fn my_base_url() -> String {
+    std::env::var("ZERODOWN_TEST_MYSQL_BASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// A connection to the server's `test` database (for admin work).
+pub async fn my_admin() -> mysql_async::Conn {
+    mysql_async::Conn::from_url(format!("{}/test", my_base_url()))
+        .await
+        .expect("MariaDB on 127.0.0.1:3306 (bash scripts/setup.sh starts it)")
+}
+
+async fn drop_orphaned(admin: &mut mysql_async::Conn) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(names) = admin
+        .query::<String, _>(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'zdt\\_%'",
+        )
+        .await
+    else {
+        return;
+    };
+    for name in names {
+        let pid = name.rsplit('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_none_or(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = admin
+                .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await;
+        }
+    }
+}
+
+/// A MariaDB/MySQL database the test owns; [`MyTestDatabase::drop`] removes it.
+pub struct MyTestDatabase {
+    pub name: String,
+}
+
+impl MyTestDatabase {
+    pub async fn create(tag: &str) -> MyTestDatabase {
+        let mut admin = my_admin().await;
+        drop_orphaned(&mut admin).await;
+        let name = unique_name(tag);
+        admin
+            .query_drop(format!("CREATE DATABASE `{name}`"))
+            .await
+            .expect("create test database");
+        let _ = admin.disconnect().await;
+        MyTestDatabase { name }
+    }
+
+    /// `mysql://…/<name>`.
+    pub fn url(&self) -> String {
+        format!("{}/{}", my_base_url(), self.name)
+    }
+
+    pub async fn connect(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.url())
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// Drops the database (and the `_zerodown` state of runs against it, if any).
+    pub async fn drop(self) {
+        let mut admin = my_admin().await;
+        admin
+            .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .await
+            .expect("drop test database");
+        let _ = admin.disconnect().await;
+    }
+}
