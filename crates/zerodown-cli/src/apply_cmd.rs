@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zerodown_core::migrations::{identity, source_names};
-use zerodown_core::plan::Plan;
+use zerodown_core::plan::{Plan, StepKind};
 use zerodown_core::report;
-use zerodown_exec::{ExecError, Executor, MigrationStatus, Options, RunReport, StateStore};
+use zerodown_exec::{
+    Database, ExecError, Executor, MigrationStatus, Options, RunReport, StateStore,
+};
+use zerodown_mysql::MyDriver;
 use zerodown_pg::PgDriver;
 
 use crate::control_cmd::{find_migration, Target};
@@ -102,11 +105,6 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
         print!("{}", report::render_text(&p.profile, &p.meta, &p.outcome));
         return Ok(exit::OK);
     }
-    if zerodown_mysql::is_mysql_url(&conn) {
-        return Err(Failure::bad_input(
-            "apply on MySQL/MariaDB is not available yet: `zerodown plan` shows the plan",
-        ));
-    }
     let plan = p.outcome.plan.clone();
     let confirmed = || std::io::stdin().is_terminal() && confirm(&plan);
     if !plan.safe && !args.yes && !confirmed() {
@@ -156,6 +154,44 @@ async fn lock_holder(db: &mut PgDriver) -> String {
     }
 }
 
+/// What a run needs of a driver beyond the executor's traits.
+trait RunDriver: Database + StateStore {
+    /// Who holds the run lock, for the message when it is taken (may be empty).
+    async fn lock_holder(&mut self) -> String;
+    async fn set_rate(&mut self, id: &str, rate: i32) -> Result<(), Failure>;
+}
+
+impl RunDriver for PgDriver {
+    async fn lock_holder(&mut self) -> String {
+        lock_holder(self).await
+    }
+
+    async fn set_rate(&mut self, id: &str, rate: i32) -> Result<(), Failure> {
+        let c = self
+            .client()
+            .await
+            .map_err(|e| Failure::database(e.to_string()))?;
+        zerodown_pg::state::set_rate(c, id, Some(rate))
+            .await
+            .map_err(|e| Failure::database(e.to_string()))
+    }
+}
+
+impl RunDriver for MyDriver {
+    async fn lock_holder(&mut self) -> String {
+        match self.run_lock_holder().await {
+            Ok(Some(id)) => format!(" (session {id})"),
+            _ => String::new(),
+        }
+    }
+
+    async fn set_rate(&mut self, id: &str, rate: i32) -> Result<(), Failure> {
+        MyDriver::set_rate(self, id, u32::try_from(rate).ok())
+            .await
+            .map_err(|e| Failure::database(e.to_string()))
+    }
+}
+
 /// Runs (or resumes) migration `id` under the run lock.
 pub async fn execute(
     conn: &str,
@@ -164,10 +200,28 @@ pub async fn execute(
     new: Option<(&str, &str, &serde_json::Value)>,
     run: &RunArgs,
 ) -> Result<u8, Failure> {
+    if !zerodown_mysql::is_mysql_url(conn) {
+        return execute_on(&mut PgDriver::new(conn), id, plan, new, run).await;
+    }
+    if plan.steps().any(|s| s.kind == StepKind::OnlineRebuild) {
+        return Err(Failure::bad_input(
+            "the plan needs an online rebuild (a change MySQL/MariaDB can only COPY), which this version of zerodown cannot run yet; nothing was run",
+        ));
+    }
+    let mut db = MyDriver::new(conn).map_err(|e| Failure::bad_input(e.to_string()))?;
+    execute_on(&mut db, id, plan, new, run).await
+}
+
+async fn execute_on<D: RunDriver>(
+    db: &mut D,
+    id: &str,
+    plan: &Plan,
+    new: Option<(&str, &str, &serde_json::Value)>,
+    run: &RunArgs,
+) -> Result<u8, Failure> {
     let db_err = |e: zerodown_exec::DriverError| Failure::database(format!("{e}"));
-    let mut db = PgDriver::new(conn);
     if !db.try_lock_run(id).await.map_err(db_err)? {
-        let who = lock_holder(&mut db).await;
+        let who = db.lock_holder().await;
         return Err(Failure {
             code: exit::BUSY,
             message: format!("another zerodown run holds the run lock on this database{who}; wait for it, or see zerodown status"),
@@ -213,15 +267,12 @@ pub async fn execute(
         .await
         .map_err(db_err)?;
     if let Some(rate) = run.max_rows_per_sec {
-        let c = db.client().await.map_err(db_err)?;
-        zerodown_pg::state::set_rate(c, id, Some(rate))
-            .await
-            .map_err(|e| Failure::database(e.to_string()))?;
+        db.set_rate(id, rate).await?;
     }
     let mut sink = Sink::new(run.log_format);
     let opts = options(run);
     let interrupts = tokio::spawn(stop_on_ctrl_c(opts.interrupt.clone()));
-    let result = Executor::new(&mut db, &mut sink, id, opts)
+    let result = Executor::new(db, &mut sink, id, opts)
         .run(plan, &state)
         .await;
     interrupts.abort();

@@ -1,8 +1,15 @@
-//! zerodown's MySQL and MariaDB driver. So far: the server profile (flavor and version)
-//! the planner's facts are chosen by, and metadata-lock handling ([`mdl`]).
+//! zerodown's MySQL and MariaDB driver: the server profile (flavor and version) the
+//! planner's facts are chosen by, the live catalog ([`catalog`]), metadata-lock handling
+//! ([`mdl`]), and [`MyDriver`], the executor's `Database` and `StateStore`.
 
+mod backfill;
 pub mod catalog;
+mod driver;
+mod errors;
 pub mod mdl;
+pub mod state;
+
+pub use driver::MyDriver;
 
 use mysql_async::prelude::Queryable;
 use zerodown_core::engine::{ServerProfile, Settings, Version};

@@ -138,7 +138,7 @@ impl Builder<'_> {
             phase,
             kind,
             description,
-            table: table.map(mysql_table),
+            table: table.map(str::to_owned),
             statements: Vec::new(),
             lock: None,
             rewrites_table: false,
@@ -184,7 +184,7 @@ impl Builder<'_> {
             Some(table),
         );
         step.backfill = Some(BackfillSpec {
-            table: mysql_table(table),
+            table: table.to_owned(),
             key: Vec::new(),
             set: set
                 .iter()
@@ -258,7 +258,7 @@ impl Builder<'_> {
                 step.statements = vec![alter];
                 step.rewrites_table = true;
                 step.reversible = false;
-                step.done_check = checks.map(|c| c.join(" AND "));
+                step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
                 continue;
             }
             let o = mysql_online::statement(self.p, &acts);
@@ -297,7 +297,7 @@ impl Builder<'_> {
             step.rewrites_table = o.rebuilds;
             step.scans_table = acts.iter().any(|a| builds_index(*a));
             step.table_is_new = t.is_empty();
-            step.done_check = checks.map(|c| c.join(" AND "));
+            step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
         }
     }
 }

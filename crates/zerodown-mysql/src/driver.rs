@@ -1,0 +1,261 @@
+//! `MyDriver`: the executor's `Database` on MySQL/MariaDB. Every DDL runs with a short
+//! session `lock_wait_timeout` (the metadata lock: a DDL waiting longer would queue every
+//! query on the table behind it) and `innodb_lock_wait_timeout`; statements are tagged
+//! with a comment naming the run, so a resumed run can end the statements a killed one
+//! left running on the server.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use zerodown_core::plan::{BackfillSpec, Step, StepKind};
+use zerodown_core::sql::quote::{mysql_ident, mysql_table};
+use zerodown_exec::*;
+
+use crate::catalog::split_name;
+use crate::errors::classify;
+
+/// The executor's connection to one database of a MySQL/MariaDB server.
+pub struct MyDriver {
+    pub(crate) opts: mysql_async::Opts,
+    pub(crate) work: Option<Conn>,
+    /// The session that holds the run lock (`GET_LOCK`), kept apart from the work.
+    pub(crate) lock: Option<Conn>,
+    /// The database the URL names: state rows and the run lock are per database.
+    pub(crate) database: String,
+    pub(crate) holds_run_lock: bool,
+    /// Batches may run READ COMMITTED (no gap locks): the binlog is off or row-based.
+    pub(crate) read_committed: bool,
+}
+
+/// Seconds for a `*_timeout` variable: whole, at least 1.
+fn whole_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl MyDriver {
+    /// A driver for `url` (`mysql://` or `mariadb://`), which must name a database.
+    pub fn new(url: &str) -> Result<Self, DriverError> {
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let opts = mysql_async::Opts::from_url(&url)
+            .map_err(|e| DriverError::permanent(format!("invalid MySQL/MariaDB URL: {e}")))?;
+        let database = opts.db_name().map(str::to_owned).ok_or_else(|| {
+            DriverError::permanent("the URL must name a database (mysql://user@host/db)")
+        })?;
+        Ok(MyDriver {
+            opts,
+            work: None,
+            lock: None,
+            database,
+            holds_run_lock: false,
+            read_committed: false,
+        })
+    }
+
+    /// The comment every statement of this run starts with (seen in PROCESSLIST).
+    pub(crate) fn tag(&self) -> String {
+        format!("/* zerodown run on {} */ ", self.database.replace("*/", ""))
+    }
+
+    /// The work session, connected (again) when needed.
+    pub async fn conn(&mut self) -> Result<&mut Conn, DriverError> {
+        if self.work.is_none() {
+            let c = Conn::new(self.opts.clone())
+                .await
+                .map_err(|e| classify(&e))?;
+            self.work = Some(c);
+        }
+        self.work
+            .as_mut()
+            .ok_or_else(|| DriverError::connection_lost("no connection"))
+    }
+
+    /// Runs `f` on the work session; a lost connection is dropped so the next call
+    /// connects again.
+    pub(crate) async fn with_conn<T>(
+        &mut self,
+        sql: impl Into<String>,
+        run: impl AsyncFnOnce(&mut Conn, String) -> Result<T, mysql_async::Error>,
+    ) -> Result<T, DriverError> {
+        let sql = sql.into();
+        let c = self.conn().await?;
+        match run(c, sql).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let e = classify(&e);
+                if e.class == ErrorClass::ConnectionLost {
+                    self.work = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn exec(&mut self, sql: impl Into<String>) -> Result<(), DriverError> {
+        self.with_conn(sql, async |c, sql| c.query_drop(sql).await)
+            .await
+    }
+
+    async fn set_timeouts(&mut self, lock: Duration) -> Result<(), DriverError> {
+        let secs = whole_secs(lock);
+        self.exec(format!(
+            "SET SESSION lock_wait_timeout = {secs}, innodb_lock_wait_timeout = {secs}"
+        ))
+        .await
+    }
+}
+
+#[async_trait]
+impl Database for MyDriver {
+    async fn run_step(&mut self, step: &Step) -> Result<Duration, DriverError> {
+        if step.kind == StepKind::OnlineRebuild {
+            return Err(DriverError::permanent(
+                "the online rebuild is not available yet on this version of zerodown",
+            ));
+        }
+        self.set_timeouts(Duration::from_millis(step.lock_timeout_ms))
+            .await?;
+        let started = Instant::now();
+        let tag = self.tag();
+        if step.transactional {
+            self.exec("START TRANSACTION").await?;
+        }
+        for sql in &step.statements {
+            if let Err(e) = self.exec(format!("{tag}{sql}")).await {
+                if step.transactional {
+                    let _ = self.exec("ROLLBACK").await;
+                }
+                return Err(e);
+            }
+        }
+        if step.transactional {
+            self.exec("COMMIT").await?;
+        }
+        Ok(started.elapsed())
+    }
+
+    async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError> {
+        let v: Option<Option<i64>> = self
+            .with_conn(sql, async |c, sql| c.query_first(sql).await)
+            .await?;
+        Ok(v.flatten().is_some_and(|v| v != 0))
+    }
+
+    async fn blockers(&mut self, _table: &str) -> Result<Vec<Blocker>, DriverError> {
+        let holders = crate::mdl::possible_holders(self.conn().await?)
+            .await
+            .map_err(|e| DriverError::permanent(e.to_string()))?;
+        let own: Vec<u64> = self.lock.iter().map(Conn::id).map(u64::from).collect();
+        Ok(holders
+            .into_iter()
+            .filter(|h| !own.contains(&h.id))
+            .map(|h| Blocker {
+                pid: i32::try_from(h.id).unwrap_or(i32::MAX),
+                // The executor's kill policy ends only sessions idle in a transaction.
+                state: if h.command == "Sleep" {
+                    "idle in transaction (Sleep)".into()
+                } else {
+                    h.command
+                },
+                transaction_seconds: Some(h.transaction_seconds as f64),
+                query: h.query.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError> {
+        match self.exec(format!("KILL CONNECTION {pid}")).await {
+            Ok(()) => Ok(true),
+            // ER_NO_SUCH_THREAD: it ended meanwhile.
+            Err(e) if e.code.as_deref() == Some("1094") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn drop_invalid_index(
+        &mut self,
+        _index: &str,
+        _lock_timeout: Duration,
+    ) -> Result<bool, DriverError> {
+        // InnoDB never leaves a half-built index behind: a failed build is rolled back.
+        Ok(false)
+    }
+
+    async fn backfill_key(&mut self, spec: &BackfillSpec) -> Result<BackfillKey, DriverError> {
+        crate::backfill::key(self, spec).await
+    }
+
+    async fn backfill_batch(
+        &mut self,
+        at: &Checkpoint<'_>,
+        spec: &BackfillSpec,
+        key: &BackfillKey,
+        after: Option<&[String]>,
+        limit: u32,
+        lock_timeout: Duration,
+        _statement_timeout: Option<Duration>,
+    ) -> Result<BatchOutcome, DriverError> {
+        self.set_timeouts(lock_timeout).await?;
+        crate::backfill::batch(self, at, spec, key, after, limit).await
+    }
+
+    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
+        // A primary does not see its replicas' lag; replicas to watch come with the
+        // online rebuild (issue 5, next).
+        Ok(None)
+    }
+
+    async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
+        let tag = self.tag();
+        let rows: Vec<(u64, String)> = self
+            .with_conn(tag, async |c, tag| {
+                c.exec(
+                    "SELECT ID, INFO FROM information_schema.PROCESSLIST
+                      WHERE ID <> CONNECTION_ID() AND LEFT(INFO, CHAR_LENGTH(?)) = ?",
+                    (tag.clone(), tag),
+                )
+                .await
+            })
+            .await?;
+        let own: Vec<u64> = self.lock.iter().map(Conn::id).map(u64::from).collect();
+        let mut ended = Vec::new();
+        for (id, info) in rows.into_iter().filter(|(id, _)| !own.contains(id)) {
+            if self
+                .terminate(i32::try_from(id).unwrap_or(i32::MAX))
+                .await?
+            {
+                ended.push(Blocker {
+                    pid: i32::try_from(id).unwrap_or(i32::MAX),
+                    state: "active".into(),
+                    transaction_seconds: None,
+                    query: info,
+                });
+            }
+        }
+        Ok(ended)
+    }
+}
+
+/// `db`.`t` from a plan's table name.
+pub(crate) fn table_sql(name: &str) -> String {
+    mysql_table(name)
+}
+
+/// The schema condition for information_schema queries on `name`.
+pub(crate) fn schema_and_table(name: &str) -> (Option<String>, String) {
+    let (db, t) = split_name(name);
+    (db.map(str::to_owned), t.to_owned())
+}
+
+/// A quoted column list.
+pub(crate) fn columns_sql(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| mysql_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,344 @@
+//! Migration state on MySQL/MariaDB: the `_zerodown` database (one per server, rows keyed
+//! by the target database), and the run lock: `GET_LOCK` on a session of its own, named
+//! after the target database, taken again if that session is lost.
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use zerodown_core::plan::Step;
+use zerodown_exec::*;
+
+use crate::driver::MyDriver;
+use crate::errors::classify;
+
+/// Where state lives (backquoted).
+pub const STATE_DB: &str = "`_zerodown`";
+
+const STATE_SCHEMA: [&str; 3] = [
+    "CREATE DATABASE IF NOT EXISTS `_zerodown` DEFAULT CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS `_zerodown`.migrations (
+        db VARCHAR(64) NOT NULL,
+        id VARCHAR(255) NOT NULL,
+        checksum VARCHAR(128) NOT NULL,
+        source TEXT NOT NULL,
+        plan LONGTEXT NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        error TEXT,
+        paused BOOLEAN NOT NULL DEFAULT FALSE,
+        abort_requested BOOLEAN NOT NULL DEFAULT FALSE,
+        max_rows_per_sec INT,
+        created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        finished_at TIMESTAMP(3) NULL,
+        PRIMARY KEY (db, id)
+    ) ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS `_zerodown`.steps (
+        db VARCHAR(64) NOT NULL,
+        migration_id VARCHAR(255) NOT NULL,
+        step_no INT NOT NULL,
+        phase VARCHAR(16) NOT NULL,
+        kind VARCHAR(32) NOT NULL,
+        description TEXT NOT NULL,
+        status VARCHAR(16) NOT NULL DEFAULT 'pending',
+        attempts INT NOT NULL DEFAULT 0,
+        rows_done BIGINT NOT NULL DEFAULT 0,
+        last_key TEXT,
+        batch_size INT,
+        started_at TIMESTAMP(3) NULL,
+        finished_at TIMESTAMP(3) NULL,
+        elapsed_ms BIGINT,
+        held_ms BIGINT,
+        error TEXT,
+        PRIMARY KEY (db, migration_id, step_no)
+    ) ENGINE=InnoDB",
+];
+
+impl MyDriver {
+    /// The run lock's name: per target database, at most 64 characters.
+    fn lock_name(&self) -> String {
+        let name = format!("zerodown:{}", self.database);
+        name.chars().take(64).collect()
+    }
+
+    async fn take_run_lock(&mut self) -> Result<bool, DriverError> {
+        if self.lock.is_none() {
+            self.lock = Some(
+                Conn::new(self.opts.clone())
+                    .await
+                    .map_err(|e| classify(&e))?,
+            );
+        }
+        let name = self.lock_name();
+        let Some(c) = self.lock.as_mut() else {
+            return Err(DriverError::connection_lost("no lock session"));
+        };
+        let got: Option<Option<i64>> = match c.exec_first("SELECT GET_LOCK(?, 0)", (name,)).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.lock = None;
+                return Err(classify(&e));
+            }
+        };
+        self.holds_run_lock = got.flatten() == Some(1);
+        Ok(self.holds_run_lock)
+    }
+
+    /// Checks the run lock's session is alive and still holds it; takes it again on a
+    /// new session if that one was lost (and fails if another run took it meanwhile).
+    async fn keep_run_lock(&mut self) -> Result<(), DriverError> {
+        let alive = match self.lock.as_mut() {
+            Some(c) => c.ping().await.is_ok(),
+            None => false,
+        };
+        if alive {
+            return Ok(());
+        }
+        self.lock = None;
+        if self.take_run_lock().await? {
+            Ok(())
+        } else {
+            Err(DriverError::permanent(
+                "the run lock was lost with its session and another run holds it now",
+            ))
+        }
+    }
+
+    /// The session of the run holding the run lock on this database, if any.
+    pub async fn run_lock_holder(&mut self) -> Result<Option<u64>, DriverError> {
+        let name = self.lock_name();
+        self.with_conn(name, async |c, name| {
+            c.exec_first::<Option<u64>, _, _>("SELECT IS_USED_LOCK(?)", (name,))
+                .await
+                .map(Option::flatten)
+        })
+        .await
+    }
+}
+
+impl MyDriver {
+    /// Caps the backfills of `migration` at `rate` rows per second (None: no cap); a
+    /// running apply picks it up within its poll interval.
+    pub async fn set_rate(
+        &mut self,
+        migration: &str,
+        rate: Option<u32>,
+    ) -> Result<(), DriverError> {
+        let db = self.database.clone();
+        self.with_conn("", async |c, _| {
+            c.exec_drop(
+                "UPDATE `_zerodown`.migrations SET max_rows_per_sec = ? WHERE db = ? AND id = ?",
+                (rate, db, migration),
+            )
+            .await
+        })
+        .await
+    }
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl StateStore for MyDriver {
+    async fn try_lock_run(&mut self, _migration: &str) -> Result<bool, DriverError> {
+        let got = self.take_run_lock().await?;
+        if got {
+            for ddl in STATE_SCHEMA {
+                self.with_conn(ddl, async |c, ddl| c.query_drop(ddl).await)
+                    .await?;
+            }
+        }
+        Ok(got)
+    }
+
+    async fn load(&mut self, migration: &str) -> Result<Option<MigrationState>, DriverError> {
+        let db = self.database.clone();
+        let exists: Option<u64> = self
+            .with_conn("", async |c, _| {
+                c.query_first(
+                    "SELECT COUNT(*) FROM information_schema.TABLES
+                      WHERE TABLE_SCHEMA = '_zerodown' AND TABLE_NAME = 'steps'",
+                )
+                .await
+            })
+            .await?;
+        if exists != Some(1) {
+            return Ok(None);
+        }
+        let m: Option<(String, String)> = self
+            .with_conn("", async |c, _| {
+                c.exec_first(
+                    "SELECT checksum, status FROM `_zerodown`.migrations WHERE db = ? AND id = ?",
+                    (db.clone(), migration),
+                )
+                .await
+            })
+            .await?;
+        let Some((checksum, status)) = m else {
+            return Ok(None);
+        };
+        type StepRow = (String, u32, u64, Option<String>, Option<u32>);
+        let rows: Vec<StepRow> = self
+            .with_conn("", async |c, _| {
+                c.exec(
+                    "SELECT status, attempts, rows_done, last_key, batch_size FROM `_zerodown`.steps
+                      WHERE db = ? AND migration_id = ? ORDER BY step_no",
+                    (db, migration),
+                )
+                .await
+            })
+            .await?;
+        Ok(Some(MigrationState {
+            id: migration.to_owned(),
+            checksum,
+            status: MigrationStatus::parse(&status).unwrap_or(MigrationStatus::Failed),
+            steps: rows
+                .into_iter()
+                .map(|(status, attempts, rows, last_key, batch_size)| StepState {
+                    status: StepStatus::parse(&status).unwrap_or(StepStatus::Pending),
+                    attempts,
+                    rows,
+                    last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
+                    batch_size,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn create(
+        &mut self,
+        migration: &str,
+        checksum: &str,
+        source: &str,
+        plan: &serde_json::Value,
+        steps: &[Step],
+    ) -> Result<(), DriverError> {
+        let db = self.database.clone();
+        let plan = plan.to_string();
+        let rows: Vec<(String, u64, &'static str, String, String)> = steps
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                let kind = serde_json::to_value(s.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (
+                    migration.to_owned(),
+                    n as u64,
+                    s.phase.name(),
+                    kind,
+                    s.description.clone(),
+                )
+            })
+            .collect();
+        self.with_conn("", async |c, _| {
+            c.query_drop("START TRANSACTION").await?;
+            let done = async {
+                c.exec_drop(
+                    "INSERT INTO `_zerodown`.migrations (db, id, checksum, source, plan, status)
+                     VALUES (?, ?, ?, ?, ?, 'running')",
+                    (db.clone(), migration, checksum, source, plan),
+                )
+                .await?;
+                for (m, n, phase, kind, description) in rows {
+                    c.exec_drop(
+                        "INSERT INTO `_zerodown`.steps (db, migration_id, step_no, phase, kind, description)
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                        (db.clone(), m, n, phase, kind, description),
+                    )
+                    .await?;
+                }
+                c.query_drop("COMMIT").await
+            }
+            .await;
+            if done.is_err() {
+                let _ = c.query_drop("ROLLBACK").await;
+            }
+            done
+        })
+        .await
+    }
+
+    async fn set_status(
+        &mut self,
+        migration: &str,
+        status: MigrationStatus,
+        error: Option<&str>,
+    ) -> Result<(), DriverError> {
+        let db = self.database.clone();
+        self.with_conn("", async |c, _| {
+            c.exec_drop(
+                "UPDATE `_zerodown`.migrations SET status = ?, error = ?, updated_at = CURRENT_TIMESTAMP(3),
+                        finished_at = CASE WHEN ? IN ('completed', 'aborted') THEN CURRENT_TIMESTAMP(3) END
+                  WHERE db = ? AND id = ?",
+                (status.as_str(), error, status.as_str(), db, migration),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn set_step(
+        &mut self,
+        migration: &str,
+        step: usize,
+        status: StepStatus,
+        u: &StepUpdate,
+    ) -> Result<(), DriverError> {
+        let db = self.database.clone();
+        let s = status.as_str();
+        let params: Vec<mysql_async::Value> = vec![
+            s.into(),
+            u.attempts.into(),
+            s.into(),
+            s.into(),
+            s.into(),
+            ms(u.elapsed).into(),
+            s.into(),
+            ms(u.held).into(),
+            u.error.clone().into(),
+            db.into(),
+            migration.into(),
+            (step as u64).into(),
+        ];
+        self.with_conn("", async |c, _| {
+            c.exec_drop(
+                "UPDATE `_zerodown`.steps SET status = ?, attempts = GREATEST(attempts, ?),
+                        started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, CURRENT_TIMESTAMP(3)) ELSE started_at END,
+                        finished_at = CASE WHEN ? IN ('done', 'failed', 'undone') THEN CURRENT_TIMESTAMP(3) END,
+                        elapsed_ms = CASE WHEN ? = 'running' THEN elapsed_ms ELSE ? END,
+                        held_ms = CASE WHEN ? = 'running' THEN held_ms ELSE ? END,
+                        error = ?
+                  WHERE db = ? AND migration_id = ? AND step_no = ?",
+                params,
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn control(&mut self, migration: &str) -> Result<Control, DriverError> {
+        self.keep_run_lock().await?;
+        let db = self.database.clone();
+        let row: Option<(bool, bool, Option<u32>)> = self
+            .with_conn("", async |c, _| {
+                c.exec_first(
+                    "SELECT paused, abort_requested, max_rows_per_sec FROM `_zerodown`.migrations
+                      WHERE db = ? AND id = ?",
+                    (db, migration),
+                )
+                .await
+            })
+            .await?;
+        Ok(match row {
+            Some((paused, abort_requested, max_rows_per_sec)) => Control {
+                paused,
+                abort_requested,
+                max_rows_per_sec,
+            },
+            None => Control::default(),
+        })
+    }
+}
