@@ -41,6 +41,18 @@ async fn drop_orphaned(admin: &mut mysql_async::Conn) {
     }
 }
 
+/// Removes zerodown's state rows of database `name` (the `_zerodown` database is shared).
+async fn forget_state(admin: &mut mysql_async::Conn, name: &str) {
+    for table in ["steps", "migrations"] {
+        let _ = admin
+            .exec_drop(
+                format!("DELETE FROM `_zerodown`.{table} WHERE db = ?"),
+                (name,),
+            )
+            .await;
+    }
+}
+
 /// A MariaDB/MySQL database the test owns; [`MyTestDatabase::drop`] removes it.
 pub struct MyTestDatabase {
     pub name: String,
@@ -77,6 +89,7 @@ impl MyTestDatabase {
             .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
             .await
             .expect("drop test database");
+        forget_state(&mut admin, &self.name).await;
         let _ = admin.disconnect().await;
     }
 }
