@@ -145,21 +145,37 @@ impl Database for MyDriver {
         Ok(v.flatten().is_some_and(|v| v != 0))
     }
 
-    async fn blockers(&mut self, _table: &str) -> Result<Vec<Blocker>, DriverError> {
-        let holders = crate::mdl::possible_holders(self.conn().await?)
+    async fn blockers(&mut self, table: &str) -> Result<Vec<Blocker>, DriverError> {
+        let (db, name) = split_name(table);
+        let c = self.conn().await?;
+        let known = crate::mdl::holders_of(c, db, name)
             .await
             .map_err(|e| DriverError::permanent(e.to_string()))?;
+        let (holders, sure) = match known {
+            Some(h) => (h, true),
+            None => (
+                crate::mdl::possible_holders(c)
+                    .await
+                    .map_err(|e| DriverError::permanent(e.to_string()))?,
+                false,
+            ),
+        };
         let own: Vec<u64> = self.lock.iter().map(Conn::id).map(u64::from).collect();
         Ok(holders
             .into_iter()
             .filter(|h| !own.contains(&h.id))
             .map(|h| Blocker {
                 pid: i32::try_from(h.id).unwrap_or(i32::MAX),
-                // The executor's kill policy ends only sessions idle in a transaction.
-                state: if h.command == "Sleep" {
-                    "idle in transaction (Sleep)".into()
-                } else {
-                    h.command
+                // The kill policy ends only sessions known to hold the lock while idle in
+                // a transaction: without the server's lock list, an open transaction
+                // elsewhere is only a possible holder, named but never ended.
+                state: match (sure, h.command == "Sleep") {
+                    (true, true) => "idle in transaction (Sleep)".into(),
+                    (true, false) => h.command,
+                    (false, _) => format!(
+                        "{}, transaction open: possibly a holder (no metadata_lock_info / performance_schema to tell)",
+                        h.command
+                    ),
                 },
                 transaction_seconds: Some(h.transaction_seconds as f64),
                 query: h.query.unwrap_or_default(),

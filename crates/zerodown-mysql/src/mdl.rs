@@ -43,16 +43,64 @@ pub async fn possible_holders(conn: &mut mysql_async::Conn) -> Result<Vec<Holder
             what: "open transactions",
             source,
         })?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, user, command, secs, query)| Holder {
-            id,
-            user,
-            command,
-            transaction_seconds: secs.unwrap_or(0).max(0).unsigned_abs(),
-            query,
-        })
-        .collect())
+    Ok(rows.into_iter().map(holder).collect())
+}
+
+/// Sessions that hold a metadata lock on `table` (in `db`, or the current database) now,
+/// when the server can tell: MariaDB with the `metadata_lock_info` plugin active, MySQL
+/// with performance_schema on (its `metadata_locks` instrument is on by default in 8.0).
+/// None when it cannot: then only [`possible_holders`] are known.
+pub async fn holders_of(
+    conn: &mut mysql_async::Conn,
+    db: Option<&str>,
+    table: &str,
+) -> Result<Option<Vec<Holder>>, MyError> {
+    let q = |what| move |source| MyError::Query { what, source };
+    let sources: Option<(u64, Option<u64>)> = conn
+        .query_first(
+            "SELECT (SELECT COUNT(*) FROM information_schema.PLUGINS
+                      WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'),
+                    @@performance_schema",
+        )
+        .await
+        .map_err(q("metadata lock sources"))?;
+    let (mariadb_plugin, performance_schema) = sources.unwrap_or((0, None));
+    let query = if mariadb_plugin > 0 {
+        "SELECT DISTINCT p.ID, p.USER, p.COMMAND,
+                TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), p.INFO
+           FROM information_schema.METADATA_LOCK_INFO m
+           JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
+           LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+          WHERE m.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND m.TABLE_NAME = ?
+            AND p.ID <> CONNECTION_ID()"
+    } else if performance_schema == Some(1) {
+        "SELECT DISTINCT p.ID, p.USER, p.COMMAND,
+                TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), p.INFO
+           FROM performance_schema.metadata_locks m
+           JOIN performance_schema.threads th ON th.THREAD_ID = m.OWNER_THREAD_ID
+           JOIN information_schema.PROCESSLIST p ON p.ID = th.PROCESSLIST_ID
+           LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+          WHERE m.OBJECT_TYPE = 'TABLE' AND m.LOCK_STATUS = 'GRANTED'
+            AND m.OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND m.OBJECT_NAME = ?
+            AND p.ID <> CONNECTION_ID()"
+    } else {
+        return Ok(None);
+    };
+    let rows: Vec<HolderRow> = conn
+        .exec(query, (db, table))
+        .await
+        .map_err(q("metadata lock holders"))?;
+    Ok(Some(rows.into_iter().map(holder).collect()))
+}
+
+fn holder((id, user, command, secs, query): HolderRow) -> Holder {
+    Holder {
+        id,
+        user,
+        command,
+        transaction_seconds: secs.unwrap_or(0).max(0).unsigned_abs(),
+        query,
+    }
 }
 
 /// Sessions queued for a metadata lock right now.
