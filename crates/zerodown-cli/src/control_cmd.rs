@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zerodown_core::plan::{Phase, Plan, Step, StepKind};
 use zerodown_exec::backoff::Backoff;
-use zerodown_exec::{Database, MigrationStatus, StateStore, StepStatus, StepUpdate};
+use zerodown_exec::{Database, MigrationStatus, StateAdmin, StateStore, StepStatus, StepUpdate};
 use zerodown_pg::PgDriver;
 
 use crate::exit::{self, Failure};
@@ -15,7 +15,8 @@ use crate::progress::LogFormat;
 /// Which database and migration.
 #[derive(clap::Args, Debug)]
 pub struct Target {
-    /// PostgreSQL URL (or DATABASE_URL, or libpq PG* variables).
+    /// Database URL: postgres://, mysql:// or mariadb:// (or DATABASE_URL, or libpq PG*
+    /// variables).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Migration id (see zerodown status); default: the latest one not completed.
@@ -50,42 +51,56 @@ fn db_err(e: impl std::fmt::Display) -> Failure {
     Failure::database(e.to_string())
 }
 
+/// Binds `$db` to the driver of `$conn`'s engine and evaluates `$body` with it (the body
+/// is generic code, compiled once per driver).
+macro_rules! on_driver {
+    ($conn:expr, $db:ident => $body:expr) => {
+        if zerodown_mysql::is_mysql_url($conn) {
+            #[allow(unused_mut)]
+            let mut $db = zerodown_mysql::MyDriver::new($conn)
+                .map_err(|e| Failure::bad_input(e.to_string()))?;
+            $body
+        } else {
+            #[allow(unused_mut)]
+            let mut $db = PgDriver::new($conn);
+            $body
+        }
+    };
+}
+
 /// The migration `id` (or the latest one not finished) and its stored plan.
 pub async fn find_migration(
     conn: &str,
     id: Option<&str>,
     unfinished: bool,
 ) -> Result<(String, Plan), Failure> {
-    let c = zerodown_pg::connect(conn).await.map_err(db_err)?;
-    let exists: bool = c
-        .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
-        .await
-        .map_err(db_err)?
-        .get(0);
-    if !exists {
-        return Err(Failure::bad_input(
-            "no zerodown migration was ever recorded in this database",
-        ));
-    }
-    let row = c
-        .query_opt(
-            "SELECT id, plan FROM zerodown.migrations
-              WHERE ($1::text IS NULL OR id = $1) AND (NOT $2 OR status NOT IN ('completed', 'aborted'))
-              ORDER BY created_at DESC LIMIT 1",
-            &[&id, &unfinished],
-        )
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| match id {
-            Some(id) => Failure::bad_input(format!("no unfinished migration {id} in this database")),
+    on_driver!(conn, db => find_on(&mut db, id, unfinished).await)
+}
+
+async fn find_on<D: StateAdmin>(
+    db: &mut D,
+    id: Option<&str>,
+    unfinished: bool,
+) -> Result<(String, Plan), Failure> {
+    let Some((found, plan)) = db.stored_plan(id, unfinished).await.map_err(db_err)? else {
+        if db.migrations().await.map_err(db_err)?.is_empty() {
+            return Err(Failure::bad_input(
+                "no zerodown migration was ever recorded in this database",
+            ));
+        }
+        return Err(match id {
+            Some(id) => {
+                Failure::bad_input(format!("no unfinished migration {id} in this database"))
+            }
             None => Failure::bad_input("no unfinished migration in this database"),
-        })?;
-    let plan: Plan = serde_json::from_value(row.get(1)).map_err(|e| {
+        });
+    };
+    let plan: Plan = serde_json::from_value(plan).map_err(|e| {
         Failure::bad_input(format!(
             "the stored plan cannot be read by this zerodown version: {e}"
         ))
     })?;
-    Ok((row.get(0), plan))
+    Ok((found, plan))
 }
 
 pub fn status(args: StatusArgs) -> Result<u8, Failure> {
@@ -97,54 +112,36 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     }
     .connection()?;
     runtime()?.block_on(async {
-        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
-        let exists: bool = c
-            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
-            .await
-            .map_err(db_err)?
-            .get(0);
-        let rows = if exists {
-            c.query(
-                "SELECT m.id, m.status, m.paused, m.created_at::text, COALESCE(m.error, ''),
-                        count(s.*) FILTER (WHERE s.status = 'done'), count(s.*), COALESCE(sum(s.rows_done), 0)::bigint,
-                        COALESCE((SELECT description FROM zerodown.steps r WHERE r.migration_id = m.id AND r.status IN ('running', 'failed') ORDER BY step_no LIMIT 1), ''),
-                        m.max_rows_per_sec
-                   FROM zerodown.migrations m LEFT JOIN zerodown.steps s ON s.migration_id = m.id
-                  GROUP BY m.id ORDER BY m.created_at DESC",
-                &[],
-            )
-            .await
-            .map_err(db_err)?
-        } else {
-            Vec::new()
-        };
-        // "running" with nobody holding the run lock means the runner died: say so.
-        let runner_alive = zerodown_pg::state::run_lock_holder(&c).await.map_err(db_err)?.is_some();
+        let (rows, runner_alive) = on_driver!(&conn, db => (
+            db.migrations().await.map_err(db_err)?,
+            db.runner_alive().await.map_err(db_err)?,
+        ));
         let list: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                let mut status = r.get::<_, String>(1);
-                if status == "running" && !runner_alive {
-                    status = "interrupted".to_owned();
+            .into_iter()
+            .map(|mut m| {
+                // "running" with nobody holding the run lock means the runner died: say so.
+                if m.status == "running" && !runner_alive {
+                    m.status = "interrupted".to_owned();
                 }
-                serde_json::json!({
-                    "id": r.get::<_, String>(0), "status": status, "paused": r.get::<_, bool>(2),
-                    "created_at": r.get::<_, String>(3), "error": r.get::<_, String>(4),
-                    "steps_done": r.get::<_, i64>(5), "steps": r.get::<_, i64>(6), "rows_backfilled": r.get::<_, i64>(7),
-                    "current_step": r.get::<_, String>(8), "max_rows_per_sec": r.get::<_, Option<i32>>(9),
-                })
+                serde_json::to_value(m).unwrap_or_default()
             })
             .collect();
         match args.format {
             Format::Json => println!("{}", serde_json::json!({ "migrations": list })),
-            Format::Text if list.is_empty() => println!("no zerodown migrations recorded in this database"),
+            Format::Text if list.is_empty() => {
+                println!("no zerodown migrations recorded in this database")
+            }
             Format::Text => {
                 for m in &list {
                     println!(
                         "{}  {}{}  steps {}/{}  rows {}  {}",
                         m["id"].as_str().unwrap_or(""),
                         m["status"].as_str().unwrap_or(""),
-                        if m["paused"].as_bool().unwrap_or(false) { " (paused)" } else { "" },
+                        if m["paused"].as_bool().unwrap_or(false) {
+                            " (paused)"
+                        } else {
+                            ""
+                        },
                         m["steps_done"],
                         m["steps"],
                         m["rows_backfilled"],
@@ -154,10 +151,15 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
                         println!("    at: {cur}");
                     }
                     if let Some(rate) = m["max_rows_per_sec"].as_i64() {
-                        println!("    backfill capped at {rate} rows/s (zerodown rate off lifts it)");
+                        println!(
+                            "    backfill capped at {rate} rows/s (zerodown rate off lifts it)"
+                        );
                     }
                     if m["status"] == "interrupted" || m["status"] == "stopped" {
-                        println!("    continue with: zerodown resume {}", m["id"].as_str().unwrap_or(""));
+                        println!(
+                            "    continue with: zerodown resume {}",
+                            m["id"].as_str().unwrap_or("")
+                        );
                     }
                     if let Some(err) = m["error"].as_str().filter(|s| !s.is_empty()) {
                         println!("    last error: {err}");
@@ -172,14 +174,11 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
 pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
     let conn = t.connection()?;
     runtime()?.block_on(async {
-        let (id, _) = find_migration(&conn, t.id.as_deref(), true).await?;
-        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
-        c.execute(
-            "UPDATE zerodown.migrations SET paused = $2, updated_at = now() WHERE id = $1",
-            &[&id, &paused],
-        )
-        .await
-        .map_err(db_err)?;
+        let id = on_driver!(&conn, db => {
+            let (id, _) = find_on(&mut db, t.id.as_deref(), true).await?;
+            db.set_paused(&id, paused).await.map_err(db_err)?;
+            id
+        });
         eprintln!(
             "migration {id} {}",
             if paused {
@@ -223,11 +222,11 @@ pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
     let conn = args.target.connection()?;
     let RateLimit(rate) = args.rows_per_sec;
     runtime()?.block_on(async {
-        let (id, _) = find_migration(&conn, args.target.id.as_deref(), true).await?;
-        let c = zerodown_pg::connect(&conn).await.map_err(db_err)?;
-        zerodown_pg::state::set_rate(&c, &id, rate)
-            .await
-            .map_err(db_err)?;
+        let id = on_driver!(&conn, db => {
+            let (id, _) = find_on(&mut db, args.target.id.as_deref(), true).await?;
+            db.set_rate_cap(&id, rate.map(|r| r.unsigned_abs())).await.map_err(db_err)?;
+            id
+        });
         match rate {
             Some(r) => eprintln!("migration {id}: backfills capped at {r} rows/s"),
             None => eprintln!("migration {id}: backfill rate cap lifted"),
@@ -238,71 +237,104 @@ pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
 
 pub fn abort(t: Target) -> Result<u8, Failure> {
     let conn = t.connection()?;
-    runtime()?.block_on(async {
-        let (id, plan) = find_migration(&conn, t.id.as_deref(), true).await?;
-        let mut db = PgDriver::new(&conn);
-        db.client()
-            .await
-            .map_err(db_err)?
-            .execute("UPDATE zerodown.migrations SET abort_requested = true, updated_at = now() WHERE id = $1", &[&id])
-            .await
-            .map_err(db_err)?;
-        if !db.try_lock_run(&id).await.map_err(db_err)? {
-            eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
-            return Ok(exit::STOPPED);
-        }
-        for orphan in db.end_orphans().await.map_err(db_err)? {
-            eprintln!("ended pid {}, a statement left running by an interrupted run", orphan.pid);
-        }
-        let state = db.load(&id).await.map_err(db_err)?.ok_or_else(|| Failure::bad_input("state is gone"))?;
-        let steps: Vec<&Step> = plan.steps().collect();
-        let started: Vec<usize> = state
-            .steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.status, StepStatus::Done | StepStatus::Running | StepStatus::Failed))
-            .map(|(n, _)| n)
-            .collect();
-        if let Some(n) = started.iter().find(|n| steps.get(**n).is_some_and(|s| s.phase == Phase::Contract)) {
-            db.client().await.map_err(db_err)?
-                .execute("UPDATE zerodown.migrations SET abort_requested = false WHERE id = $1", &[&id])
-                .await
-                .map_err(db_err)?;
-            return Err(Failure::bad_input(format!(
+    runtime()?.block_on(async { on_driver!(&conn, db => abort_on(&mut db, t.id.as_deref()).await) })
+}
+
+/// Stops a running migration (it sees the request at its next step or batch), or undoes
+/// the steps of a stopped one that has not reached its contract phase.
+async fn abort_on<D: Database + StateStore + StateAdmin>(
+    db: &mut D,
+    id: Option<&str>,
+) -> Result<u8, Failure> {
+    let (id, plan) = find_on(db, id, true).await?;
+    db.set_abort_requested(&id, true).await.map_err(db_err)?;
+    if !db.try_lock_run(&id).await.map_err(db_err)? {
+        eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
+        return Ok(exit::STOPPED);
+    }
+    for orphan in db.end_orphans().await.map_err(db_err)? {
+        eprintln!(
+            "ended pid {}, a statement left running by an interrupted run",
+            orphan.pid
+        );
+    }
+    let state = db
+        .load(&id)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Failure::bad_input("state is gone"))?;
+    let steps: Vec<&Step> = plan.steps().collect();
+    let started: Vec<usize> = state
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            matches!(
+                s.status,
+                StepStatus::Done | StepStatus::Running | StepStatus::Failed
+            )
+        })
+        .map(|(n, _)| n)
+        .collect();
+    if let Some(n) = started
+        .iter()
+        .find(|n| steps.get(**n).is_some_and(|s| s.phase == Phase::Contract))
+    {
+        db.set_abort_requested(&id, false).await.map_err(db_err)?;
+        return Err(Failure::bad_input(format!(
                 "step {} ({}) of the contract phase already ran: undoing is not safe; roll forward with zerodown resume",
                 n + 1,
                 steps[*n].description
             )));
+    }
+    for n in started.iter().rev() {
+        let step = steps[*n];
+        if step.undo.is_empty() {
+            db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
+                .await
+                .map_err(db_err)?;
+            continue;
         }
-        for n in started.iter().rev() {
-            let step = steps[*n];
-            if step.undo.is_empty() {
-                db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default()).await.map_err(db_err)?;
-                continue;
-            }
-            let undo = Step {
-                statements: step.undo.clone(),
-                kind: StepKind::Ddl,
-                transactional: !step.undo.iter().any(|s| s.contains("CONCURRENTLY")),
-                statement_timeout_ms: None,
-                ..step.clone()
-            };
-            eprintln!("undoing step {}: {}", n + 1, step.description);
-            let mut backoff = Backoff::new(&undo.retry, 7).with_attempt_cost(Duration::from_millis(undo.lock_timeout_ms));
-            loop {
-                match db.run_step(&undo).await {
-                    Ok(_) => break,
-                    Err(e) if e.class.retryable() => match backoff.next_delay() {
-                        Some(d) => tokio::time::sleep(d).await,
-                        None => return Err(Failure { code: exit::STOPPED, message: format!("undo of step {} could not get its lock: {e}; run abort again", n + 1) }),
-                    },
-                    Err(e) => return Err(Failure { code: exit::STEP_FAILED, message: format!("undo of step {} failed: {e}", n + 1) }),
+        let undo = Step {
+            statements: step.undo.clone(),
+            kind: StepKind::Ddl,
+            transactional: !step.undo.iter().any(|s| s.contains("CONCURRENTLY")),
+            statement_timeout_ms: None,
+            ..step.clone()
+        };
+        eprintln!("undoing step {}: {}", n + 1, step.description);
+        let mut backoff = Backoff::new(&undo.retry, 7)
+            .with_attempt_cost(Duration::from_millis(undo.lock_timeout_ms));
+        loop {
+            match db.run_step(&undo).await {
+                Ok(_) => break,
+                Err(e) if e.class.retryable() => match backoff.next_delay() {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => {
+                        return Err(Failure {
+                            code: exit::STOPPED,
+                            message: format!(
+                                "undo of step {} could not get its lock: {e}; run abort again",
+                                n + 1
+                            ),
+                        })
+                    }
+                },
+                Err(e) => {
+                    return Err(Failure {
+                        code: exit::STEP_FAILED,
+                        message: format!("undo of step {} failed: {e}", n + 1),
+                    })
                 }
             }
-            db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default()).await.map_err(db_err)?;
         }
-        db.set_status(&id, MigrationStatus::Aborted, None).await.map_err(db_err)?;
-        eprintln!("migration {id} aborted: {} step(s) undone", started.len());
-        Ok(exit::OK)
-    })
+        db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
+            .await
+            .map_err(db_err)?;
+    }
+    db.set_status(&id, MigrationStatus::Aborted, None)
+        .await
+        .map_err(db_err)?;
+    eprintln!("migration {id} aborted: {} step(s) undone", started.len());
+    Ok(exit::OK)
 }

@@ -4,12 +4,14 @@
 //! committed with the batch; every step is recorded before and after it runs, so a
 //! crash at any point resumes safely. Time is tokio's clock (paused in tests).
 
+pub mod admin;
 mod backfill;
 pub mod backoff;
 pub mod driver;
 pub mod events;
 pub mod executor;
 
+pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;
 pub use events::{Event, EventSink, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};

@@ -342,3 +342,144 @@ impl StateStore for MyDriver {
         })
     }
 }
+
+/// id, status, paused, created, error, steps done, steps, rows, current step, rate cap.
+type SummaryRow = (
+    String,
+    String,
+    bool,
+    String,
+    String,
+    u64,
+    u64,
+    u64,
+    String,
+    Option<u32>,
+);
+
+#[async_trait]
+impl StateAdmin for MyDriver {
+    async fn migrations(&mut self) -> Result<Vec<MigrationSummary>, DriverError> {
+        let db = self.database.clone();
+        let rows: Vec<SummaryRow> = self
+            .with_conn("", async |c, _| {
+                c.exec(
+                    "SELECT m.id, m.status, m.paused, CAST(m.created_at AS CHAR), COALESCE(m.error, ''),
+                            CAST(SUM(s.status = 'done') AS UNSIGNED), COUNT(s.step_no),
+                            CAST(COALESCE(SUM(s.rows_done), 0) AS UNSIGNED),
+                            COALESCE((SELECT r.description FROM `_zerodown`.steps r
+                                       WHERE r.db = m.db AND r.migration_id = m.id
+                                         AND r.status IN ('running', 'failed')
+                                       ORDER BY r.step_no LIMIT 1), ''),
+                            m.max_rows_per_sec
+                       FROM `_zerodown`.migrations m
+                       LEFT JOIN `_zerodown`.steps s ON s.db = m.db AND s.migration_id = m.id
+                      WHERE m.db = ?
+                      GROUP BY m.db, m.id ORDER BY m.created_at DESC",
+                    (db,),
+                )
+                .await
+            })
+            .await
+            .or_else(|e| {
+                // No state database yet: nothing was ever recorded.
+                if e.code.as_deref() == Some("1146") || e.code.as_deref() == Some("1049") {
+                    Ok(Vec::new())
+                } else {
+                    Err(e)
+                }
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, status, paused, created_at, error, done, steps, rows, current, cap)| {
+                    MigrationSummary {
+                        id,
+                        status,
+                        paused,
+                        created_at,
+                        error,
+                        steps_done: done,
+                        steps,
+                        rows_backfilled: rows,
+                        current_step: current,
+                        max_rows_per_sec: cap,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    async fn stored_plan(
+        &mut self,
+        id: Option<&str>,
+        unfinished: bool,
+    ) -> Result<Option<(String, serde_json::Value)>, DriverError> {
+        let db = self.database.clone();
+        let row: Option<(String, String)> = self
+            .with_conn("", async |c, _| {
+                c.exec_first(
+                    "SELECT id, plan FROM `_zerodown`.migrations
+                      WHERE db = ? AND (? IS NULL OR id = ?)
+                        AND (NOT ? OR status NOT IN ('completed', 'aborted'))
+                      ORDER BY created_at DESC LIMIT 1",
+                    (db, id, id, unfinished),
+                )
+                .await
+            })
+            .await
+            .or_else(|e| {
+                if e.code.as_deref() == Some("1146") || e.code.as_deref() == Some("1049") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+        row.map(|(id, plan)| {
+            serde_json::from_str(&plan)
+                .map(|p| (id, p))
+                .map_err(|e| DriverError::permanent(format!("the stored plan is not JSON: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn set_paused(&mut self, id: &str, paused: bool) -> Result<(), DriverError> {
+        self.set_flag("paused", id, paused).await
+    }
+
+    async fn set_abort_requested(&mut self, id: &str, requested: bool) -> Result<(), DriverError> {
+        self.set_flag("abort_requested", id, requested).await
+    }
+
+    async fn set_rate_cap(
+        &mut self,
+        id: &str,
+        rows_per_sec: Option<u32>,
+    ) -> Result<(), DriverError> {
+        self.set_rate(id, rows_per_sec).await
+    }
+
+    async fn runner_alive(&mut self) -> Result<bool, DriverError> {
+        Ok(self.run_lock_holder().await?.is_some())
+    }
+}
+
+impl MyDriver {
+    /// `paused` or `abort_requested` (fixed names, never user text).
+    async fn set_flag(
+        &mut self,
+        column: &'static str,
+        id: &str,
+        value: bool,
+    ) -> Result<(), DriverError> {
+        let db = self.database.clone();
+        self.with_conn(
+            format!(
+                "UPDATE `_zerodown`.migrations SET {column} = ?, updated_at = CURRENT_TIMESTAMP(3)
+                  WHERE db = ? AND id = ?"
+            ),
+            async |c, sql| c.exec_drop(sql, (value, db, id)).await,
+        )
+        .await
+    }
+}

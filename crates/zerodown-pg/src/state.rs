@@ -259,3 +259,116 @@ impl StateStore for PgDriver {
         })
     }
 }
+
+#[async_trait]
+impl StateAdmin for PgDriver {
+    async fn migrations(&mut self) -> Result<Vec<MigrationSummary>, DriverError> {
+        let c = self.client().await?;
+        let exists: bool = c
+            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = c
+            .query(
+                "SELECT m.id, m.status, m.paused, m.created_at::text, COALESCE(m.error, ''),
+                        count(s.*) FILTER (WHERE s.status = 'done'), count(s.*), COALESCE(sum(s.rows_done), 0)::bigint,
+                        COALESCE((SELECT description FROM zerodown.steps r WHERE r.migration_id = m.id AND r.status IN ('running', 'failed') ORDER BY step_no LIMIT 1), ''),
+                        m.max_rows_per_sec
+                   FROM zerodown.migrations m LEFT JOIN zerodown.steps s ON s.migration_id = m.id
+                  GROUP BY m.id ORDER BY m.created_at DESC",
+                &[],
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .map(|r| MigrationSummary {
+                id: r.get(0),
+                status: r.get(1),
+                paused: r.get(2),
+                created_at: r.get(3),
+                error: r.get(4),
+                steps_done: count(r.get(5)),
+                steps: count(r.get(6)),
+                rows_backfilled: count(r.get(7)),
+                current_step: r.get(8),
+                max_rows_per_sec: r
+                    .get::<_, Option<i32>>(9)
+                    .and_then(|v| u32::try_from(v).ok()),
+            })
+            .collect())
+    }
+
+    async fn stored_plan(
+        &mut self,
+        id: Option<&str>,
+        unfinished: bool,
+    ) -> Result<Option<(String, serde_json::Value)>, DriverError> {
+        let c = self.client().await?;
+        let exists: bool = c
+            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let row = c
+            .query_opt(
+                "SELECT id, plan FROM zerodown.migrations
+                  WHERE ($1::text IS NULL OR id = $1) AND (NOT $2 OR status NOT IN ('completed', 'aborted'))
+                  ORDER BY created_at DESC LIMIT 1",
+                &[&id, &unfinished],
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn set_paused(&mut self, id: &str, paused: bool) -> Result<(), DriverError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE zerodown.migrations SET paused = $2, updated_at = now() WHERE id = $1",
+                &[&id, &paused],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| classify(&e))
+    }
+
+    async fn set_abort_requested(&mut self, id: &str, requested: bool) -> Result<(), DriverError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE zerodown.migrations SET abort_requested = $2, updated_at = now() WHERE id = $1",
+                &[&id, &requested],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| classify(&e))
+    }
+
+    async fn set_rate_cap(
+        &mut self,
+        id: &str,
+        rows_per_sec: Option<u32>,
+    ) -> Result<(), DriverError> {
+        let rate = rows_per_sec.map(|r| i32::try_from(r).unwrap_or(i32::MAX));
+        set_rate(self.client().await?, id, rate)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    async fn runner_alive(&mut self) -> Result<bool, DriverError> {
+        Ok(run_lock_holder(self.client().await?)
+            .await
+            .map_err(|e| classify(&e))?
+            .is_some())
+    }
+}

@@ -12,7 +12,7 @@ use crate::catalog::mysql::{MyCatalog, MyTable};
 use crate::engine::ServerProfile;
 use crate::plan::Assignment;
 use crate::sql::parse_mysql::{AlterOp, MyKind, MyStatement};
-use crate::sql::quote::{mysql_literal, mysql_table};
+use crate::sql::quote::{mysql_ident, mysql_literal, mysql_table};
 
 /// MySQL's `lock_wait_timeout` is whole seconds, at least 1.
 pub fn lock_wait_ms(requested_ms: u64) -> u64 {
@@ -275,6 +275,7 @@ impl Builder<'_> {
                 Group::Copy => unreachable!("handled above"),
             };
             let clause = mysql_online::clause(self.p, o);
+            let p = self.p;
             let step = self.step(
                 phase,
                 StepKind::Ddl,
@@ -298,7 +299,49 @@ impl Builder<'_> {
             step.scans_table = acts.iter().any(|a| builds_index(*a));
             step.table_is_new = t.is_empty();
             step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
+            let undo: Option<Vec<String>> = members.iter().map(|&i| undo_op(&ops[i])).collect();
+            match undo {
+                Some(parts) if group != Group::Rebuild && group != Group::InPlace => {
+                    // Dropping what was added: instant where the server can, else in place.
+                    let drops: Vec<Action> = parts
+                        .iter()
+                        .map(|p| {
+                            if p.starts_with("DROP COLUMN") {
+                                Action::DropColumn { indexed: false }
+                            } else {
+                                Action::DropIndex
+                            }
+                        })
+                        .collect();
+                    let o = mysql_online::statement(p, &drops);
+                    step.undo = vec![format!(
+                        "ALTER TABLE {} {}, {}",
+                        mysql_table(table),
+                        parts.join(", "),
+                        mysql_online::clause(p, o)
+                    )];
+                }
+                _ => step.reversible = false,
+            }
         }
+    }
+}
+
+/// The operation that takes back an added column or named index; None for anything else.
+fn undo_op(op: &AlterOp) -> Option<String> {
+    use sqlparser::ast::{AlterTableOperation as Op, TableConstraint};
+    match op {
+        AlterOp::Parsed(Op::AddColumn { column_def, .. }) => Some(format!(
+            "DROP COLUMN {}",
+            mysql_ident(&column_def.name.value)
+        )),
+        AlterOp::Parsed(Op::AddConstraint {
+            constraint:
+                TableConstraint::Index { name: Some(n), .. }
+                | TableConstraint::Unique { name: Some(n), .. },
+            ..
+        }) => Some(format!("DROP INDEX {}", mysql_ident(&n.value))),
+        _ => None,
     }
 }
 
