@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zerodown_core::migrations::{identity, source_names};
-use zerodown_core::plan::{Plan, StepKind};
+use zerodown_core::plan::Plan;
 use zerodown_core::report;
 use zerodown_exec::{
     Database, ExecError, Executor, MigrationStatus, Options, RunReport, StateStore,
@@ -202,11 +202,6 @@ pub async fn execute(
 ) -> Result<u8, Failure> {
     if !zerodown_mysql::is_mysql_url(conn) {
         return execute_on(&mut PgDriver::new(conn), id, plan, new, run).await;
-    }
-    if plan.steps().any(|s| s.kind == StepKind::OnlineRebuild) {
-        return Err(Failure::bad_input(
-            "the plan needs an online rebuild (a change MySQL/MariaDB can only COPY), which this version of zerodown cannot run yet; nothing was run",
-        ));
     }
     let mut db = MyDriver::new(conn).map_err(|e| Failure::bad_input(e.to_string()))?;
     execute_on(&mut db, id, plan, new, run).await

@@ -113,6 +113,17 @@ pub trait Database: Send {
     /// Runs the step's statements with its lock and statement timeouts: in one
     /// transaction when the step is transactional. Returns how long it took.
     async fn run_step(&mut self, step: &Step) -> Result<Duration, DriverError>;
+    /// Runs an online rebuild step (MySQL/MariaDB: a shadow table, a chunked copy, changes
+    /// from the binary log, a cut-over), resuming from what it recorded for `at`.
+    async fn online_rebuild(
+        &mut self,
+        _at: &Checkpoint<'_>,
+        _step: &Step,
+    ) -> Result<Duration, DriverError> {
+        Err(DriverError::permanent(
+            "this database has no online rebuild: the step cannot run here",
+        ))
+    }
     /// Runs a query returning one boolean (done-checks).
     async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError>;
     /// Sessions holding locks that a step on `table` waits for.

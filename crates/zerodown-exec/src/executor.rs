@@ -390,7 +390,16 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             .is_some_and(|l| l.blocks_reads() || l.blocks_writes());
         loop {
             let t0 = Instant::now();
-            match self.db.run_step(step).await {
+            let result = if step.kind == StepKind::OnlineRebuild {
+                let at = Checkpoint {
+                    migration: &self.migration,
+                    step: n,
+                };
+                self.db.online_rebuild(&at, step).await
+            } else {
+                self.db.run_step(step).await
+            };
+            match result {
                 Ok(held) => {
                     if blocking {
                         self.report.worst_lock_wait_ms =

@@ -95,6 +95,10 @@ impl MyDriver {
         }
     }
 
+    pub(crate) async fn exec_sql(&mut self, sql: impl Into<String>) -> Result<(), DriverError> {
+        self.exec(sql).await
+    }
+
     async fn exec(&mut self, sql: impl Into<String>) -> Result<(), DriverError> {
         self.with_conn(sql, async |c, sql| c.query_drop(sql).await)
             .await
@@ -111,10 +115,18 @@ impl MyDriver {
 
 #[async_trait]
 impl Database for MyDriver {
+    async fn online_rebuild(
+        &mut self,
+        at: &Checkpoint<'_>,
+        step: &Step,
+    ) -> Result<Duration, DriverError> {
+        crate::rebuild::run(self, at, step).await
+    }
+
     async fn run_step(&mut self, step: &Step) -> Result<Duration, DriverError> {
         if step.kind == StepKind::OnlineRebuild {
             return Err(DriverError::permanent(
-                "the online rebuild is not available yet on this version of zerodown",
+                "an online rebuild step must be run through online_rebuild",
             ));
         }
         self.set_timeouts(Duration::from_millis(step.lock_timeout_ms))

@@ -7,6 +7,8 @@ pub mod catalog;
 mod driver;
 mod errors;
 pub mod mdl;
+mod rebuild;
+pub mod server;
 pub mod state;
 
 pub use driver::MyDriver;

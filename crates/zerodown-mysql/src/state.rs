@@ -49,6 +49,7 @@ const STATE_SCHEMA: [&str; 3] = [
         elapsed_ms BIGINT,
         held_ms BIGINT,
         error TEXT,
+        data TEXT,
         PRIMARY KEY (db, migration_id, step_no)
     ) ENGINE=InnoDB",
 ];
@@ -146,6 +147,20 @@ impl StateStore for MyDriver {
         if got {
             for ddl in STATE_SCHEMA {
                 self.with_conn(ddl, async |c, ddl| c.query_drop(ddl).await)
+                    .await?;
+            }
+            // `data` (a step's own resumable state) came after the first state tables.
+            let has_data: Option<u64> = self
+                .with_conn("", async |c, _| {
+                    c.query_first(
+                        "SELECT COUNT(*) FROM information_schema.COLUMNS
+                          WHERE TABLE_SCHEMA = '_zerodown' AND TABLE_NAME = 'steps' AND COLUMN_NAME = 'data'",
+                    )
+                    .await
+                })
+                .await?;
+            if has_data == Some(0) {
+                self.exec_sql("ALTER TABLE `_zerodown`.steps ADD COLUMN data TEXT")
                     .await?;
             }
         }

@@ -1,0 +1,182 @@
+//! The online rebuild on a throwaway MariaDB with a row binary log: INT -> BIGINT (which
+//! MariaDB can only COPY, blocking writes) on a 200k-row table while four clients (two
+//! through server-side prepared statements) update, insert and delete. No client error,
+//! no write lost, the column is BIGINT, every row equals what the clients last wrote, and
+//! no client waited longer than the lock-wait budget.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{migration, zerodown};
+use mysql_async::prelude::Queryable;
+use zerodown_mysql::server::Server;
+
+const ROWS: u64 = 200_000;
+const CLIENTS: u64 = 4;
+
+#[derive(Default)]
+struct Log {
+    /// Last value written per owned row; None: deleted.
+    rows: HashMap<u64, Option<i64>>,
+    worst: Duration,
+    ops: u64,
+    errors: Vec<String>,
+}
+
+/// Owns the rows with id % CLIENTS == me; updates, deletes and re-inserts them.
+async fn client(url: String, me: u64, prepared: bool, stop: Arc<AtomicBool>) -> Log {
+    let mut log = Log::default();
+    let mut c = mysql_async::Conn::from_url(url).await.expect("client");
+    let mut n = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let id = fastrand::u64(0..ROWS / CLIENTS) * CLIENTS + me + 1;
+        let value = n * 10 + me as i64;
+        let gone = matches!(log.rows.get(&id), Some(None));
+        let (sql, params, outcome): (String, Vec<mysql_async::Value>, Option<i64>) = if gone {
+            (
+                "INSERT INTO t (id, qty, note) VALUES (?, ?, 'back')".into(),
+                vec![id.into(), value.into()],
+                Some(value),
+            )
+        } else if n % 20 == 0 {
+            ("DELETE FROM t WHERE id = ?".into(), vec![id.into()], None)
+        } else {
+            (
+                "UPDATE t SET qty = ? WHERE id = ?".into(),
+                vec![value.into(), id.into()],
+                Some(value),
+            )
+        };
+        let started = Instant::now();
+        let result = if prepared {
+            c.exec_drop(sql, params).await
+        } else {
+            let text = params
+                .iter()
+                .fold(sql, |s, p| s.replacen('?', &p.as_sql(false), 1));
+            c.query_drop(text).await
+        };
+        log.worst = log.worst.max(started.elapsed());
+        log.ops += 1;
+        match result {
+            Ok(()) => {
+                log.rows.insert(id, outcome);
+            }
+            Err(e) => log.errors.push(e.to_string()),
+        }
+    }
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn int_to_bigint_online_under_load() {
+    let server = Server::start(&[]).expect("throwaway MariaDB with a binlog");
+    let mut admin = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE app; USE app;
+             CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL, note VARCHAR(20));
+             INSERT INTO t SELECT seq, seq, 'start' FROM seq_1_to_{ROWS};"
+        ))
+        .await
+        .expect("table");
+    let url = server.url("app");
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|me| tokio::spawn(client(url.clone(), me, me % 2 == 0, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let plan = zerodown()
+        .args([
+            "plan",
+            &m.path().to_string_lossy(),
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("plan");
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    assert_eq!(
+        doc["plan"]["phases"][0]["steps"][0]["kind"], "online_rebuild",
+        "{doc}"
+    );
+    let started = Instant::now();
+    let out = zerodown()
+        .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
+        .output()
+        .expect("apply");
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut logs = Vec::new();
+    for h in clients {
+        logs.push(h.await.expect("client"));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
+    assert!(errors.is_empty(), "client errors: {errors:?}");
+    let worst = logs.iter().map(|l| l.worst).max().unwrap_or_default();
+    let ops: u64 = logs.iter().map(|l| l.ops).sum();
+    eprintln!(
+        "rebuild {took:?}, {ops} client operations during it, worst client latency {worst:?}"
+    );
+    assert!(
+        worst < Duration::from_millis(1500),
+        "worst client latency {worst:?}"
+    );
+    let mut c = mysql_async::Conn::from_url(url.clone())
+        .await
+        .expect("check");
+    let ty: Option<String> = c
+        .query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
+        .await
+        .expect("type");
+    assert_eq!(ty.as_deref(), Some("bigint"));
+    let rows: Vec<(u64, i64)> = c.query("SELECT id, qty FROM t").await.expect("rows");
+    let now: HashMap<u64, i64> = rows.into_iter().collect();
+    let mut expected = ROWS as i64;
+    let mut wrong = Vec::new();
+    for log in &logs {
+        for (id, v) in &log.rows {
+            if now.get(id).copied() != *v {
+                wrong.push((*id, *v, now.get(id).copied()));
+            }
+            if v.is_none() {
+                expected -= 1;
+            }
+        }
+    }
+    let mut in_old = Vec::new();
+    for (id, _, _) in &wrong {
+        let v: Option<i64> = c
+            .exec_first("SELECT qty FROM t_zdold WHERE id = ?", (id,))
+            .await
+            .expect("old");
+        in_old.push(v);
+    }
+    assert!(wrong.is_empty(), "old table has {in_old:?}; {} rows differ from what the clients last wrote (id, want, got): {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+    assert_eq!(now.len() as i64, expected);
+    // Untouched rows kept their values.
+    let untouched_wrong = now
+        .iter()
+        .filter(|(id, qty)| !logs.iter().any(|l| l.rows.contains_key(id)) && **qty != **id as i64)
+        .count();
+    assert_eq!(untouched_wrong, 0);
+    // No leftovers but the old table, kept until someone drops it.
+    let tables: Vec<String> = c
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
+        .await
+        .expect("tables");
+    assert_eq!(tables, vec!["t", "t_zdold"]);
+}

@@ -1,0 +1,145 @@
+//! Change capture from the binary log: a task that reads the row events of one table from
+//! a start position, and keeps the keys of the rows they touched (de-duplicated) and how
+//! far it has read. Only keys are taken from the events: the rebuild copies those rows
+//! again from the table itself, which is idempotent and needs no value decoding.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use mysql_async::binlog::events::EventData;
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Conn, Value};
+use zerodown_exec::DriverError;
+
+use crate::errors::classify;
+
+/// A position in the binary log: (file, offset); files sort by name.
+pub type Position = (String, u64);
+
+/// What the capture task has seen so far.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Keys of rows changed since they were last taken.
+    pub keys: BTreeSet<Vec<String>>,
+    /// The position after the last event read.
+    pub read_to: Position,
+    /// Why the task stopped, if it did.
+    pub error: Option<String>,
+    /// Row events of the table seen in all.
+    pub rows_seen: u64,
+}
+
+/// The server's current binary log position (`SHOW MASTER STATUS`).
+pub async fn current_position(c: &mut Conn) -> Result<Position, DriverError> {
+    let row: Option<mysql_async::Row> = c
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .map_err(|e| classify(&e))?;
+    let row = row.ok_or_else(|| {
+        DriverError::permanent(
+            "the server has no binary log: the online rebuild reads changes from it (start the server with log_bin and binlog_format=ROW)",
+        )
+    })?;
+    let file: String = row.get(0).unwrap_or_default();
+    let pos: u64 = row.get(1).unwrap_or_default();
+    Ok((file, pos))
+}
+
+/// A key value as text (what the copy's SQL compares with).
+fn text(v: &BinlogValue<'_>) -> String {
+    match v {
+        BinlogValue::Value(Value::Int(i)) => i.to_string(),
+        BinlogValue::Value(Value::UInt(u)) => u.to_string(),
+        BinlogValue::Value(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        BinlogValue::Value(Value::Float(f)) => f.to_string(),
+        BinlogValue::Value(Value::Double(f)) => f.to_string(),
+        BinlogValue::Value(other) => other.as_sql(true).trim_matches('\'').to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Starts reading `db.table`'s row events from `from` on a connection of its own (as a
+/// replica with `server_id`). `key_columns` are the key's column positions in the row.
+pub async fn start(
+    opts: mysql_async::Opts,
+    server_id: u32,
+    from: Position,
+    db: String,
+    table: String,
+    key_columns: Vec<usize>,
+) -> Result<(Arc<Mutex<Captured>>, tokio::task::JoinHandle<()>), DriverError> {
+    let conn = Conn::new(opts).await.map_err(|e| classify(&e))?;
+    let captured = Arc::new(Mutex::new(Captured {
+        read_to: from.clone(),
+        ..Captured::default()
+    }));
+    let request = BinlogStreamRequest::new(server_id)
+        .with_filename(from.0.as_bytes())
+        .with_pos(from.1);
+    let mut stream = conn
+        .get_binlog_stream(request)
+        .await
+        .map_err(|e| classify(&e))?;
+    let shared = captured.clone();
+    let task = tokio::spawn(async move {
+        let mut file = from.0;
+        while let Some(event) = stream.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    lock(&shared).error = Some(format!("reading the binary log: {e}"));
+                    return;
+                }
+            };
+            let mut keys = Vec::new();
+            match event.read_data() {
+                Ok(Some(EventData::RotateEvent(r))) => file = r.name().into_owned(),
+                Ok(Some(EventData::RowsEvent(rows))) => {
+                    let Some(tme) = stream.get_tme(rows.table_id()) else {
+                        continue;
+                    };
+                    if tme.database_name() != db || tme.table_name() != table {
+                        continue;
+                    }
+                    for row in rows.rows(tme) {
+                        let Ok((before, after)) = row else {
+                            lock(&shared).error = Some("a row event could not be read".into());
+                            return;
+                        };
+                        for image in [before, after].into_iter().flatten() {
+                            let key: Option<Vec<String>> = key_columns
+                                .iter()
+                                .map(|&i| image.as_ref(i).map(text))
+                                .collect();
+                            keys.extend(key);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let log_pos = u64::from(event.header().log_pos());
+            let mut c = lock(&shared);
+            c.rows_seen += keys.len() as u64;
+            c.keys.extend(keys);
+            // Fake rotate events carry position 0; real events the end of themselves.
+            if log_pos > 0 {
+                c.read_to = (file.clone(), log_pos);
+            } else {
+                c.read_to.0 = file.clone();
+            }
+        }
+        lock(&shared).error = Some("the binary log stream ended".into());
+    });
+    Ok((captured, task))
+}
+
+pub fn lock(c: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether the capture has read up to `target`.
+pub fn reached(c: &Captured, target: &Position) -> bool {
+    (c.read_to.0.as_str(), c.read_to.1) >= (target.0.as_str(), target.1)
+}

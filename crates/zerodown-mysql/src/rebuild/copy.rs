@@ -1,0 +1,214 @@
+//! The rows of the online rebuild: chunks copied by key range, changed rows copied
+//! again, and chunk checksums compared. Every chunk deletes its range from the shadow
+//! table and inserts it from the table in one transaction, with the checkpoint; a changed
+//! row is deleted and inserted again from the table, so repeating anything is harmless and
+//! a value that does not fit the new definition is an error, never truncated.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use zerodown_core::sql::quote::mysql_ident;
+use zerodown_exec::DriverError;
+
+use super::Rebuild;
+use crate::driver::columns_sql;
+use crate::errors::classify;
+
+/// `(a, b) > (?, ?)`, or `a > ?` for a single column.
+pub fn compare(columns: &[String], op: &str) -> String {
+    if columns.len() == 1 {
+        format!("{} {op} ?", mysql_ident(&columns[0]))
+    } else {
+        let qs = vec!["?"; columns.len()].join(", ");
+        format!("({}) {op} ({qs})", columns_sql(columns))
+    }
+}
+
+fn values(key: &[String]) -> Vec<Value> {
+    key.iter().map(|v| Value::from(v.clone())).collect()
+}
+
+impl Rebuild {
+    /// The key `limit` rows after `after` (or the table's last key), None at the end.
+    pub async fn chunk_end(
+        &self,
+        c: &mut Conn,
+        after: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, DriverError> {
+        let keys_text = self
+            .key
+            .iter()
+            .map(|k| format!("CAST({} AS CHAR)", mysql_ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (cond, params) = match after {
+            Some(a) => (format!("WHERE {}", compare(&self.key, ">")), values(a)),
+            None => (String::new(), Vec::new()),
+        };
+        let order = columns_sql(&self.key);
+        let sql = |tail: &str| {
+            format!(
+                "SELECT {keys_text} FROM {} {cond} ORDER BY {order}{tail}",
+                self.source_sql()
+            )
+        };
+        let row: Option<mysql_async::Row> = c
+            .exec_first(
+                sql(&format!(" LIMIT 1 OFFSET {}", limit.max(1) - 1)),
+                params.clone(),
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        let row = match row {
+            Some(r) => Some(r),
+            None => {
+                let desc = columns_sql(&self.key)
+                    .split(", ")
+                    .map(|c| format!("{c} DESC"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                c.exec_first(
+                    format!(
+                        "SELECT {keys_text} FROM {} {cond} ORDER BY {desc} LIMIT 1",
+                        self.source_sql()
+                    ),
+                    params,
+                )
+                .await
+                .map_err(|e| classify(&e))?
+            }
+        };
+        Ok(row.map(|r| {
+            (0..self.key.len())
+                .map(|i| r.get::<Option<String>, _>(i).flatten().unwrap_or_default())
+                .collect()
+        }))
+    }
+
+    /// The range condition `after < key <= upto` and its parameters.
+    fn range(&self, after: Option<&[String]>, upto: &[String]) -> (String, Vec<Value>) {
+        let mut cond = Vec::new();
+        let mut params = Vec::new();
+        if let Some(a) = after {
+            cond.push(compare(&self.key, ">"));
+            params.extend(values(a));
+        }
+        cond.push(compare(&self.key, "<="));
+        params.extend(values(upto));
+        (cond.join(" AND "), params)
+    }
+
+    /// Copies the rows of one range and moves the checkpoint, in one transaction.
+    /// Returns the rows copied.
+    pub async fn copy_chunk(
+        &self,
+        c: &mut Conn,
+        after: Option<&[String]>,
+        upto: &[String],
+    ) -> Result<u64, DriverError> {
+        let (cond, params) = self.range(after, upto);
+        let cols = columns_sql(&self.columns);
+        let delete = format!("DELETE FROM {} WHERE {cond}", self.shadow_sql());
+        let insert = format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {cond}",
+            self.shadow_sql(),
+            self.source_sql()
+        );
+        let checkpoint = self.checkpoint_sql();
+        let state = serde_json::json!({ "copied_to": upto }).to_string();
+        let done = async {
+            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            c.query_drop("START TRANSACTION").await?;
+            c.exec_drop(delete, params.clone()).await?;
+            c.exec_drop(insert, params).await?;
+            let copied = c.affected_rows();
+            c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
+                .await?;
+            c.query_drop("COMMIT").await?;
+            Ok::<u64, mysql_async::Error>(copied)
+        }
+        .await;
+        if done.is_err() {
+            let _ = c.query_drop("ROLLBACK").await;
+        }
+        done.map_err(|e| classify(&e))
+    }
+
+    /// Copies the given rows again from the table (deleted there: deleted here too).
+    pub async fn recopy(&self, c: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
+        for batch in keys.chunks(500) {
+            let one = if self.key.len() == 1 {
+                "?".to_owned()
+            } else {
+                format!("({})", vec!["?"; self.key.len()].join(", "))
+            };
+            let list = vec![one; batch.len()].join(", ");
+            let key = if self.key.len() == 1 {
+                mysql_ident(&self.key[0])
+            } else {
+                format!("({})", columns_sql(&self.key))
+            };
+            let params: Vec<Value> = batch.iter().flat_map(|k| values(k)).collect();
+            let cols = columns_sql(&self.columns);
+            let done = async {
+                c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await?;
+                c.query_drop("START TRANSACTION").await?;
+                c.exec_drop(
+                    format!("DELETE FROM {} WHERE {key} IN ({list})", self.shadow_sql()),
+                    params.clone(),
+                )
+                .await?;
+                c.exec_drop(
+                    format!(
+                        "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {key} IN ({list})",
+                        self.shadow_sql(),
+                        self.source_sql()
+                    ),
+                    params,
+                )
+                .await?;
+                c.query_drop("COMMIT").await
+            }
+            .await;
+            if let Err(e) = done {
+                let _ = c.query_drop("ROLLBACK").await;
+                return Err(classify(&e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Row count and checksum of one range in `table_sql`.
+    pub async fn checksum(
+        &self,
+        c: &mut Conn,
+        table_sql: &str,
+        after: Option<&[String]>,
+        upto: &[String],
+    ) -> Result<(u64, u64), DriverError> {
+        let (cond, params) = self.range(after, upto);
+        // NULL and '' differ, and the separator keeps ('ab','c') apart from ('a','bc').
+        let parts: Vec<String> = self
+            .columns
+            .iter()
+            .map(|col| {
+                let q = mysql_ident(col);
+                format!("ISNULL({q}), CONVERT({q} USING utf8mb4)")
+            })
+            .collect();
+        let row: Option<(u64, Option<u64>)> = c
+            .exec_first(
+                format!(
+                    "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {}))) FROM {table_sql} WHERE {cond}",
+                    parts.join(", ")
+                ),
+                params,
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        let (n, sum) = row.unwrap_or((0, None));
+        Ok((n, sum.unwrap_or(0)))
+    }
+}

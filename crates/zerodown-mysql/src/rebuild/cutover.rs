@@ -1,0 +1,185 @@
+//! The atomic cut-over, safe on MariaDB (where RENAME under LOCK TABLES is refused): the
+//! sentry algorithm measured in the facts file. Session A creates the sentry table under
+//! the old table's future name and write-locks the table, the shadow and the sentry;
+//! with writes stopped it reads the binary log up to the current position and copies the
+//! last changed rows; session C issues `RENAME TABLE t TO old, shadow TO t`, which queues
+//! behind A's locks ahead of the clients; A drops the sentry and unlocks, and the rename
+//! runs first. Should A die at any point, its locks go, the rename finds the sentry in its
+//! way and fails: the table is never swapped with changes left out.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use zerodown_exec::{DriverError, ErrorClass};
+
+use super::binlog::{self, Captured};
+use super::Rebuild;
+use crate::errors::classify;
+
+/// How long the tables may stay locked waiting for the binary log to be read.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(3);
+
+impl Rebuild {
+    /// Swaps the shadow table in. Ok(locked for): done. A lock not granted in time
+    /// (LockTimeout) or a catch-up too slow leaves everything as it was: retry later.
+    pub async fn cut_over(
+        &self,
+        captured: &Mutex<Captured>,
+        lock_wait_secs: u64,
+    ) -> Result<Duration, DriverError> {
+        let mut a = Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| classify(&e))?;
+        let mut c = Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| classify(&e))?;
+        let timeouts = format!(
+            "SET SESSION lock_wait_timeout = {lock_wait_secs}, innodb_lock_wait_timeout = {lock_wait_secs}"
+        );
+        for s in [&mut a, &mut c] {
+            s.query_drop(&timeouts).await.map_err(|e| classify(&e))?;
+        }
+        let q = |e: mysql_async::Error| classify(&e);
+        a.query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
+            .await
+            .map_err(q)?;
+        a.query_drop(format!("CREATE TABLE {} (sentry INT)", self.old_sql()))
+            .await
+            .map_err(q)?;
+        let locked = a
+            .query_drop(format!(
+                "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
+                self.source_sql(),
+                self.shadow_sql(),
+                self.old_sql()
+            ))
+            .await;
+        if let Err(e) = locked {
+            let _ = a
+                .query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
+                .await;
+            return Err(classify(&e));
+        }
+        let locked_at = Instant::now();
+        let outcome = self.swap_under_lock(&mut a, c, captured).await;
+        let _ = a.query_drop("UNLOCK TABLES").await;
+        let swapped = match outcome {
+            Ok(rename) => rename
+                .await
+                .map_err(|e| DriverError::permanent(e.to_string()))?,
+            Err(e) => Err(e),
+        };
+        if swapped.is_err() {
+            // The rename failed on the sentry (or never ran): remove the sentry.
+            let _ = a
+                .query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
+                .await;
+        }
+        let held = locked_at.elapsed();
+        let _ = a.disconnect().await;
+        swapped.map(|()| held)
+    }
+
+    /// Under A's locks: catch up, queue the rename on C, drop the sentry. Returns the
+    /// rename, which runs once A unlocks.
+    async fn swap_under_lock(
+        &self,
+        a: &mut Conn,
+        mut c: Conn,
+        captured: &Mutex<Captured>,
+    ) -> Result<tokio::task::JoinHandle<Result<(), DriverError>>, DriverError> {
+        let target = binlog::current_position(a).await?;
+        let started = Instant::now();
+        loop {
+            {
+                let cap = binlog::lock(captured);
+                if let Some(e) = &cap.error {
+                    return Err(DriverError::permanent(e.clone()));
+                }
+                if binlog::reached(&cap, &target) {
+                    break;
+                }
+            }
+            if started.elapsed() > CATCH_UP_LIMIT {
+                return Err(DriverError {
+                    class: ErrorClass::LockTimeout,
+                    message: "the binary log was not read up to the lock in time; the cut-over is retried".into(),
+                    code: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let keys: Vec<Vec<String>> = std::mem::take(&mut binlog::lock(captured).keys)
+            .into_iter()
+            .collect();
+        self.recopy_locked(a, &keys).await?;
+        let rename = format!(
+            "RENAME TABLE {} TO {}, {} TO {}",
+            self.source_sql(),
+            self.old_sql(),
+            self.shadow_sql(),
+            self.source_sql()
+        );
+        let c_id = c.id();
+        let task = tokio::spawn(async move {
+            let r = c.query_drop(rename).await.map_err(|e| classify(&e));
+            let _ = c.disconnect().await;
+            r
+        });
+        // The rename must be queued behind A's locks before A lets go.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let waiting: Option<u64> = a
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'RENAME TABLE%'",
+                    (c_id,),
+                )
+                .await
+                .map_err(|e| classify(&e))?;
+            if waiting == Some(1) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(DriverError {
+                    class: ErrorClass::LockTimeout,
+                    message: "the rename was not seen queued; the cut-over is retried".into(),
+                    code: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        a.query_drop(format!("DROP TABLE {}", self.old_sql()))
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(task)
+    }
+
+    /// [`Rebuild::recopy`] for a session holding LOCK TABLES: no transaction (starting
+    /// one would release the locks); nobody else can see between the two statements.
+    async fn recopy_locked(&self, a: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
+        for key in keys {
+            let cond = super::copy::compare(&self.key, "=");
+            let params: Vec<mysql_async::Value> = key.iter().map(|v| v.clone().into()).collect();
+            let cols = crate::driver::columns_sql(&self.columns);
+            a.exec_drop(
+                format!("DELETE FROM {} WHERE {cond}", self.shadow_sql()),
+                params.clone(),
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+            a.exec_drop(
+                format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {cond}",
+                    self.shadow_sql(),
+                    self.source_sql()
+                ),
+                params,
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        }
+        Ok(())
+    }
+}
