@@ -9,7 +9,7 @@ use zerodown_core::migrations::{identity, source_names};
 use zerodown_core::plan::Plan;
 use zerodown_core::report;
 use zerodown_exec::{
-    Database, ExecError, Executor, MigrationStatus, Options, RunReport, StateStore,
+    Database, ExecError, Executor, MigrationStatus, Options, RunReport, StateAdmin, StateStore,
 };
 use zerodown_mysql::MyDriver;
 use zerodown_pg::PgDriver;
@@ -43,6 +43,10 @@ pub struct RunArgs {
     pub max_rows_per_sec: Option<i32>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// (apply, MySQL/MariaDB) Copy and keep online rebuilds in sync, but wait for
+    /// `zerodown cutover` before swapping the tables in.
+    #[arg(long)]
+    pub postpone_cutover: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -136,6 +140,7 @@ pub fn resume(t: Target) -> Result<u8, Failure> {
         batch_pause_ratio: Options::default().batch_pause_ratio,
         max_rows_per_sec: None,
         log_format: t.log_format,
+        postpone_cutover: false,
     };
     runtime()?.block_on(async {
         let (id, plan) = find_migration(&conn, t.id.as_deref(), true).await?;
@@ -155,7 +160,7 @@ async fn lock_holder(db: &mut PgDriver) -> String {
 }
 
 /// What a run needs of a driver beyond the executor's traits.
-trait RunDriver: Database + StateStore {
+trait RunDriver: Database + StateStore + StateAdmin {
     /// Who holds the run lock, for the message when it is taken (may be empty).
     async fn lock_holder(&mut self) -> String;
     async fn set_rate(&mut self, id: &str, rate: i32) -> Result<(), Failure>;
@@ -263,6 +268,12 @@ async fn execute_on<D: RunDriver>(
         .map_err(db_err)?;
     if let Some(rate) = run.max_rows_per_sec {
         db.set_rate(id, rate).await?;
+    }
+    if run.postpone_cutover {
+        db.postpone_cutover(id, true)
+            .await
+            .map_err(|e| Failure::bad_input(e.to_string()))?;
+        eprintln!("online rebuilds wait for `zerodown cutover {id}` before swapping tables");
     }
     let mut sink = Sink::new(run.log_format);
     let opts = options(run);

@@ -171,6 +171,22 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     })
 }
 
+/// `zerodown cutover`: lets a migration applied with --postpone-cutover swap its tables.
+pub fn cutover(t: Target) -> Result<u8, Failure> {
+    let conn = t.connection()?;
+    runtime()?.block_on(async {
+        let id = on_driver!(&conn, db => {
+            let (id, _) = find_on(&mut db, t.id.as_deref(), true).await?;
+            db.postpone_cutover(&id, false).await.map_err(|e| Failure::bad_input(e.to_string()))?;
+            id
+        });
+        eprintln!(
+            "migration {id}: cut-over released (the running apply swaps the table within a second)"
+        );
+        Ok(exit::OK)
+    })
+}
+
 pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
     let conn = t.connection()?;
     runtime()?.block_on(async {
@@ -276,10 +292,20 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
         })
         .map(|(n, _)| n)
         .collect();
-    if let Some(n) = started
-        .iter()
-        .find(|n| steps.get(**n).is_some_and(|s| s.phase == Phase::Contract))
-    {
+    // An online rebuild that has not swapped its table changed nothing yet: its
+    // shadow table is dropped like any other undo.
+    let unswapped_rebuild = |n: usize| {
+        steps
+            .get(n)
+            .is_some_and(|s| s.kind == StepKind::OnlineRebuild)
+            && state
+                .steps
+                .get(n)
+                .is_some_and(|s| s.status != StepStatus::Done)
+    };
+    if let Some(n) = started.iter().find(|n| {
+        steps.get(**n).is_some_and(|s| s.phase == Phase::Contract) && !unswapped_rebuild(**n)
+    }) {
         db.set_abort_requested(&id, false).await.map_err(db_err)?;
         return Err(Failure::bad_input(format!(
                 "step {} ({}) of the contract phase already ran: undoing is not safe; roll forward with zerodown resume",

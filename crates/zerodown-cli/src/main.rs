@@ -40,6 +40,9 @@ enum Command {
     Rate(control_cmd::RateArgs),
     /// Stop a migration and undo its steps when that is safe (before the contract phase).
     Abort(control_cmd::Target),
+    /// Let a migration applied with --postpone-cutover swap in its rebuilt tables
+    /// (MySQL/MariaDB online rebuilds).
+    Cutover(control_cmd::Target),
     /// Run a migration on synthetic data at the real volume, under synthetic traffic, on a
     /// throwaway server, and report what clients and the server saw.
     Rehearse(rehearse_cmd::RehearseArgs),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Unpause(args) => control_cmd::set_paused(args, false),
         Command::Rate(args) => control_cmd::set_rate(args),
         Command::Abort(args) => control_cmd::abort(args),
+        Command::Cutover(args) => control_cmd::cutover(args),
         Command::Rehearse(args) => rehearse_cmd::rehearse(args),
         Command::Demo(args) => rehearse_cmd::demo(args),
     };

@@ -40,6 +40,14 @@ pub trait StateAdmin: Send {
         id: &str,
         rows_per_sec: Option<u32>,
     ) -> Result<(), DriverError>;
+    /// Holds (true) or releases (false) the cut-over of online rebuilds (`apply
+    /// --postpone-cutover`, then `zerodown cutover`). Err on engines without one.
+    async fn postpone_cutover(&mut self, id: &str, postpone: bool) -> Result<(), DriverError> {
+        let _ = (id, postpone);
+        Err(DriverError::permanent(
+            "this database has no cut-over to postpone (online rebuilds are MySQL/MariaDB's)",
+        ))
+    }
     /// Whether some runner holds this database's run lock now.
     async fn runner_alive(&mut self) -> Result<bool, DriverError>;
 }

@@ -27,6 +27,7 @@ const STATE_SCHEMA: [&str; 3] = [
         paused BOOLEAN NOT NULL DEFAULT FALSE,
         abort_requested BOOLEAN NOT NULL DEFAULT FALSE,
         max_rows_per_sec INT,
+        postpone_cutover BOOLEAN NOT NULL DEFAULT FALSE,
         created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         finished_at TIMESTAMP(3) NULL,
@@ -149,19 +150,28 @@ impl StateStore for MyDriver {
                 self.with_conn(ddl, async |c, ddl| c.query_drop(ddl).await)
                     .await?;
             }
-            // `data` (a step's own resumable state) came after the first state tables.
-            let has_data: Option<u64> = self
-                .with_conn("", async |c, _| {
-                    c.query_first(
-                        "SELECT COUNT(*) FROM information_schema.COLUMNS
-                          WHERE TABLE_SCHEMA = '_zerodown' AND TABLE_NAME = 'steps' AND COLUMN_NAME = 'data'",
-                    )
-                    .await
-                })
-                .await?;
-            if has_data == Some(0) {
-                self.exec_sql("ALTER TABLE `_zerodown`.steps ADD COLUMN data TEXT")
+            // Columns that came after the first state tables.
+            for (table, column, ddl) in [
+                ("steps", "data", "ALTER TABLE `_zerodown`.steps ADD COLUMN data TEXT"),
+                (
+                    "migrations",
+                    "postpone_cutover",
+                    "ALTER TABLE `_zerodown`.migrations ADD COLUMN postpone_cutover BOOLEAN NOT NULL DEFAULT FALSE",
+                ),
+            ] {
+                let has: Option<u64> = self
+                    .with_conn("", async |c, _| {
+                        c.exec_first(
+                            "SELECT COUNT(*) FROM information_schema.COLUMNS
+                              WHERE TABLE_SCHEMA = '_zerodown' AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                            (table, column),
+                        )
+                        .await
+                    })
                     .await?;
+                if has == Some(0) {
+                    self.exec_sql(ddl).await?;
+                }
             }
         }
         Ok(got)
@@ -472,6 +482,10 @@ impl StateAdmin for MyDriver {
         rows_per_sec: Option<u32>,
     ) -> Result<(), DriverError> {
         self.set_rate(id, rows_per_sec).await
+    }
+
+    async fn postpone_cutover(&mut self, id: &str, postpone: bool) -> Result<(), DriverError> {
+        self.set_flag("postpone_cutover", id, postpone).await
     }
 
     async fn runner_alive(&mut self) -> Result<bool, DriverError> {

@@ -257,7 +257,12 @@ impl Builder<'_> {
                 );
                 step.statements = vec![alter];
                 step.rewrites_table = true;
-                step.reversible = false;
+                // Until its cut-over the table is untouched: abort drops the shadow.
+                let shadow = match table.rsplit_once('.') {
+                    Some((db, t)) => format!("{db}.{t}_zdnew"),
+                    None => format!("{table}_zdnew"),
+                };
+                step.undo = vec![format!("DROP TABLE IF EXISTS {}", mysql_table(&shadow))];
                 step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
                 continue;
             }

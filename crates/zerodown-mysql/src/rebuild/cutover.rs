@@ -42,9 +42,12 @@ impl Rebuild {
             s.query_drop(&timeouts).await.map_err(|e| classify(&e))?;
         }
         let q = |e: mysql_async::Error| classify(&e);
-        a.query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
-            .await
-            .map_err(q)?;
+        // A sentry left by a run that died mid cut-over; anything else is refused earlier.
+        if super::is_sentry(&mut a, &self.db, &self.old).await? {
+            a.query_drop(format!("DROP TABLE {}", self.old_sql()))
+                .await
+                .map_err(q)?;
+        }
         a.query_drop(format!("CREATE TABLE {} (sentry INT)", self.old_sql()))
             .await
             .map_err(q)?;

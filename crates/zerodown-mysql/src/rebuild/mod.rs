@@ -206,6 +206,7 @@ pub async fn run(
         }
         rb.replay(c, &captured).await?;
         rb.verify(c, &captured).await?;
+        rb.wait_for_cutover(c, &captured).await?;
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {
             rb.replay(c, &captured).await?;
@@ -244,6 +245,35 @@ fn fastrand_id() -> u32 {
 }
 
 impl Rebuild {
+    /// With `apply --postpone-cutover`: keeps copying changed rows until `zerodown
+    /// cutover` releases the cut-over (or `zerodown abort` asks to stop).
+    async fn wait_for_cutover(
+        &self,
+        c: &mut Conn,
+        captured: &std::sync::Mutex<binlog::Captured>,
+    ) -> Result<(), DriverError> {
+        loop {
+            let flags: Option<(bool, bool)> = one(
+                c,
+                "SELECT postpone_cutover, abort_requested FROM `_zerodown`.migrations WHERE db = ? AND id = ?",
+                vec![self.state_db.clone().into(), self.migration.clone().into()],
+            )
+            .await?;
+            match flags {
+                Some((_, true)) => {
+                    return Err(refuse(
+                        "abort requested while the cut-over waited; the table is unchanged".into(),
+                    ))
+                }
+                Some((true, false)) => {
+                    self.replay(c, captured).await?;
+                    tokio::time::sleep(REPLAY_EVERY).await;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     async fn copy_all(
         &self,
         c: &mut Conn,
@@ -387,8 +417,27 @@ async fn swapped_already(c: &mut Conn, rb: &Rebuild, state: &State) -> Result<bo
         && !exists(c, &rb.db, &rb.shadow).await?)
 }
 
+/// Whether `name` is a cut-over sentry (a table of one column named `sentry`), which may
+/// be dropped; anything else under that name is someone's data.
+pub(crate) async fn is_sentry(c: &mut Conn, db: &str, name: &str) -> Result<bool, DriverError> {
+    let cols: Vec<String> = c
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, name),
+        )
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(cols == ["sentry"])
+}
+
 /// What the rebuild needs of the server and the table; a clear refusal otherwise.
 async fn preconditions(c: &mut Conn, rb: &Rebuild) -> Result<(), DriverError> {
+    if exists(c, &rb.db, &rb.old).await? && !is_sentry(c, &rb.db, &rb.old).await? {
+        return Err(refuse(format!(
+            "{} exists (the old table of an earlier rebuild?): drop or rename it first; nothing was changed",
+            rb.old
+        )));
+    }
     let vars: Option<(u64, String, String)> = one(
         c,
         "SELECT @@log_bin, @@binlog_format, @@binlog_row_image",

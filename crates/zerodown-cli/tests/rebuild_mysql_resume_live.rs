@@ -1,0 +1,276 @@
+//! The online rebuild's lifecycle on a throwaway MariaDB with a row binary log: `kill -9`
+//! in the middle of the copy then `resume` (changes made while nothing ran are still
+//! caught from the binary log); `--postpone-cutover` waits for `zerodown cutover`;
+//! `abort` before the cut-over leaves the table as it was; triggers are refused.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{migration, zerodown};
+use mysql_async::prelude::Queryable;
+use zerodown_mysql::server::Server;
+
+async fn table(server: &Server, rows: u64) -> mysql_async::Conn {
+    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    c.query_drop(format!(
+        "CREATE DATABASE app; USE app;
+         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL, note VARCHAR(20));
+         INSERT INTO t SELECT seq, seq, 'start' FROM seq_1_to_{rows};"
+    ))
+    .await
+    .expect("table");
+    c
+}
+
+async fn copied(c: &mut mysql_async::Conn) -> u64 {
+    c.query_first::<Option<u64>, _>(
+        "SELECT CAST(SUM(rows_done) AS UNSIGNED) FROM `_zerodown`.steps",
+    )
+    .await
+    .ok()
+    .flatten()
+    .flatten()
+    .unwrap_or(0)
+}
+
+async fn column_type(c: &mut mysql_async::Conn) -> Option<String> {
+    c.query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
+        .await
+        .expect("type")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_copy_then_resume() {
+    const ROWS: u64 = 400_000;
+    let server = Server::start(&[]).expect("throwaway MariaDB");
+    let mut c = table(&server, ROWS).await;
+    let url = server.url("app");
+    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let mut child = zerodown()
+        .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("apply");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while copied(&mut c).await < 60_000 {
+        assert!(Instant::now() < deadline, "the copy did not get going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let at_kill = copied(&mut c).await;
+    assert!(
+        at_kill < ROWS,
+        "killed during the copy ({at_kill} rows copied)"
+    );
+    // Changes while nothing runs: in rows already copied and not yet copied.
+    c.query_drop(
+        "UPDATE t SET qty = -1 WHERE id IN (1, 2, 399999);
+         DELETE FROM t WHERE id = 3;
+         INSERT INTO t VALUES (400001, 7, 'new');",
+    )
+    .await
+    .expect("changes");
+    let out = zerodown()
+        .args(["resume", "--database-url", &url])
+        .output()
+        .expect("resume");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    let wrong: Option<u64> = c
+        .query_first(
+            "SELECT COUNT(*) FROM t WHERE NOT (qty = id OR (id IN (1, 2, 399999) AND qty = -1) OR (id = 400001 AND qty = 7))",
+        )
+        .await
+        .expect("check");
+    assert_eq!(wrong, Some(0));
+    let count: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .expect("count");
+    assert_eq!(count, Some(ROWS), "one row deleted, one inserted");
+    let gone: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM t WHERE id = 3")
+        .await
+        .expect("3");
+    assert_eq!(gone, Some(0));
+    // The copy went on from its checkpoint rather than starting again.
+    let total = copied(&mut c).await;
+    assert!(
+        total < ROWS + 50_000,
+        "rows copied over both runs: {total} (at kill {at_kill})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
+    let server = Server::start(&[]).expect("throwaway MariaDB");
+    let mut c = table(&server, 20_000).await;
+    let url = server.url("app");
+    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let child = zerodown()
+        .args([
+            "apply",
+            &m.path().to_string_lossy(),
+            "--database-url",
+            &url,
+            "--postpone-cutover",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply");
+    // Copied and in sync, but not swapped: the table is still INT while apply waits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copied(&mut c).await < 20_000 {
+        assert!(Instant::now() < deadline, "the copy did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
+    // A change made while it waits is carried over.
+    c.query_drop("UPDATE t SET qty = -5 WHERE id = 10")
+        .await
+        .expect("update");
+    let out = zerodown()
+        .args(["cutover", "--database-url", &url])
+        .output()
+        .expect("cutover");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("apply ends after the cutover")
+    .expect("join")
+    .expect("output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    let v: Option<i64> = c
+        .query_first("SELECT qty FROM t WHERE id = 10")
+        .await
+        .expect("row");
+    assert_eq!(v, Some(-5));
+
+    // Abort while the cut-over waits: the shadow goes, the table stays as it was.
+    c.query_drop("DROP TABLE t_zdold; ALTER TABLE t MODIFY qty INT NOT NULL")
+        .await
+        .expect("reset");
+    // latin1 (the throwaway server's default): 20 -> 300 bytes crosses 255, a copy.
+    let m2 = migration("ALTER TABLE t MODIFY note VARCHAR(300);");
+    let mut child = zerodown()
+        .args([
+            "apply",
+            &m2.path().to_string_lossy(),
+            "--database-url",
+            &url,
+            "--postpone-cutover",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("the second apply ended early ({status}): {err}");
+        }
+        let shadow: Option<u64> = c
+            .query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't_zdnew'")
+            .await
+            .expect("shadow");
+        if shadow == Some(1) && copied(&mut c).await >= 40_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second rebuild did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = zerodown()
+        .args(["abort", "--database-url", &url])
+        .output()
+        .expect("abort");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "a running migration is asked to stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("output");
+    assert_ne!(out.status.code(), Some(0), "the run stopped");
+    let out = zerodown()
+        .args(["abort", "--database-url", &url])
+        .output()
+        .expect("abort again");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: Vec<String> = c
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
+        .await
+        .expect("tables");
+    assert_eq!(tables, vec!["t"], "no leftovers");
+    let len: Option<u64> = c
+        .query_first("SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'")
+        .await
+        .expect("len");
+    assert_eq!(len, Some(20), "the table is as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_triggers_is_refused_before_anything_changes() {
+    let server = Server::start(&[]).expect("throwaway MariaDB");
+    let mut c = table(&server, 100).await;
+    c.query_drop("CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW SET NEW.note = 'changed'")
+        .await
+        .expect("trigger");
+    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let out = zerodown()
+        .args([
+            "apply",
+            &m.path().to_string_lossy(),
+            "--database-url",
+            &server.url("app"),
+        ])
+        .output()
+        .expect("apply");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("has triggers"), "{stderr}");
+    let tables: Vec<String> = c
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'")
+        .await
+        .expect("tables");
+    assert_eq!(tables, vec!["t"]);
+    assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
+}
