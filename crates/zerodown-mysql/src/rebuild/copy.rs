@@ -108,6 +108,9 @@ impl Rebuild {
     ) -> Result<u64, DriverError> {
         let (cond, params) = self.range(after, upto);
         let cols = columns_sql(&self.columns);
+        // Past the copy's mark with an integer key, the replay put no rows in the range
+        // (it copies only rows the copy has passed): nothing to delete.
+        let fresh = after.and_then(super::integer_key).is_some();
         let delete = format!("DELETE FROM {} WHERE {cond}", self.shadow_sql());
         let insert = format!(
             "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {cond}",
@@ -120,7 +123,9 @@ impl Rebuild {
             c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .await?;
             c.query_drop("START TRANSACTION").await?;
-            c.exec_drop(delete, params.clone()).await?;
+            if !fresh {
+                c.exec_drop(delete, params.clone()).await?;
+            }
             c.exec_drop(insert, params).await?;
             let copied = c.affected_rows();
             c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
@@ -135,21 +140,26 @@ impl Rebuild {
         done.map_err(|e| classify(&e))
     }
 
+    /// `key IN (…)` for a batch of keys: the key expression, the list, the parameters.
+    pub fn key_list(&self, batch: &[Vec<String>]) -> (String, String, Vec<Value>) {
+        let one = if self.key.len() == 1 {
+            "?".to_owned()
+        } else {
+            format!("({})", vec!["?"; self.key.len()].join(", "))
+        };
+        let key = if self.key.len() == 1 {
+            mysql_ident(&self.key[0])
+        } else {
+            format!("({})", columns_sql(&self.key))
+        };
+        let params = batch.iter().flat_map(|k| values(k)).collect();
+        (key, vec![one; batch.len()].join(", "), params)
+    }
+
     /// Copies the given rows again from the table (deleted there: deleted here too).
     pub async fn recopy(&self, c: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
         for batch in keys.chunks(500) {
-            let one = if self.key.len() == 1 {
-                "?".to_owned()
-            } else {
-                format!("({})", vec!["?"; self.key.len()].join(", "))
-            };
-            let list = vec![one; batch.len()].join(", ");
-            let key = if self.key.len() == 1 {
-                mysql_ident(&self.key[0])
-            } else {
-                format!("({})", columns_sql(&self.key))
-            };
-            let params: Vec<Value> = batch.iter().flat_map(|k| values(k)).collect();
+            let (key, list, params) = self.key_list(batch);
             let cols = columns_sql(&self.columns);
             let done = async {
                 c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -189,18 +199,11 @@ impl Rebuild {
         upto: &[String],
     ) -> Result<(u64, u64), DriverError> {
         let (cond, params) = self.range(after, upto);
-        // NULL and '' differ, and the separator keeps ('ab','c') apart from ('a','bc').
-        let parts: Vec<String> = self
-            .columns
-            .iter()
-            .map(|col| {
-                let q = mysql_ident(col);
-                format!("ISNULL({q}), CONVERT({q} USING utf8mb4)")
-            })
-            .collect();
+        let parts = &self.check_parts;
         let row: Option<(u64, Option<u64>)> = c
             .exec_first(
                 format!(
+                    // The separator keeps ('ab','c') apart from ('a','bc').
                     "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {}))) FROM {table_sql} WHERE {cond}",
                     parts.join(", ")
                 ),

@@ -85,14 +85,13 @@ impl Rebuild {
         swapped.map(|()| held)
     }
 
-    /// Under A's locks: catch up, queue the rename on C, drop the sentry. Returns the
-    /// rename, which runs once A unlocks.
-    async fn swap_under_lock(
+    /// With writes stopped by a session's LOCK TABLES: reads the binary log up to the
+    /// current position and copies the last changed rows on that session.
+    pub(super) async fn catch_up_locked(
         &self,
         a: &mut Conn,
-        mut c: Conn,
         captured: &Mutex<Captured>,
-    ) -> Result<tokio::task::JoinHandle<Result<(), DriverError>>, DriverError> {
+    ) -> Result<(), DriverError> {
         let target = binlog::current_position(a).await?;
         let started = Instant::now();
         loop {
@@ -108,16 +107,27 @@ impl Rebuild {
             if started.elapsed() > CATCH_UP_LIMIT {
                 return Err(DriverError {
                     class: ErrorClass::LockTimeout,
-                    message: "the binary log was not read up to the lock in time; the cut-over is retried".into(),
+                    message: "the binary log was not read up to the lock in time; retried".into(),
                     code: None,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let keys: Vec<Vec<String>> = std::mem::take(&mut binlog::lock(captured).keys)
             .into_iter()
             .collect();
-        self.recopy_locked(a, &keys).await?;
+        self.recopy_locked(a, &keys).await
+    }
+
+    /// Under A's locks: catch up, queue the rename on C, drop the sentry. Returns the
+    /// rename, which runs once A unlocks.
+    async fn swap_under_lock(
+        &self,
+        a: &mut Conn,
+        mut c: Conn,
+        captured: &Mutex<Captured>,
+    ) -> Result<tokio::task::JoinHandle<Result<(), DriverError>>, DriverError> {
+        self.catch_up_locked(a, captured).await?;
         let rename = format!(
             "RENAME TABLE {} TO {}, {} TO {}",
             self.source_sql(),
@@ -162,19 +172,18 @@ impl Rebuild {
     /// [`Rebuild::recopy`] for a session holding LOCK TABLES: no transaction (starting
     /// one would release the locks); nobody else can see between the two statements.
     async fn recopy_locked(&self, a: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
-        for key in keys {
-            let cond = super::copy::compare(&self.key, "=");
-            let params: Vec<mysql_async::Value> = key.iter().map(|v| v.clone().into()).collect();
+        for batch in keys.chunks(500) {
+            let (key, list, params) = self.key_list(batch);
             let cols = crate::driver::columns_sql(&self.columns);
             a.exec_drop(
-                format!("DELETE FROM {} WHERE {cond}", self.shadow_sql()),
+                format!("DELETE FROM {} WHERE {key} IN ({list})", self.shadow_sql()),
                 params.clone(),
             )
             .await
             .map_err(|e| classify(&e))?;
             a.exec_drop(
                 format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {cond}",
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {key} IN ({list})",
                     self.shadow_sql(),
                     self.source_sql()
                 ),

@@ -6,8 +6,15 @@
 //! step in `_zerodown.steps.data`, so a killed run resumes where it was.
 
 mod binlog;
+mod checks;
 mod copy;
 mod cutover;
+mod state;
+mod verify;
+
+pub(crate) use checks::is_sentry;
+use checks::*;
+use state::{load_state, save};
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +22,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 use zerodown_core::plan::Step;
-use zerodown_core::sql::quote::{mysql_literal, mysql_table};
+use zerodown_core::sql::quote::mysql_table;
 use zerodown_exec::{Checkpoint, DriverError, ErrorClass};
 
 use crate::catalog::split_name;
@@ -23,11 +30,13 @@ use crate::driver::MyDriver;
 use crate::errors::classify;
 
 /// Rows of the first chunk; then sized to take about [`CHUNK_TARGET`].
-const FIRST_CHUNK: u32 = 2_000;
-const MAX_CHUNK: u32 = 50_000;
-const CHUNK_TARGET: Duration = Duration::from_millis(250);
+const FIRST_CHUNK: u32 = 5_000;
+const MAX_CHUNK: u32 = 20_000;
+const CHUNK_TARGET: Duration = Duration::from_millis(200);
 /// Changed rows are copied again at least this often during the copy.
 const REPLAY_EVERY: Duration = Duration::from_millis(500);
+/// A replay that copied fewer rows than this leaves a short catch-up for a lock.
+const SETTLED: u64 = 200;
 /// Cut-over attempts within one run (each waits at most lock_wait_timeout).
 const CUTOVER_ATTEMPTS: u32 = 10;
 
@@ -52,6 +61,9 @@ pub struct Rebuild {
     key: Vec<String>,
     /// Columns copied: those of the new definition that the table has.
     columns: Vec<String>,
+    /// The checksum's expression per column (ISNULL for nullable ones, and a conversion
+    /// where the two tables store the column in different character sets).
+    check_parts: Vec<String>,
     /// Where the checkpoint goes.
     state_db: String,
     migration: String,
@@ -122,7 +134,6 @@ pub async fn run(
     at: &Checkpoint<'_>,
     step: &Step,
 ) -> Result<Duration, DriverError> {
-    let started = Instant::now();
     let table_name = step
         .table
         .clone()
@@ -149,13 +160,14 @@ pub async fn run(
         old: derived(table, "old")?,
         key: Vec::new(),
         columns: Vec::new(),
+        check_parts: Vec::new(),
         state_db,
         migration: at.migration.to_owned(),
         step: at.step as u64,
     };
     let mut state = load_state(c, &rb).await?;
     if state.swapped || swapped_already(c, &rb, &state).await? {
-        return Ok(started.elapsed());
+        return Ok(Duration::ZERO);
     }
     preconditions(c, &rb).await?;
     rb.key = key_columns(c, &rb).await?;
@@ -187,7 +199,7 @@ pub async fn run(
         };
         save(c, &rb, &state, true).await?;
     }
-    rb.columns = shared_columns(c, &rb).await?;
+    (rb.columns, rb.check_parts) = shared_columns(c, &rb).await?;
     let key_positions = key_positions(c, &rb).await?;
     let server_id = 1_000_000 + fastrand_id();
     let (captured, capture) = binlog::start(
@@ -204,18 +216,18 @@ pub async fn run(
         if !state.copy_done {
             rb.copy_all(c, &mut state, &captured).await?;
         }
-        rb.replay(c, &captured).await?;
-        rb.verify(c, &captured).await?;
+        rb.settle(c, &captured).await?;
+        let (_, verify_held) = rb.verify(c, &captured, lock_secs).await?;
         rb.wait_for_cutover(c, &captured).await?;
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {
-            rb.replay(c, &captured).await?;
+            rb.settle(c, &captured).await?;
             match rb.cut_over(&captured, lock_secs).await {
-                Ok(_held) => {
+                Ok(cutover_held) => {
                     state.swapped = true;
                     let c = d.conn().await?;
                     save(c, &rb, &state, false).await?;
-                    return Ok(());
+                    return Ok(verify_held.max(cutover_held));
                 }
                 Err(e) if e.class.retryable() => {
                     last = Some(e);
@@ -233,7 +245,16 @@ pub async fn run(
     }
     .await;
     capture.abort();
-    result.map(|()| started.elapsed())
+    // What the executor reports as "held": the longest the tables were locked.
+    result
+}
+
+/// A single integer key's value (the common case, where "copied past" is a comparison).
+fn integer_key(key: &[String]) -> Option<i128> {
+    match key {
+        [one] => one.parse().ok(),
+        _ => None,
+    }
 }
 
 fn fastrand_id() -> u32 {
@@ -296,7 +317,8 @@ impl Rebuild {
             let end = state.copied_to.as_ref() == Some(&upto);
             state.copied_to = Some(upto);
             if replayed.elapsed() > REPLAY_EVERY {
-                self.replay(c, captured).await?;
+                self.replay_upto(c, captured, state.copied_to.as_deref())
+                    .await?;
                 replayed = Instant::now();
             }
             if end {
@@ -313,6 +335,17 @@ impl Rebuild {
         c: &mut Conn,
         captured: &std::sync::Mutex<binlog::Captured>,
     ) -> Result<u64, DriverError> {
+        self.replay_upto(c, captured, None).await
+    }
+
+    /// Copies again the rows changed since the last replay; during the copy (`copied_to`
+    /// given) only those the copy has passed: the others it copies when it gets there.
+    async fn replay_upto(
+        &self,
+        c: &mut Conn,
+        captured: &std::sync::Mutex<binlog::Captured>,
+        copied_to: Option<&[String]>,
+    ) -> Result<u64, DriverError> {
         let keys: Vec<Vec<String>> = {
             let mut cap = binlog::lock(captured);
             if let Some(e) = &cap.error {
@@ -320,219 +353,28 @@ impl Rebuild {
             }
             std::mem::take(&mut cap.keys).into_iter().collect()
         };
+        let keys: Vec<Vec<String>> = match copied_to.and_then(integer_key) {
+            Some(mark) => keys
+                .into_iter()
+                .filter(|k| integer_key(k).is_none_or(|v| v <= mark))
+                .collect(),
+            None => keys,
+        };
         self.recopy(c, &keys).await?;
         Ok(keys.len() as u64)
     }
 
-    /// Compares every chunk's row count and checksum in both tables. A chunk that
-    /// differs is compared again after the latest changes are copied; still different,
-    /// it is copied again.
-    async fn verify(
+    /// Replays until few changes are left to copy (so a lock that follows is short).
+    async fn settle(
         &self,
         c: &mut Conn,
         captured: &std::sync::Mutex<binlog::Captured>,
     ) -> Result<(), DriverError> {
-        let mut after: Option<Vec<String>> = None;
-        while let Some(upto) = self.chunk_end(c, after.as_deref(), 10_000).await? {
-            let mut same = false;
-            for _ in 0..3 {
-                let a = self
-                    .checksum(c, &self.source_sql(), after.as_deref(), &upto)
-                    .await?;
-                let b = self
-                    .checksum(c, &self.shadow_sql(), after.as_deref(), &upto)
-                    .await?;
-                if a == b {
-                    same = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                self.replay(c, captured).await?;
-            }
-            if !same {
-                self.copy_chunk(c, after.as_deref(), &upto).await?;
-            }
-            if after.as_ref() == Some(&upto) {
+        for _ in 0..20 {
+            if self.replay(c, captured).await? < SETTLED {
                 break;
             }
-            after = Some(upto);
         }
         Ok(())
     }
-}
-
-async fn load_state(c: &mut Conn, rb: &Rebuild) -> Result<State, DriverError> {
-    let data: Option<Option<String>> = one(
-        c,
-        "SELECT data FROM `_zerodown`.steps WHERE db = ? AND migration_id = ? AND step_no = ?",
-        vec![
-            rb.state_db.clone().into(),
-            rb.migration.clone().into(),
-            rb.step.into(),
-        ],
-    )
-    .await?;
-    Ok(data
-        .flatten()
-        .and_then(|d| serde_json::from_str(&d).ok())
-        .unwrap_or_default())
-}
-
-async fn save(
-    c: &mut Conn,
-    rb: &Rebuild,
-    state: &State,
-    reset_rows: bool,
-) -> Result<(), DriverError> {
-    let data = serde_json::to_string(state).unwrap_or_default();
-    c.exec_drop(
-        "UPDATE `_zerodown`.steps SET data = ?, rows_done = IF(?, 0, rows_done)
-          WHERE db = ? AND migration_id = ? AND step_no = ?",
-        (
-            data,
-            reset_rows,
-            rb.state_db.clone(),
-            rb.migration.clone(),
-            rb.step,
-        ),
-    )
-    .await
-    .map_err(|e| classify(&e))
-}
-
-async fn exists(c: &mut Conn, db: &str, table: &str) -> Result<bool, DriverError> {
-    let n: Option<u64> = one(
-        c,
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        vec![db.into(), table.into()],
-    )
-    .await?;
-    Ok(n == Some(1))
-}
-
-/// A swap whose state write was lost in a crash: the old table is there, the shadow gone.
-async fn swapped_already(c: &mut Conn, rb: &Rebuild, state: &State) -> Result<bool, DriverError> {
-    Ok(state.copy_done
-        && exists(c, &rb.db, &rb.old).await?
-        && !exists(c, &rb.db, &rb.shadow).await?)
-}
-
-/// Whether `name` is a cut-over sentry (a table of one column named `sentry`), which may
-/// be dropped; anything else under that name is someone's data.
-pub(crate) async fn is_sentry(c: &mut Conn, db: &str, name: &str) -> Result<bool, DriverError> {
-    let cols: Vec<String> = c
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (db, name),
-        )
-        .await
-        .map_err(|e| classify(&e))?;
-    Ok(cols == ["sentry"])
-}
-
-/// What the rebuild needs of the server and the table; a clear refusal otherwise.
-async fn preconditions(c: &mut Conn, rb: &Rebuild) -> Result<(), DriverError> {
-    if exists(c, &rb.db, &rb.old).await? && !is_sentry(c, &rb.db, &rb.old).await? {
-        return Err(refuse(format!(
-            "{} exists (the old table of an earlier rebuild?): drop or rename it first; nothing was changed",
-            rb.old
-        )));
-    }
-    let vars: Option<(u64, String, String)> = one(
-        c,
-        "SELECT @@log_bin, @@binlog_format, @@binlog_row_image",
-        Vec::new(),
-    )
-    .await?;
-    match vars {
-        Some((1, format, image)) if format == "ROW" && image == "FULL" => {}
-        Some((log_bin, format, image)) => {
-            return Err(refuse(format!(
-                "the online rebuild reads changes from the binary log, which needs log_bin=ON, binlog_format=ROW and binlog_row_image=FULL (the server has log_bin={log_bin}, binlog_format={format}, binlog_row_image={image}); nothing was changed"
-            )))
-        }
-        None => return Err(refuse("cannot read the binary log settings".into())),
-    }
-    let (db, t) = (mysql_literal(&rb.db), mysql_literal(&rb.table));
-    let triggers: Option<u64> = one(
-        c,
-        &format!("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = {db} AND EVENT_OBJECT_TABLE = {t}"),
-        Vec::new(),
-    )
-    .await?;
-    if triggers.unwrap_or(0) > 0 {
-        return Err(refuse(format!(
-            "{} has triggers: they would stay with the old table at the cut-over; nothing was changed",
-            rb.table
-        )));
-    }
-    let fks: Option<u64> = one(
-        c,
-        &format!("SELECT COUNT(*) FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL AND ((TABLE_SCHEMA = {db} AND TABLE_NAME = {t}) OR (REFERENCED_TABLE_SCHEMA = {db} AND REFERENCED_TABLE_NAME = {t}))"),
-        Vec::new(),
-    )
-    .await?;
-    if fks.unwrap_or(0) > 0 {
-        return Err(refuse(format!(
-            "{} has foreign keys (to or from it): they would point at the old table after the cut-over; nothing was changed",
-            rb.table
-        )));
-    }
-    Ok(())
-}
-
-async fn key_columns(c: &mut Conn, rb: &Rebuild) -> Result<Vec<String>, DriverError> {
-    let cols: Vec<String> = c
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.STATISTICS
-              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-            (rb.db.clone(), rb.table.clone()),
-        )
-        .await
-        .map_err(|e| classify(&e))?;
-    if cols.is_empty() {
-        return Err(refuse(format!(
-            "{} has no primary key: the online rebuild copies and follows rows by it; nothing was changed",
-            rb.table
-        )));
-    }
-    Ok(cols)
-}
-
-/// The key columns' positions in the table's rows (as the binary log sends them).
-async fn key_positions(c: &mut Conn, rb: &Rebuild) -> Result<Vec<usize>, DriverError> {
-    let positions: Vec<(String, u64)> = c
-        .exec(
-            "SELECT COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS
-              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (rb.db.clone(), rb.table.clone()),
-        )
-        .await
-        .map_err(|e| classify(&e))?;
-    rb.key
-        .iter()
-        .map(|k| {
-            positions
-                .iter()
-                .find(|(c, _)| c == k)
-                .map(|(_, p)| (*p as usize).saturating_sub(1))
-                .ok_or_else(|| refuse(format!("key column {k} not found")))
-        })
-        .collect()
-}
-
-/// Columns of the shadow table that the table also has, in the shadow's order.
-async fn shared_columns(c: &mut Conn, rb: &Rebuild) -> Result<Vec<String>, DriverError> {
-    let cols: Vec<String> = c
-        .exec(
-            "SELECT n.COLUMN_NAME FROM information_schema.COLUMNS n
-               JOIN information_schema.COLUMNS o
-                 ON o.TABLE_SCHEMA = n.TABLE_SCHEMA AND o.TABLE_NAME = ? AND o.COLUMN_NAME = n.COLUMN_NAME
-              WHERE n.TABLE_SCHEMA = ? AND n.TABLE_NAME = ? AND n.EXTRA NOT LIKE '%GENERATED%'
-              ORDER BY n.ORDINAL_POSITION",
-            (rb.table.clone(), rb.db.clone(), rb.shadow.clone()),
-        )
-        .await
-        .map_err(|e| classify(&e))?;
-    Ok(cols)
 }

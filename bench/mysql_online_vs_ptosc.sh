@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# MySQL/MariaDB, side by side in one run on one throwaway MariaDB (row binlog), a
+# 1,000,000-row sysbench table under sysbench load (4 threads of single-row updates):
+#   instant  - a bare `ALTER TABLE … ADD COLUMN …, ALGORITHM=INSTANT` (the floor: every
+#              DDL takes an exclusive metadata lock for a moment)
+#   blocking - `ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL` as written (ALGORITHM=COPY)
+#   ptosc    - pt-online-schema-change (Debian percona-toolkit) with the same change
+#   zerodown - `zerodown apply` of the same change (its online rebuild)
+# For each: how long the change took, copy rows/s, the worst latency any sysbench client
+# saw during its run (sysbench's max), and tps while the change ran.
+#
+#   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
+# SECONDS: how long each sysbench run lasts (default 120); each change must end before.
+# Needs: mariadb-server, sysbench, percona-toolkit (apt-get install sysbench percona-toolkit).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+rows="${1:-1000000}"
+secs="${2:-120}"
+threads=4
+work="$(mktemp -d /tmp/zerodown-bench-mysql.XXXXXX)"
+port=$((20000 + RANDOM % 20000))
+cleanup() {
+  [ -f "$work/mariadb.pid" ] && kill "$(cat "$work/mariadb.pid")" 2>/dev/null || true
+  sleep 2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release --quiet --bin zerodown
+zd="$here/../target/release/zerodown"
+user_opt=()
+[ "$(id -u)" = 0 ] && user_opt=(--user=root)
+
+mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
+  --skip-test-db "${user_opt[@]}" >"$work/install.log" 2>&1
+mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --pid-file="$work/mariadb.pid" \
+  --port="$port" --bind-address=127.0.0.1 --log-bin="$work/binlog" --binlog-format=ROW --server-id=1 \
+  --skip-name-resolve --innodb-buffer-pool-size=2G --innodb-log-file-size=512M \
+  "${user_opt[@]}" >"$work/server.log" 2>&1 &
+for _ in $(seq 1 300); do
+  mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+  sleep 0.1
+done
+sql() { mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N "$@"; }
+sql -e "CREATE DATABASE sb"
+sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=root --mysql-db=sb
+    --tables=1 --table-size="$rows")
+echo "preparing $rows rows..." >&2
+sysbench oltp_update_non_index "${sb[@]}" prepare >/dev/null
+sql sb -e "RENAME TABLE sbtest1 TO sbtest_base"
+
+reset_table() {
+  sql sb -e "DROP TABLE IF EXISTS sbtest1, sbtest1_zdold, _sbtest1_old, _sbtest1_new;
+             CREATE TABLE sbtest1 LIKE sbtest_base; INSERT INTO sbtest1 SELECT * FROM sbtest_base;
+             ANALYZE TABLE sbtest1" >/dev/null
+  sql -e "RESET MASTER"
+}
+
+# run NAME COMMAND...: the command under sysbench load; prints one result line.
+run() {
+  local name="$1"; shift
+  reset_table
+  sysbench oltp_update_non_index "${sb[@]}" --threads="$threads" --time="$secs" \
+    --mysql-ignore-errors=1213,1205,1146 \
+    --report-interval=1 run >"$work/$name.sysbench" 2>&1 &
+  local sbpid=$!
+  sleep 3
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >"$work/$name.out" 2>&1 || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; }
+  t1=$(date +%s.%N)
+  # sysbench prints its latency summary only when its time is up.
+  wait "$sbpid" || true
+  if [ "$(calc "$t1 - $t0 + 5 > $secs")" = "1.000000" ]; then
+    echo "$name: the change outlasted sysbench's $secs s; run again with more SECONDS" >&2
+  fi
+  local took max tps errors
+  took=$(calc "$t1 - $t0")
+  max=$(awk '/max:/ { print $2; exit }' "$work/$name.sysbench")
+  # Mean tps of the per-second reports while the change ran (3 s of warm-up before it).
+  tps=$(awk -v a=3 -v b="$(calc "3 + $t1 - $t0")" '
+    /^\[ *[0-9]+s \]/ { s = $2 + 0; if (s > a && s <= b + 1) { n++; sum += $7 } }
+    END { if (n) printf "%.0f", sum / n; else print "-" }' "$work/$name.sysbench")
+  # Errors clients got (deadlocks, lock waits, a missing table), ignored so the run goes on.
+  errors=$(awk '/ignored errors:/ { print $3; exit }' "$work/$name.sysbench")
+  printf "%-9s %9.2f s %10.0f rows/s %12s ms %8s %7s\n" "$name" "$took" "$(calc "$rows / $took")" "${max:--}" "$tps" "${errors:--}"
+}
+
+echo "MariaDB $(sql -e 'SELECT VERSION()'), $rows rows, sysbench oltp_update_non_index, $threads threads"
+printf "%-9s %11s %17s %15s %8s %7s\n" change took "rows/s (change)" "worst client" "tps" "errors"
+run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
+run blocking sql sb -e "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0"
+run ptosc pt-online-schema-change --alter "MODIFY k BIGINT NOT NULL DEFAULT 0" \
+  --execute --recursion-method=none --no-check-alter --set-vars lock_wait_timeout=1 \
+  "h=127.0.0.1,P=$port,u=root,D=sb,t=sbtest1"
+echo "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0;" >"$work/m.sql"
+run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes
+echo "(rows/s: table rows over the whole change; pt-osc copies only, zerodown also compares"
+echo " every chunk's checksum; worst client: sysbench's max latency over its whole run)"
