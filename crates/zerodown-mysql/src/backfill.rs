@@ -8,7 +8,7 @@ use zerodown_core::plan::BackfillSpec;
 use zerodown_core::sql::quote::mysql_ident;
 use zerodown_exec::*;
 
-use crate::driver::{columns_sql, schema_and_table, table_sql, MyDriver};
+use crate::driver::{columns_sql, key_compare as compare, schema_and_table, table_sql, MyDriver};
 use crate::state::STATE_DB;
 
 /// The key to walk: the spec's, or the primary key.
@@ -75,16 +75,6 @@ pub async fn key(d: &mut MyDriver, spec: &BackfillSpec) -> Result<BackfillKey, D
         types,
         estimated_rows: estimated.flatten(),
     })
-}
-
-/// `(a, b) > (?, ?)` (a single column without parentheses, so the range scan is plain).
-fn compare(columns: &[String], op: &str) -> String {
-    let qs = vec!["?"; columns.len()].join(", ");
-    if columns.len() == 1 {
-        format!("{} {op} ?", mysql_ident(&columns[0]))
-    } else {
-        format!("({}) {op} ({qs})", columns_sql(columns))
-    }
 }
 
 /// One batch: the next `limit` keys after `after`, their rows updated and the

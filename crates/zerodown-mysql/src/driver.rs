@@ -279,6 +279,16 @@ pub(crate) fn schema_and_table(name: &str) -> (Option<String>, String) {
     (db.map(str::to_owned), t.to_owned())
 }
 
+/// `(a, b) > (?, ?)`, or `a > ?` for a single column (a plain range scan).
+pub(crate) fn key_compare(columns: &[String], op: &str) -> String {
+    if columns.len() == 1 {
+        format!("{} {op} ?", mysql_ident(&columns[0]))
+    } else {
+        let qs = vec!["?"; columns.len()].join(", ");
+        format!("({}) {op} ({qs})", columns_sql(columns))
+    }
+}
+
 /// A quoted column list.
 pub(crate) fn columns_sql(columns: &[String]) -> String {
     columns

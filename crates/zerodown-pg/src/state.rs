@@ -260,6 +260,18 @@ impl StateStore for PgDriver {
     }
 }
 
+impl PgDriver {
+    /// Runs `sql` (an UPDATE of one boolean, `$1` the migration, `$2` the value).
+    async fn set_flag(&mut self, sql: &str, id: &str, value: bool) -> Result<(), DriverError> {
+        self.client()
+            .await?
+            .execute(sql, &[&id, &value])
+            .await
+            .map(drop)
+            .map_err(|e| classify(&e))
+    }
+}
+
 #[async_trait]
 impl StateAdmin for PgDriver {
     async fn migrations(&mut self) -> Result<Vec<MigrationSummary>, DriverError> {
@@ -331,27 +343,21 @@ impl StateAdmin for PgDriver {
     }
 
     async fn set_paused(&mut self, id: &str, paused: bool) -> Result<(), DriverError> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE zerodown.migrations SET paused = $2, updated_at = now() WHERE id = $1",
-                &[&id, &paused],
-            )
-            .await
-            .map(drop)
-            .map_err(|e| classify(&e))
+        self.set_flag(
+            "UPDATE zerodown.migrations SET paused = $2, updated_at = now() WHERE id = $1",
+            id,
+            paused,
+        )
+        .await
     }
 
     async fn set_abort_requested(&mut self, id: &str, requested: bool) -> Result<(), DriverError> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE zerodown.migrations SET abort_requested = $2, updated_at = now() WHERE id = $1",
-                &[&id, &requested],
-            )
-            .await
-            .map(drop)
-            .map_err(|e| classify(&e))
+        self.set_flag(
+            "UPDATE zerodown.migrations SET abort_requested = $2, updated_at = now() WHERE id = $1",
+            id,
+            requested,
+        )
+        .await
     }
 
     async fn set_rate_cap(

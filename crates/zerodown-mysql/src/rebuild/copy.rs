@@ -11,17 +11,8 @@ use zerodown_exec::DriverError;
 
 use super::Rebuild;
 use crate::driver::columns_sql;
+pub(crate) use crate::driver::key_compare as compare;
 use crate::errors::classify;
-
-/// `(a, b) > (?, ?)`, or `a > ?` for a single column.
-pub fn compare(columns: &[String], op: &str) -> String {
-    if columns.len() == 1 {
-        format!("{} {op} ?", mysql_ident(&columns[0]))
-    } else {
-        let qs = vec!["?"; columns.len()].join(", ");
-        format!("({}) {op} ({qs})", columns_sql(columns))
-    }
-}
 
 fn values(key: &[String]) -> Vec<Value> {
     key.iter().map(|v| Value::from(v.clone())).collect()
