@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Pause backfills while a replica lags more than this many seconds.
     #[arg(long, default_value_t = 10)]
     pub max_replica_lag_secs: u64,
+    /// Pause backfills while more than this many sessions run statements (MySQL/MariaDB
+    /// `Threads_running`, without zerodown's own).
+    #[arg(long)]
+    pub max_threads_running: Option<u32>,
     /// After each batch, pause for this fraction of its duration (headroom for the application).
     #[arg(long, default_value_t = 0.0)]
     pub batch_pause_ratio: f64,
@@ -67,6 +71,7 @@ fn options(run: &RunArgs) -> Options {
     Options {
         kill_idle_blockers: run.kill_blockers.is_some(),
         max_replica_lag: Duration::from_secs(run.max_replica_lag_secs),
+        max_busy_sessions: run.max_threads_running,
         batch_pause_ratio: run.batch_pause_ratio.max(0.0),
         ..Options::default()
     }
@@ -137,6 +142,7 @@ pub fn resume(t: Target) -> Result<u8, Failure> {
     let run = RunArgs {
         kill_blockers: t.kill_blockers,
         max_replica_lag_secs: 10,
+        max_threads_running: None,
         batch_pause_ratio: Options::default().batch_pause_ratio,
         max_rows_per_sec: None,
         log_format: t.log_format,

@@ -169,3 +169,61 @@ async fn the_kill_policy_ends_an_idle_holder_and_no_one_else() {
     drop(c);
     db.drop().await;
 }
+
+/// A busy server holds the backfill back: while more sessions run statements than
+/// `--max-threads-running`, no batch starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_server_throttles_the_backfill() {
+    let db = MyTestDatabase::create("busy").await;
+    let mut c = db.connect().await;
+    c.query_drop(
+        "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20));
+         INSERT INTO t SELECT seq, 'x' FROM seq_1_to_5000;",
+    )
+    .await
+    .expect("table");
+    let sleepers: Vec<_> = (0..3)
+        .map(|_| {
+            let url = db.url();
+            tokio::spawn(async move {
+                let mut s = mysql_async::Conn::from_url(url).await.expect("sleeper");
+                s.query_drop("SELECT SLEEP(3)").await.expect("sleep");
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = migration("UPDATE t SET note = 'y';");
+    let started = Instant::now();
+    let out = zerodown()
+        .args([
+            "apply",
+            &m.path().to_string_lossy(),
+            "--database-url",
+            &db.url(),
+            "--max-threads-running",
+            "1",
+        ])
+        .output()
+        .expect("apply");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("sessions running statements, more than 1"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_millis(2_000),
+        "the backfill waited for the sleepers ({took:?})"
+    );
+    for s in sleepers {
+        s.await.expect("sleeper");
+    }
+    let left: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM t WHERE note <> 'y'")
+        .await
+        .expect("check");
+    assert_eq!(left, Some(0));
+    drop(c);
+    db.drop().await;
+}

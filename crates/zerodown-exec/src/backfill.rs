@@ -82,6 +82,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
             if checked.is_none_or(|at| at.elapsed() >= self.opts.poll) {
                 control = self.wait_while_paused(n).await?;
                 self.wait_for_replicas(n).await;
+                self.wait_for_quiet(n).await;
                 checked = Some(Instant::now());
             }
             let at = Checkpoint {
@@ -185,6 +186,27 @@ impl<D: Database + StateStore> Executor<'_, D> {
                 delay_ms: ms(delay),
             });
             tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl<D: Database + StateStore> Executor<'_, D> {
+    /// Waits while more sessions run statements than allowed (the server is busy: a
+    /// batch now would only add to it).
+    async fn wait_for_quiet(&mut self, n: usize) {
+        let Some(max) = self.opts.max_busy_sessions else {
+            return;
+        };
+        while let Ok(Some(busy)) = self.db.busy_sessions().await {
+            if busy <= max {
+                return;
+            }
+            self.sink.emit(&Event::Throttled {
+                step: n,
+                reason: format!("{busy} sessions running statements, more than {max}"),
+                delay_ms: ms(self.opts.poll),
+            });
+            tokio::time::sleep(self.opts.poll).await;
         }
     }
 }

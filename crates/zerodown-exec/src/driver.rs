@@ -150,6 +150,12 @@ pub trait Database: Send {
         lock_timeout: Duration,
         statement_timeout: Option<Duration>,
     ) -> Result<BatchOutcome, DriverError>;
+    /// Sessions running a statement on the server right now (MySQL's `Threads_running`,
+    /// without ours), None where the engine does not say: backfills wait while it is
+    /// above `Options::max_busy_sessions`.
+    async fn busy_sessions(&mut self) -> Result<Option<u32>, DriverError> {
+        Ok(None)
+    }
     /// The worst replication lag of the replicas, None when there are none.
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError>;
     /// Ends the sessions of runs that died while a statement of theirs was still running

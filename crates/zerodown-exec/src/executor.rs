@@ -20,6 +20,8 @@ pub struct Options {
     pub kill_idle_blockers: bool,
     /// Pause backfills while a replica lags more than this.
     pub max_replica_lag: Duration,
+    /// Backfills wait while more sessions than this run statements (None: no limit).
+    pub max_busy_sessions: Option<u32>,
     /// Pause after each batch for this fraction of its duration: headroom for the
     /// application's own writes (0.5: the backfill uses at most 2/3 of one session).
     /// None by default: batches are short transactions that other sessions interleave
@@ -41,6 +43,7 @@ impl Default for Options {
         Options {
             kill_idle_blockers: false,
             max_replica_lag: Duration::from_secs(10),
+            max_busy_sessions: None,
             batch_pause_ratio: 0.0,
             min_batch: 100,
             max_batch: 20_000,

@@ -237,6 +237,17 @@ impl Database for MyDriver {
         Ok(None)
     }
 
+    async fn busy_sessions(&mut self) -> Result<Option<u32>, DriverError> {
+        let row: Option<(String, u32)> = self
+            .with_conn("", async |c, _| {
+                c.query_first("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+                    .await
+            })
+            .await?;
+        // Threads_running counts this session's own statement.
+        Ok(row.map(|(_, n)| n.saturating_sub(1)))
+    }
+
     async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
         let tag = self.tag();
         let rows: Vec<(u64, String)> = self
