@@ -82,6 +82,16 @@ pub async fn run_lock_holder(
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
+/// Whether zerodown's state schema exists (nothing was ever recorded otherwise).
+async fn state_exists(c: &tokio_postgres::Client) -> Result<bool, DriverError> {
+    Ok(
+        c.query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
+            .await
+            .map_err(|e| classify(&e))?
+            .get(0),
+    )
+}
+
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -111,12 +121,7 @@ impl StateStore for PgDriver {
 
     async fn load(&mut self, migration: &str) -> Result<Option<MigrationState>, DriverError> {
         let c = self.client().await?;
-        let exists: bool = c
-            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
-            .await
-            .map_err(|e| classify(&e))?
-            .get(0);
-        if !exists {
+        if !state_exists(c).await? {
             return Ok(None);
         }
         let Some(m) = c
@@ -276,12 +281,7 @@ impl PgDriver {
 impl StateAdmin for PgDriver {
     async fn migrations(&mut self) -> Result<Vec<MigrationSummary>, DriverError> {
         let c = self.client().await?;
-        let exists: bool = c
-            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
-            .await
-            .map_err(|e| classify(&e))?
-            .get(0);
-        if !exists {
+        if !state_exists(c).await? {
             return Ok(Vec::new());
         }
         let rows = c
@@ -322,12 +322,7 @@ impl StateAdmin for PgDriver {
         unfinished: bool,
     ) -> Result<Option<(String, serde_json::Value)>, DriverError> {
         let c = self.client().await?;
-        let exists: bool = c
-            .query_one("SELECT to_regclass('zerodown.migrations') IS NOT NULL", &[])
-            .await
-            .map_err(|e| classify(&e))?
-            .get(0);
-        if !exists {
+        if !state_exists(c).await? {
             return Ok(None);
         }
         let row = c
