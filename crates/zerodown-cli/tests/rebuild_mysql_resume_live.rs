@@ -50,14 +50,20 @@ async fn kill_9_during_the_copy_then_resume() {
     let mut c = table(&server, ROWS).await;
     let url = server.url("app");
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let log = tempfile::NamedTempFile::new().expect("log");
     let mut child = zerodown()
         .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log.reopen().expect("log file")))
         .spawn()
         .expect("apply");
     let deadline = Instant::now() + Duration::from_secs(60);
     while copied(&mut c).await < 60_000 {
-        assert!(Instant::now() < deadline, "the copy did not get going");
+        let ended = child.try_wait().expect("wait");
+        assert!(
+            Instant::now() < deadline && ended.is_none(),
+            "the copy did not get going (apply {ended:?}): {}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("kill -9");
