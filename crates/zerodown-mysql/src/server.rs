@@ -99,19 +99,25 @@ impl Server {
     fn wait_ready(&mut self) -> Result<(), ServerError> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(60) {
+            // Over TCP, and the server that answers must be this one (its socket is
+            // ours): two servers started at once could be handed the same free port.
+            let socket = self.root.path().join("mariadb.sock");
             let ok = Command::new("mariadb")
                 .args([
                     "--no-defaults",
                     "-h127.0.0.1",
                     &format!("-P{}", self.port),
                     "-uroot",
+                    "-N",
                     "-e",
-                    "SELECT 1",
+                    "SELECT @@socket",
                 ])
-                .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+                .output()
+                .is_ok_and(|o| {
+                    o.status.success()
+                        && String::from_utf8_lossy(&o.stdout).trim() == socket.display().to_string()
+                });
             if ok {
                 return Ok(());
             }
