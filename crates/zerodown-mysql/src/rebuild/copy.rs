@@ -147,15 +147,25 @@ impl Rebuild {
         (key, vec![one; batch.len()].join(", "), params)
     }
 
-    /// Copies the given rows again from the table (deleted there: deleted here too).
-    pub async fn recopy(&self, c: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
+    /// Copies the given rows again from the table (deleted there: deleted here too),
+    /// each batch in a transaction — or, on a session holding LOCK TABLES (`locked`),
+    /// statement by statement: starting a transaction would release its locks, and
+    /// nobody else can see between the two statements.
+    pub async fn recopy(
+        &self,
+        c: &mut Conn,
+        keys: &[Vec<String>],
+        locked: bool,
+    ) -> Result<(), DriverError> {
         for batch in keys.chunks(500) {
             let (key, list, params) = self.key_list(batch);
             let cols = columns_sql(&self.columns);
             let done = async {
-                c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    .await?;
-                c.query_drop("START TRANSACTION").await?;
+                if !locked {
+                    c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    c.query_drop("START TRANSACTION").await?;
+                }
                 c.exec_drop(
                     format!("DELETE FROM {} WHERE {key} IN ({list})", self.shadow_sql()),
                     params.clone(),
@@ -170,11 +180,16 @@ impl Rebuild {
                     params,
                 )
                 .await?;
-                c.query_drop("COMMIT").await
+                if !locked {
+                    c.query_drop("COMMIT").await?;
+                }
+                Ok::<(), mysql_async::Error>(())
             }
             .await;
             if let Err(e) = done {
-                let _ = c.query_drop("ROLLBACK").await;
+                if !locked {
+                    let _ = c.query_drop("ROLLBACK").await;
+                }
                 return Err(classify(&e));
             }
         }

@@ -116,7 +116,7 @@ impl Rebuild {
         let keys: Vec<Vec<String>> = std::mem::take(&mut binlog::lock(captured).keys)
             .into_iter()
             .collect();
-        self.recopy_locked(a, &keys).await
+        self.recopy(a, &keys, true).await
     }
 
     /// Under A's locks: catch up, queue the rename on C, drop the sentry. Returns the
@@ -167,31 +167,5 @@ impl Rebuild {
             .await
             .map_err(|e| classify(&e))?;
         Ok(task)
-    }
-
-    /// [`Rebuild::recopy`] for a session holding LOCK TABLES: no transaction (starting
-    /// one would release the locks); nobody else can see between the two statements.
-    async fn recopy_locked(&self, a: &mut Conn, keys: &[Vec<String>]) -> Result<(), DriverError> {
-        for batch in keys.chunks(500) {
-            let (key, list, params) = self.key_list(batch);
-            let cols = crate::driver::columns_sql(&self.columns);
-            a.exec_drop(
-                format!("DELETE FROM {} WHERE {key} IN ({list})", self.shadow_sql()),
-                params.clone(),
-            )
-            .await
-            .map_err(|e| classify(&e))?;
-            a.exec_drop(
-                format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {key} IN ({list})",
-                    self.shadow_sql(),
-                    self.source_sql()
-                ),
-                params,
-            )
-            .await
-            .map_err(|e| classify(&e))?;
-        }
-        Ok(())
     }
 }

@@ -360,7 +360,7 @@ impl Rebuild {
                 .collect(),
             None => keys,
         };
-        self.recopy(c, &keys).await?;
+        self.recopy(c, &keys, false).await?;
         Ok(keys.len() as u64)
     }
 
