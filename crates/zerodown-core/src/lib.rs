@@ -14,3 +14,4 @@ pub mod plan;
 pub mod report;
 pub mod sql;
 pub mod synth;
+pub mod synth_mysql;

@@ -10,9 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_postgres::NoTls;
 
-/// One kind of operation. `$1`, when present, is bound to a random key in `1..=keys`,
+mod session;
+
+use session::Session;
+pub use session::{is_mysql, APP_NAME};
+
+/// One kind of operation. `$1` (`?` on MySQL), when present, is bound to a random key in `1..=keys`,
 /// or with `fresh_keys` to a key no operation used before (above `keys`: for inserts).
 #[derive(Debug, Clone, Default)]
 pub struct Op {
@@ -124,6 +128,7 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<Result<ClientStats, String>>>,
     started: Instant,
     started_unix_ms: u64,
+    sessions: Vec<u64>,
 }
 
 fn unix_ms() -> u64 {
@@ -188,26 +193,6 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-/// application_name of the clients, unless the connection string names one: tells them
-/// apart from other sessions in pg_stat_activity and pg_locks.
-pub const APP_NAME: &str = "zerodown load";
-
-async fn connect(
-    conn: &str,
-) -> Result<
-    (
-        tokio_postgres::Client,
-        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-    ),
-    tokio_postgres::Error,
-> {
-    let mut config: tokio_postgres::Config = conn.parse()?;
-    if config.get_application_name().is_none() {
-        config.application_name(APP_NAME);
-    }
-    config.connect(NoTls).await
-}
-
 /// Starts the clients (each on its own connection). Fails if a client cannot connect.
 pub async fn start(spec: Spec) -> Result<Running, String> {
     let (stop, rx) = watch::channel(false);
@@ -226,29 +211,23 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
         let phase = Arc::clone(&phase);
         let mut rx = rx.clone();
         let mut epoch_rx = epoch_rx.clone();
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<u64>, String>>();
         ready.push(ready_rx);
         tasks.push(tokio::spawn(async move {
-            let (client, conn) = match connect(&spec.conn).await {
-                Ok(c) => c,
+            let mut session = match Session::open(&spec.conn, &spec.ops).await {
+                Ok(s) => s,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return Err(e.to_string());
+                    let _ = ready_tx.send(Err(e.clone()));
+                    return Err(e);
                 }
             };
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            let mut statements = Vec::new();
-            for op in &spec.ops {
-                statements.push(client.prepare(&op.sql).await.map_err(|e| e.to_string())?);
-            }
-            let _ = ready_tx.send(Ok(()));
+            let _ = ready_tx.send(Ok(session.server_id()));
             let epoch = loop {
                 if let Some(at) = *epoch_rx.borrow_and_update() {
                     break at;
                 }
                 if epoch_rx.changed().await.is_err() {
+                    session.close().await;
                     return Err("the workload was dropped before it started".to_owned());
                 }
             };
@@ -265,7 +244,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
             // Fresh keys: this client's share of the numbers above `keys`.
             let mut fresh = spec.keys.max(0) + 1 + i as i64;
             // Ends when stopped, when the Running is dropped, or when the server goes.
-            while !*rx.borrow_and_update() && rx.has_changed().is_ok() && !client.is_closed() {
+            while !*rx.borrow_and_update() && rx.has_changed().is_ok() && !session.is_closed() {
                 let mut pick = rng.u32(0..total);
                 let idx = spec.ops.iter().position(|o| {
                     if pick < o.weight {
@@ -276,7 +255,6 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                     }
                 });
                 let Some(idx) = idx else { continue };
-                let stmt = &statements[idx];
                 let key = if spec.ops[idx].fresh_keys {
                     fresh += spec.clients as i64;
                     fresh - spec.clients as i64
@@ -285,11 +263,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 };
                 let in_phase = phase.load(Ordering::Relaxed);
                 let t0 = Instant::now();
-                let result = if stmt.params().is_empty() {
-                    client.execute(stmt, &[]).await
-                } else {
-                    client.execute(stmt, &[&key]).await
-                };
+                let result = session.run(idx, key).await;
                 let us = t0.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
                 s.record(
                     t0.saturating_duration_since(epoch),
@@ -300,12 +274,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                 );
                 if let Err(e) = result {
                     if s.samples.len() < 10 {
-                        s.samples.push(format!(
-                            "{}: {}",
-                            spec.ops[idx].name,
-                            e.as_db_error()
-                                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
-                        ));
+                        s.samples.push(format!("{}: {e}", spec.ops[idx].name));
                     }
                 }
                 if let Some(t) = spec.think {
@@ -315,12 +284,14 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
                     }
                 }
             }
+            session.close().await;
             Ok(s)
         }));
     }
+    let mut sessions = Vec::new();
     for r in ready {
         match r.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(id)) => sessions.extend(id),
             Ok(Err(e)) => return Err(format!("a client could not start: {e}")),
             Err(_) => return Err("a client ended before starting".into()),
         }
@@ -333,6 +304,7 @@ pub async fn start(spec: Spec) -> Result<Running, String> {
         tasks,
         started,
         started_unix_ms: unix_ms(),
+        sessions,
     })
 }
 
@@ -341,6 +313,12 @@ impl Running {
     /// 2 after a migration).
     pub fn set_phase(&self, i: usize) {
         self.phase.store(i, Ordering::Relaxed);
+    }
+
+    /// The clients' server session ids (MySQL connection ids; empty on PostgreSQL, whose
+    /// clients carry [`APP_NAME`]).
+    pub fn sessions(&self) -> &[u64] {
+        &self.sessions
     }
 
     /// Time since the clients started.

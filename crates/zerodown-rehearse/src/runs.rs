@@ -1,5 +1,7 @@
 //! One run of a rehearsal: synthetic clients before, during and after the migration
-//! (as written, or zerodown's plan), pg_locks watched throughout, and what was seen.
+//! (as written, or zerodown's plan), the server's locks watched throughout, and what was
+//! seen. What differs by engine (watching locks, running the SQL as written, the driver
+//! zerodown's executor uses) is a [`Target`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,13 +10,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use zerodown_core::analyze::StatementAnalysis;
 use zerodown_core::plan::Plan;
-use zerodown_exec::{Event, EventSink, Executor, MigrationStatus, Options, StateStore};
+use zerodown_exec::{Database, Event, EventSink, Executor, MigrationStatus, Options, StateStore};
 use zerodown_load::Spec;
-use zerodown_pg::PgDriver;
 
 use crate::report::{self, Mode, PhaseSummary, Run, Second, Stall, StatementStats, StepObserved};
-use crate::setup::connect;
-use crate::watch::{self, Sample, AS_WRITTEN_APP};
+use crate::watch::Sample;
 use crate::{Progress, RehearseError};
 
 pub const PHASES: [&str; 3] = ["before", "during", "after"];
@@ -38,37 +38,41 @@ pub struct RunInput<'a> {
 }
 
 /// A step's span, by the clock of the run.
-struct Span {
-    description: String,
-    declared: Option<&'static str>,
-    started: Instant,
-    ended: Option<Instant>,
+pub struct Span {
+    pub description: String,
+    pub declared: Option<&'static str>,
+    pub started: Instant,
+    pub ended: Option<Instant>,
 }
 
-pub async fn run(input: RunInput<'_>, progress: &dyn Progress) -> Result<Run, RehearseError> {
-    let observer = connect(&input.url).await?;
-    let statements_on = watch::enable_statements(&observer).await;
-    let oids = watch::table_oids(&observer, &input.watched)
-        .await
-        .map_err(RehearseError::db("finding the watched tables"))?;
-    let locks = watch::start(connect(&input.url).await?, oids)
-        .await
-        .map_err(RehearseError::db("watching pg_locks"))?;
+/// What a run does on one engine.
+pub trait Target {
+    /// Starts sampling the locks on the watched tables; `clients` are the synthetic
+    /// clients' session ids (where the engine has no other way to tell them apart).
+    async fn watch(&mut self, input: &RunInput<'_>, clients: &[u64]) -> Result<(), RehearseError>;
+    /// The busiest statements since the last call, if the server counts them.
+    async fn statements(&mut self, phase: &'static str) -> Vec<StatementStats>;
+    async fn unwatch(&mut self) -> Result<Vec<Sample>, RehearseError>;
+    /// The statements as written, on one session, each span recorded.
+    async fn as_written(&mut self, input: &RunInput<'_>) -> (Vec<Span>, Option<String>);
+    /// zerodown's plan through the executor.
+    async fn apply(&mut self, input: &RunInput<'_>, rec: &mut Recorder<'_>) -> Result<(), String>;
+}
+
+pub async fn run(
+    input: RunInput<'_>,
+    target: &mut impl Target,
+    progress: &dyn Progress,
+) -> Result<Run, RehearseError> {
     let mut pgss: Vec<StatementStats> = Vec::new();
-    let snapshot = |phase: &'static str| {
-        let observer = &observer;
-        async move {
-            if statements_on {
-                watch::statements_since_last(observer, phase).await.ok()
-            } else {
-                None
-            }
-        }
-    };
-    let _ = snapshot("setup").await;
+    let _ = target.statements("setup").await;
     let load = zerodown_load::start(input.spec.clone())
         .await
         .map_err(RehearseError::Load)?;
+    if let Err(e) = target.watch(&input, load.sessions()).await {
+        let _ = load.stop().await;
+        return Err(e);
+    }
     let origin = Instant::now() - load.elapsed();
     progress.stage(&format!(
         "{}: traffic for {} s before the migration",
@@ -77,29 +81,29 @@ pub async fn run(input: RunInput<'_>, progress: &dyn Progress) -> Result<Run, Re
     ));
     if let Err(e) = wait(input.before, &input.interrupt).await {
         let _ = load.stop().await;
-        let _ = locks.stop().await;
+        let _ = target.unwatch().await;
         return Err(e);
     }
-    pgss.extend(snapshot("before").await.unwrap_or_default());
+    pgss.extend(target.statements("before").await);
     load.set_phase(1);
     progress.stage(&format!("{}: migrating under traffic", input.mode.label()));
     let started = Instant::now();
     let (spans, error) = match input.mode {
-        Mode::AsWritten => as_written(&input).await,
-        Mode::Zerodown => zerodown(&input, progress).await,
+        Mode::AsWritten => target.as_written(&input).await,
+        Mode::Zerodown => zerodown(&input, target, progress).await,
     };
     let ended = Instant::now();
     load.set_phase(2);
-    pgss.extend(snapshot("during").await.unwrap_or_default());
+    pgss.extend(target.statements("during").await);
     progress.stage(&format!(
         "{}: traffic for {} s after the migration",
         input.mode.label(),
         input.after.as_secs()
     ));
     let after = wait(input.after, &input.interrupt).await;
-    pgss.extend(snapshot("after").await.unwrap_or_default());
+    pgss.extend(target.statements("after").await);
     let stats = load.stop().await.map_err(RehearseError::Load)?;
-    let samples = locks.stop().await.map_err(RehearseError::Load)?;
+    let samples = target.unwatch().await?;
     after?;
     if let Some(e) = &error {
         if input.interrupt.load(Ordering::Relaxed) {
@@ -225,12 +229,12 @@ fn observe(n: usize, s: &Span, samples: &[Sample], ms: impl Fn(Instant) -> u64) 
             .iter()
             .filter_map(|x| x.holding)
             .max()
-            .map(|l| l.pg_locks_name().to_owned()),
+            .map(|l| l.name.to_owned()),
         observed_wait: during
             .iter()
             .filter_map(|x| x.waiting)
             .max()
-            .map(|l| l.pg_locks_name().to_owned()),
+            .map(|l| l.name.to_owned()),
         clients_waiting_max: during.iter().map(|x| x.clients_waiting).max().unwrap_or(0),
         samples: u32::try_from(during.len()).unwrap_or(u32::MAX),
     }
@@ -248,55 +252,7 @@ async fn wait(d: Duration, interrupt: &AtomicBool) -> Result<(), RehearseError> 
     Ok(())
 }
 
-/// The statements as written, one after the other on one session, each file in one
-/// transaction when its migration tool would wrap it in one.
-async fn as_written(input: &RunInput<'_>) -> (Vec<Span>, Option<String>) {
-    let mut spans = Vec::new();
-    let client = match zerodown_pg::connect_as(&input.url, Some(AS_WRITTEN_APP)).await {
-        Ok(c) => c,
-        Err(e) => return (spans, Some(e.to_string())),
-    };
-    let mut open_file: Option<&str> = None;
-    for s in input.statements {
-        if input.interrupt.load(Ordering::Relaxed) {
-            return (spans, Some("interrupted".into()));
-        }
-        if open_file.is_some_and(|f| f != s.file) {
-            if let Err(e) = client.batch_execute("COMMIT").await {
-                return (spans, Some(e.to_string()));
-            }
-            open_file = None;
-        }
-        if s.in_transaction && open_file.is_none() {
-            if let Err(e) = client.batch_execute("BEGIN").await {
-                return (spans, Some(e.to_string()));
-            }
-            open_file = Some(&s.file);
-        }
-        let started = Instant::now();
-        let result = client.batch_execute(&s.sql).await;
-        spans.push(Span {
-            description: format!("{}:{}: {}", s.file, s.line, one_line(&s.sql)),
-            declared: s.impact.lock.map(|l| l.pg_locks_name()),
-            started,
-            ended: Some(Instant::now()),
-        });
-        if let Err(e) = result {
-            let msg = e
-                .as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
-            return (spans, Some(msg));
-        }
-    }
-    if open_file.is_some() {
-        if let Err(e) = client.batch_execute("COMMIT").await {
-            return (spans, Some(e.to_string()));
-        }
-    }
-    (spans, None)
-}
-
-fn one_line(sql: &str) -> String {
+pub fn one_line(sql: &str) -> String {
     let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > 90 {
         format!("{}...", flat.chars().take(87).collect::<String>())
@@ -306,7 +262,7 @@ fn one_line(sql: &str) -> String {
 }
 
 /// Records when each step starts and ends, and passes events on to the progress display.
-struct Recorder<'a> {
+pub struct Recorder<'a> {
     plan: &'a Plan,
     progress: &'a dyn Progress,
     spans: Vec<Span>,
@@ -336,19 +292,27 @@ impl EventSink for Recorder<'_> {
 }
 
 /// zerodown's plan, run by the executor as `zerodown apply` runs it.
-async fn zerodown(input: &RunInput<'_>, progress: &dyn Progress) -> (Vec<Span>, Option<String>) {
+async fn zerodown(
+    input: &RunInput<'_>,
+    target: &mut impl Target,
+    progress: &dyn Progress,
+) -> (Vec<Span>, Option<String>) {
     let mut rec = Recorder {
         plan: input.plan,
         progress,
         spans: Vec::new(),
     };
-    let result = apply(input, &mut rec).await;
+    let result = target.apply(input, &mut rec).await;
     (rec.spans, result.err())
 }
 
-async fn apply(input: &RunInput<'_>, rec: &mut Recorder<'_>) -> Result<(), String> {
+/// Records the migration in `db`'s state and runs the plan as `zerodown apply` does.
+pub async fn apply_with<D: Database + StateStore>(
+    db: &mut D,
+    input: &RunInput<'_>,
+    rec: &mut Recorder<'_>,
+) -> Result<(), String> {
     let (id, checksum, source) = &input.identity;
-    let mut db = PgDriver::new(&input.url);
     let err = |e: zerodown_exec::DriverError| e.to_string();
     if !db.try_lock_run(id).await.map_err(err)? {
         return Err("another zerodown run holds the run lock".into());
@@ -370,7 +334,7 @@ async fn apply(input: &RunInput<'_>, rec: &mut Recorder<'_>) -> Result<(), Strin
         interrupt: input.interrupt.clone(),
         ..Options::default()
     };
-    Executor::new(&mut db, rec, id, opts)
+    Executor::new(db, rec, id, opts)
         .run(input.plan, &state)
         .await
         .map(drop)

@@ -1,4 +1,4 @@
-//! What the migration does to the server, seen from a second connection: the table locks
+//! What the migration does to PostgreSQL, seen from a second connection: the table locks
 //! its sessions hold and wait for, and the clients queued behind them (pg_locks, sampled
 //! every few milliseconds), and the busiest statements of each phase (pg_stat_statements).
 
@@ -19,14 +19,30 @@ pub const AS_WRITTEN_APP: &str = "zerodown rehearse";
 /// How often pg_locks is read: locks held for less than this may go unseen.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
-/// One reading of pg_locks.
+/// A lock seen: its name as the server shows it, ranked by strength within its engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Held {
+    pub rank: u8,
+    pub name: &'static str,
+}
+
+impl Held {
+    fn pg(mode: LockMode) -> Held {
+        Held {
+            rank: mode as u8,
+            name: mode.pg_locks_name(),
+        }
+    }
+}
+
+/// One reading of the server's locks (pg_locks, or MySQL's metadata locks).
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub at: Instant,
     /// The strongest lock the migration's sessions hold on the watched tables.
-    pub holding: Option<LockMode>,
+    pub holding: Option<Held>,
     /// The strongest lock they wait for.
-    pub waiting: Option<LockMode>,
+    pub waiting: Option<Held>,
     /// Other sessions waiting for a lock on the watched tables.
     pub clients_waiting: u32,
 }
@@ -68,7 +84,7 @@ pub async fn start(client: Client, tables: Vec<u32>) -> Result<LockWatch, tokio_
                 clients_waiting: 0,
             };
             for r in rows {
-                let mode = LockMode::from_pg_locks_name(r.get::<_, &str>(1));
+                let mode = LockMode::from_pg_locks_name(r.get::<_, &str>(1)).map(Held::pg);
                 let (migration, granted): (bool, bool) = (r.get(0), r.get(2));
                 match (migration, granted) {
                     (true, true) => s.holding = s.holding.max(mode),
