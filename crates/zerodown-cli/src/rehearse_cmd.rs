@@ -9,11 +9,29 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use zerodown_core::migrations::classify;
 use zerodown_exec::Event;
-use zerodown_rehearse::{html, report, Config, Mix, Progress, RehearseError, Schema, Server};
+use zerodown_rehearse::{
+    html, report, Config, Family, Mix, Progress, RehearseError, Schema, Server,
+};
 
 use crate::exit::{self, Failure};
 use crate::input::{read_sources, FileTransaction};
 use crate::plan_cmd::{parse_rows, runtime, Format, Tuning};
+
+/// The engine of a throwaway rehearsal server.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineArg {
+    Postgres,
+    Mariadb,
+}
+
+impl From<EngineArg> for Family {
+    fn from(e: EngineArg) -> Family {
+        match e {
+            EngineArg::Postgres => Family::Postgres,
+            EngineArg::Mariadb => Family::MySql,
+        }
+    }
+}
 
 /// What both commands share: traffic, budget, report.
 #[derive(clap::Args, Debug)]
@@ -61,6 +79,10 @@ pub struct RehearseArgs {
     /// Also run the SQL as written, on its own copy of the data, side by side.
     #[arg(long)]
     pub compare_naive: bool,
+    /// The engine of the throwaway server, when neither --from nor --scratch is a URL
+    /// that says it (mysql:// and mariadb:// mean MariaDB/MySQL).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
     #[command(flatten)]
@@ -74,6 +96,10 @@ pub struct DemoArgs {
     /// Rows of the demo table.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
+    /// postgres: NOT NULL DEFAULT gen_random_uuid() on a throwaway PostgreSQL cluster;
+    /// mariadb: an INT primary key widened to BIGINT on a throwaway MariaDB.
+    #[arg(long, value_enum, default_value_t = EngineArg::Postgres)]
+    pub engine: EngineArg,
     #[command(flatten)]
     pub traffic: Traffic,
 }
@@ -90,6 +116,19 @@ CREATE INDEX accounts_created_at_idx ON accounts (created_at);";
 /// The change people write, and the one that locks a busy table while it rewrites it.
 const DEMO_MIGRATION: &str =
     "ALTER TABLE accounts ADD COLUMN api_key uuid NOT NULL DEFAULT gen_random_uuid();\n";
+
+/// The MariaDB demo's table: an INT key that will run out.
+const DEMO_SCHEMA_MYSQL: &str = "CREATE TABLE accounts (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    email VARCHAR(120) NOT NULL,
+    plan VARCHAR(20),
+    balance DECIMAL(12,2) NOT NULL DEFAULT 0,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY accounts_created_at_idx (created_at)) ENGINE=InnoDB;";
+
+/// Widening the key: a table copy that blocks every write while it runs.
+const DEMO_MIGRATION_MYSQL: &str =
+    "ALTER TABLE accounts MODIFY id BIGINT NOT NULL AUTO_INCREMENT;\n";
 
 pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
     let sources = read_sources(&args.input, args.file_transaction)?;
@@ -108,7 +147,24 @@ pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
         .into_iter()
         .map(|(n, r)| (n, r.max(0.0) as u64))
         .collect();
+    let url_family = [&args.from, &args.scratch].into_iter().flatten().map(|u| {
+        if zerodown_mysql::is_mysql_url(u) {
+            Family::MySql
+        } else {
+            Family::Postgres
+        }
+    });
+    let mut family = args.engine.map(Family::from);
+    for f in url_family {
+        if family.is_some_and(|g| g != f) {
+            return Err(Failure::bad_input(
+                "--from, --scratch and --engine name different engines: a rehearsal runs on one",
+            ));
+        }
+        family = Some(f);
+    }
     let cfg = Config {
+        family: family.unwrap_or_default(),
         sources,
         server: args.scratch.map_or(Server::Throwaway, Server::Scratch),
         schema,
@@ -126,12 +182,27 @@ pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
 }
 
 pub fn demo(args: DemoArgs) -> Result<u8, Failure> {
+    let (file, migration, schema, table_schema) = match args.engine {
+        EngineArg::Postgres => (
+            "demo/add_api_key.sql",
+            DEMO_MIGRATION,
+            DEMO_SCHEMA,
+            Some("public"),
+        ),
+        EngineArg::Mariadb => (
+            "demo/widen_id.sql",
+            DEMO_MIGRATION_MYSQL,
+            DEMO_SCHEMA_MYSQL,
+            None,
+        ),
+    };
     let cfg = Config {
-        sources: vec![classify("demo/add_api_key.sql", DEMO_MIGRATION)],
+        family: args.engine.into(),
+        sources: vec![classify(file, migration)],
         server: Server::Throwaway,
-        schema: Schema::Sql(DEMO_SCHEMA.to_owned()),
+        schema: Schema::Sql(schema.to_owned()),
         rows: vec![(
-            zerodown_core::ir::QualName::new(Some("public"), "accounts"),
+            zerodown_core::ir::QualName::new(table_schema, "accounts"),
             args.rows,
         )],
         default_rows: args.rows,
@@ -148,7 +219,7 @@ pub fn demo(args: DemoArgs) -> Result<u8, Failure> {
         .report
         .get_or_insert_with(|| PathBuf::from("zerodown-demo.html"));
     eprintln!(
-        "demo: {DEMO_MIGRATION:?} on a {}-row table, as written and with zerodown, under {} clients",
+        "demo: {migration:?} on a {}-row table, as written and with zerodown, under {} clients",
         args.rows, traffic.clients
     );
     run(&cfg, &traffic)

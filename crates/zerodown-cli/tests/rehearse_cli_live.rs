@@ -189,3 +189,59 @@ fn rehearse_refuses_bad_input_before_starting_anything() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":1:") && !err.contains("throwaway"), "{err}");
 }
+
+#[test]
+fn demo_on_mariadb_widens_a_key_online_and_rehearse_refuses_mixed_engines() {
+    let out = zerodown()
+        .args(["demo", "--engine", "mariadb", "--rows", "30000"])
+        .args([
+            "--settle-secs",
+            "2",
+            "--format",
+            "json",
+            "--max-stall-ms",
+            "1000",
+        ])
+        .args(["--report", "/dev/null"])
+        .output()
+        .expect("demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["server"]["engine"], "MariaDB");
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(
+        runs[0]["steps"][0]["declared_lock"],
+        "ALGORITHM=COPY, LOCK=SHARED"
+    );
+    assert_eq!(runs[1]["verdict"]["ok"], true, "{:#}", runs[1]["verdict"]);
+    assert!(
+        runs[1]["steps"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("online rebuild")),
+        "{:#}",
+        runs[1]["steps"]
+    );
+
+    let m = migration("ALTER TABLE t ADD COLUMN c int;");
+    let path = m.path().to_str().expect("utf8");
+    let mixed = zerodown()
+        .args(["rehearse", path, "--engine", "postgres"])
+        .args(["--from", "mysql://root@127.0.0.1:3306/test"])
+        .output()
+        .expect("rehearse");
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("different engines"));
+    let qualified = migration("ALTER TABLE shop.t ADD COLUMN c int;");
+    let out = zerodown()
+        .args(["rehearse", qualified.path().to_str().expect("utf8")])
+        .args(["--engine", "mariadb", "--schema", path])
+        .output()
+        .expect("rehearse");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shop.t") && !err.contains("throwaway"),
+        "{err}"
+    );
+}

@@ -38,7 +38,8 @@ pub fn render(r: &Report) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "<p class=\"meta\">PostgreSQL {} ({}) &middot; {} &middot; {} clients on {}: {}</p>",
+        "<p class=\"meta\">{} {} ({}) &middot; {} &middot; {} clients on {}: {}</p>",
+        esc(&r.server.engine),
         esc(&r.server.version),
         esc(&r.server.kind),
         esc(&rows.join(", ")),
@@ -296,6 +297,7 @@ mod tests {
             report_version: REPORT_VERSION,
             migration: vec![hostile.into()],
             server: ServerInfo {
+                engine: "PostgreSQL".into(),
                 version: "15".into(),
                 kind: "k".into(),
                 pg_stat_statements: false,

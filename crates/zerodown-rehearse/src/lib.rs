@@ -7,6 +7,7 @@
 //! the same traffic, and returns a [`report::Report`]. Nothing is written to the source.
 
 pub mod html;
+mod mysql;
 mod pg;
 pub mod report;
 mod runs;
@@ -40,6 +41,17 @@ pub enum Server {
     Scratch(String),
 }
 
+/// The database engine the rehearsal runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// PostgreSQL: a throwaway cluster from the binaries on this machine, or a scratch server.
+    #[default]
+    Postgres,
+    /// MySQL or MariaDB: a throwaway MariaDB from the binaries on this machine, or a
+    /// scratch server.
+    MySql,
+}
+
 /// Where the schema comes from.
 #[derive(Debug, Clone)]
 pub enum Schema {
@@ -52,6 +64,7 @@ pub enum Schema {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub family: Family,
     pub sources: Vec<SourceFile>,
     pub server: Server,
     pub schema: Schema,
@@ -118,6 +131,9 @@ impl RehearseError {
 
 /// Runs the rehearsal. The server (or the scratch databases) is removed whatever happens.
 pub async fn rehearse(cfg: &Config, progress: &dyn Progress) -> Result<Report, RehearseError> {
+    if cfg.family == Family::MySql {
+        return mysql::rehearse(cfg, progress).await;
+    }
     let (files, diagnostics) = pipeline::parse_sources(&cfg.sources);
     if !diagnostics.is_empty() {
         return Err(RehearseError::Input(diagnostics));

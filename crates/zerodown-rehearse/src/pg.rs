@@ -167,6 +167,7 @@ pub async fn rehearse_on(
         report_version: report::REPORT_VERSION,
         migration: cfg.sources.iter().map(|s| s.name.clone()).collect(),
         server: report::ServerInfo {
+            engine: "PostgreSQL".into(),
             version: host.version().await?,
             kind: host.kind.clone(),
             pg_stat_statements: runs.iter().any(|r| !r.statements.is_empty()),
@@ -303,7 +304,7 @@ async fn as_written(input: &RunInput<'_>) -> (Vec<Span>, Option<String>) {
         let result = client.batch_execute(&s.sql).await;
         spans.push(Span {
             description: format!("{}:{}: {}", s.file, s.line, one_line(&s.sql)),
-            declared: s.impact.lock.map(|l| l.pg_locks_name()),
+            declared: runs::declared(s.impact.lock, s.impact.online),
             started,
             ended: Some(Instant::now()),
         });

@@ -21,7 +21,10 @@ pub struct Report {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerInfo {
-    /// `server_version` of the rehearsal server.
+    /// `PostgreSQL`, `MariaDB` or `MySQL`.
+    #[serde(default = "postgres")]
+    pub engine: String,
+    /// `server_version` (PostgreSQL) or `VERSION()` (MySQL/MariaDB) of the rehearsal server.
     pub version: String,
     /// A throwaway cluster started for the rehearsal, or a scratch server (redacted URL).
     pub kind: String,
@@ -197,11 +200,16 @@ fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
+fn postgres() -> String {
+    "PostgreSQL".into()
+}
+
 /// The report for people: one column per run.
 pub fn render_text(r: &Report) -> String {
     let mut out = format!(
-        "rehearsal of {} on PostgreSQL {} ({})\n",
+        "rehearsal of {} on {} {} ({})\n",
         r.migration.join(", "),
+        r.server.engine,
         r.server.version,
         r.server.kind
     );

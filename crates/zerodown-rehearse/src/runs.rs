@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use zerodown_core::analyze::mysql_online::Online;
 use zerodown_core::analyze::StatementAnalysis;
+use zerodown_core::lock::LockMode;
 use zerodown_core::plan::Plan;
 use zerodown_exec::{Database, Event, EventSink, Executor, MigrationStatus, Options, StateStore};
 use zerodown_load::Spec;
@@ -40,7 +42,8 @@ pub struct RunInput<'a> {
 /// A step's span, by the clock of the run.
 pub struct Span {
     pub description: String,
-    pub declared: Option<&'static str>,
+    /// The lock the analysis expects (pg_locks' name, or MySQL's algorithm and lock).
+    pub declared: Option<String>,
     pub started: Instant,
     pub ended: Option<Instant>,
 }
@@ -224,7 +227,7 @@ fn observe(n: usize, s: &Span, samples: &[Sample], ms: impl Fn(Instant) -> u64) 
         description: s.description.clone(),
         started_ms: ms(s.started),
         ended_ms: ms(end),
-        declared_lock: s.declared.map(str::to_owned),
+        declared_lock: s.declared.clone(),
         observed_lock: during
             .iter()
             .filter_map(|x| x.holding)
@@ -237,6 +240,19 @@ fn observe(n: usize, s: &Span, samples: &[Sample], ms: impl Fn(Instant) -> u64) 
             .map(|l| l.name.to_owned()),
         clients_waiting_max: during.iter().map(|x| x.clients_waiting).max().unwrap_or(0),
         samples: u32::try_from(during.len()).unwrap_or(u32::MAX),
+    }
+}
+
+/// The lock a statement or step is expected to take, as the run report shows it.
+pub fn declared(lock: Option<LockMode>, online: Option<Online>) -> Option<String> {
+    match (lock, online) {
+        (Some(l), _) => Some(l.pg_locks_name().to_owned()),
+        (None, Some(o)) => Some(format!(
+            "ALGORITHM={}, LOCK={}",
+            o.algorithm.name(),
+            o.lock.name()
+        )),
+        (None, None) => None,
     }
 }
 
@@ -275,7 +291,7 @@ impl EventSink for Recorder<'_> {
                 let s = self.plan.steps().nth(*step);
                 self.spans.push(Span {
                     description: s.map(|s| s.description.clone()).unwrap_or_default(),
-                    declared: s.and_then(|s| s.lock).map(|l| l.pg_locks_name()),
+                    declared: s.and_then(|s| declared(s.lock, s.online)),
                     started: Instant::now(),
                     ended: None,
                 });

@@ -10,7 +10,7 @@ use zerodown_core::ir::QualName;
 use zerodown_core::migrations::classify;
 use zerodown_core::plan::PlanOptions;
 use zerodown_rehearse::{
-    rehearse, Config, Mix, Mode, Progress, RehearseError, Report, Schema, Server,
+    rehearse, Config, Family, Mix, Mode, Progress, RehearseError, Report, Schema, Server,
 };
 use zerodown_testkit::{connect, pg_conn, TestDatabase};
 
@@ -44,6 +44,7 @@ const MIGRATION: &str =
 
 fn config(server: Server, schema: Schema, rows: Vec<(QualName, u64)>) -> Config {
     Config {
+        family: Family::Postgres,
         sources: vec![classify("add_token.sql", MIGRATION)],
         server,
         schema,

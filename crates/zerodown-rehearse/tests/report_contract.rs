@@ -10,6 +10,7 @@ fn sample() -> Report {
         report_version: REPORT_VERSION,
         migration: vec!["m.sql".into()],
         server: ServerInfo {
+            engine: "PostgreSQL".into(),
             version: "15".into(),
             kind: "throwaway cluster, port 1".into(),
             pg_stat_statements: true,
