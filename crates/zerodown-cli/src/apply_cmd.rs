@@ -34,6 +34,11 @@ pub struct RunArgs {
     /// Pause backfills while a replica lags more than this many seconds.
     #[arg(long, default_value_t = 10)]
     pub max_replica_lag_secs: u64,
+    /// (MySQL/MariaDB) A replica whose lag holds backfills and online copies back
+    /// (repeatable; a heartbeat row in `_zerodown.heartbeat` measures it). PostgreSQL's
+    /// replicas are read from pg_stat_replication on the primary.
+    #[arg(long = "replica", value_name = "URL")]
+    pub replicas: Vec<String>,
     /// Pause backfills while more than this many sessions run statements (MySQL/MariaDB
     /// `Threads_running`, without zerodown's own).
     #[arg(long)]
@@ -47,7 +52,7 @@ pub struct RunArgs {
     pub max_rows_per_sec: Option<i32>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// (apply, MySQL/MariaDB) Copy and keep online rebuilds in sync, but wait for
+    /// (MySQL/MariaDB) Copy and keep online rebuilds in sync, but wait for
     /// `zerodown cutover` before swapping the tables in.
     #[arg(long)]
     pub postpone_cutover: bool,
@@ -137,20 +142,20 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
     ))
 }
 
-pub fn resume(t: Target) -> Result<u8, Failure> {
-    let conn = t.connection()?;
-    let run = RunArgs {
-        kill_blockers: t.kill_blockers,
-        max_replica_lag_secs: 10,
-        max_threads_running: None,
-        batch_pause_ratio: Options::default().batch_pause_ratio,
-        max_rows_per_sec: None,
-        log_format: t.log_format,
-        postpone_cutover: false,
-    };
+/// `zerodown resume`: which migration, and how the run behaves (as `apply` takes it).
+#[derive(clap::Args, Debug)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub fn resume(args: ResumeArgs) -> Result<u8, Failure> {
+    let conn = args.target.connection()?;
     runtime()?.block_on(async {
-        let (id, plan) = find_migration(&conn, t.id.as_deref(), true).await?;
-        execute(&conn, &id, &plan, None, &run).await
+        let (id, plan) = find_migration(&conn, args.target.id.as_deref(), true).await?;
+        execute(&conn, &id, &plan, None, &args.run).await
     })
 }
 
@@ -212,9 +217,29 @@ pub async fn execute(
     run: &RunArgs,
 ) -> Result<u8, Failure> {
     if !zerodown_mysql::is_mysql_url(conn) {
+        if !run.replicas.is_empty() {
+            return Err(Failure::bad_input(
+                "--replica is for MySQL/MariaDB: PostgreSQL's replicas are read from pg_stat_replication on the primary",
+            ));
+        }
         return execute_on(&mut PgDriver::new(conn), id, plan, new, run).await;
     }
+    if let Some(bad) = run
+        .replicas
+        .iter()
+        .find(|u| !zerodown_mysql::is_mysql_url(u))
+    {
+        return Err(Failure::bad_input(format!(
+            "--replica {}: a replica URL starts with mysql:// or mariadb://",
+            zerodown_pg::url::redact(bad)
+        )));
+    }
     let mut db = MyDriver::new(conn).map_err(|e| Failure::bad_input(e.to_string()))?;
+    db.set_throttle(
+        run.replicas.clone(),
+        Duration::from_secs(run.max_replica_lag_secs),
+        run.max_threads_running,
+    );
     execute_on(&mut db, id, plan, new, run).await
 }
 

@@ -10,7 +10,6 @@ use zerodown_pg::PgDriver;
 
 use crate::exit::{self, Failure};
 use crate::plan_cmd::{runtime, Format};
-use crate::progress::LogFormat;
 
 /// Which database and migration.
 #[derive(clap::Args, Debug)]
@@ -21,11 +20,6 @@ pub struct Target {
     pub database_url: Option<String>,
     /// Migration id (see zerodown status); default: the latest one not completed.
     pub id: Option<String>,
-    /// (resume) End blockers that hold the lock while idle in a transaction.
-    #[arg(long, value_enum)]
-    pub kill_blockers: Option<crate::apply_cmd::KillPolicy>,
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
 }
 
 impl Target {
@@ -107,8 +101,6 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     let conn = Target {
         database_url: args.database_url,
         id: None,
-        kill_blockers: None,
-        log_format: LogFormat::Text,
     }
     .connection()?;
     runtime()?.block_on(async {

@@ -29,7 +29,7 @@ enum Command {
     /// Run the safe plan of a migration against the database, resumably.
     Apply(apply_cmd::ApplyArgs),
     /// Continue a stopped or interrupted migration from its last checkpoint.
-    Resume(control_cmd::Target),
+    Resume(apply_cmd::ResumeArgs),
     /// Show the migrations recorded in the database and their progress.
     Status(control_cmd::StatusArgs),
     /// Pause a running migration's backfill (from another terminal).

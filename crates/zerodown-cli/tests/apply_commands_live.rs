@@ -227,15 +227,22 @@ async fn ctrl_c_stops_cleanly_and_resume_finishes() {
         .await
         .expect("state");
     let (status, nulls_then): (String, i64) = (stopped.get(0), stopped.get(1));
+    // resume takes apply's run options.
     let resume = zerodown()
         .args(["resume", "--database-url", &url])
+        .args(["--max-rows-per-sec", "1000000", "--log-format", "json"])
         .output()
         .expect("resume");
-    let nulls: i64 = db
-        .query_one("SELECT count(*) FROM t WHERE c IS NULL", &[])
-        .await
-        .expect("nulls")
-        .get(0);
+    let (nulls, rate): (i64, Option<i32>) = {
+        let r = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM t WHERE c IS NULL), (SELECT max_rows_per_sec FROM zerodown.migrations)",
+                &[],
+            )
+            .await
+            .expect("nulls");
+        (r.get(0), r.get(1))
+    };
     drop(db);
     tdb.drop(&admin).await;
 
@@ -256,4 +263,9 @@ async fn ctrl_c_stops_cleanly_and_resume_finishes() {
         String::from_utf8_lossy(&resume.stderr)
     );
     assert_eq!(nulls, 0);
+    assert_eq!(rate, Some(1_000_000), "--max-rows-per-sec taken by resume");
+    assert!(
+        String::from_utf8_lossy(&resume.stdout).contains("\"event\":\"report\""),
+        "--log-format json taken by resume"
+    );
 }

@@ -15,6 +15,8 @@ use zerodown_exec::*;
 
 use crate::catalog::split_name;
 use crate::errors::classify;
+use crate::replicas::Replicas;
+use crate::throttle::Throttle;
 
 /// The executor's connection to one database of a MySQL/MariaDB server.
 pub struct MyDriver {
@@ -27,6 +29,8 @@ pub struct MyDriver {
     pub(crate) holds_run_lock: bool,
     /// Batches may run READ COMMITTED (no gap locks): the binlog is off or row-based.
     pub(crate) read_committed: bool,
+    /// Replicas to watch and the limits the online rebuild's copy keeps to.
+    pub(crate) throttle: Throttle,
 }
 
 /// Seconds for a `*_timeout` variable: whole, at least 1.
@@ -53,7 +57,24 @@ impl MyDriver {
             database,
             holds_run_lock: false,
             read_committed: false,
+            throttle: Throttle::default(),
         })
+    }
+
+    /// Replicas whose lag holds copies back (`mysql://` URLs; a heartbeat in
+    /// `_zerodown.heartbeat` measures it), the most lag allowed, and the most sessions
+    /// running statements. Backfills get the limits from the executor's options too.
+    pub fn set_throttle(
+        &mut self,
+        replicas: Vec<String>,
+        max_lag: Duration,
+        max_busy: Option<u32>,
+    ) {
+        self.throttle = Throttle {
+            replicas: Replicas::new(replicas),
+            max_lag,
+            max_busy,
+        };
     }
 
     /// The comment every statement of this run starts with (seen in PROCESSLIST).
@@ -232,20 +253,21 @@ impl Database for MyDriver {
     }
 
     async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
-        // A primary does not see its replicas' lag; replicas to watch come with the
-        // online rebuild (issue 5, next).
-        Ok(None)
+        if self.throttle.replicas.is_empty() {
+            return Ok(None);
+        }
+        let db = self.database.clone();
+        let mut replicas = std::mem::take(&mut self.throttle.replicas);
+        let lag = match self.conn().await {
+            Ok(c) => replicas.lag(c, &db).await,
+            Err(e) => Err(e),
+        };
+        self.throttle.replicas = replicas;
+        lag
     }
 
     async fn busy_sessions(&mut self) -> Result<Option<u32>, DriverError> {
-        let row: Option<(String, u32)> = self
-            .with_conn("", async |c, _| {
-                c.query_first("SHOW GLOBAL STATUS LIKE 'Threads_running'")
-                    .await
-            })
-            .await?;
-        // Threads_running counts this session's own statement.
-        Ok(row.map(|(_, n)| n.saturating_sub(1)))
+        crate::throttle::busy_sessions(self.conn().await?).await
     }
 
     async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {

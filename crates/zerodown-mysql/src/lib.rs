@@ -8,8 +8,10 @@ mod driver;
 mod errors;
 pub mod mdl;
 mod rebuild;
+mod replicas;
 pub mod server;
 pub mod state;
+mod throttle;
 
 pub use driver::MyDriver;
 

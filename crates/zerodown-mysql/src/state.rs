@@ -14,7 +14,7 @@ use crate::errors::classify;
 /// Where state lives (backquoted).
 pub const STATE_DB: &str = "`_zerodown`";
 
-const STATE_SCHEMA: [&str; 3] = [
+const STATE_SCHEMA: [&str; 4] = [
     "CREATE DATABASE IF NOT EXISTS `_zerodown` DEFAULT CHARACTER SET utf8mb4",
     "CREATE TABLE IF NOT EXISTS `_zerodown`.migrations (
         db VARCHAR(64) NOT NULL,
@@ -52,6 +52,11 @@ const STATE_SCHEMA: [&str; 3] = [
         error TEXT,
         data TEXT,
         PRIMARY KEY (db, migration_id, step_no)
+    ) ENGINE=InnoDB",
+    // Replica lag heartbeats (replicas.rs): the primary's clock, per target database.
+    "CREATE TABLE IF NOT EXISTS `_zerodown`.heartbeat (
+        db VARCHAR(64) NOT NULL PRIMARY KEY,
+        at_us BIGINT NOT NULL
     ) ENGINE=InnoDB",
 ];
 

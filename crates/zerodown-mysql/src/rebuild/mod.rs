@@ -28,6 +28,7 @@ use zerodown_exec::{Checkpoint, DriverError, ErrorClass};
 use crate::catalog::split_name;
 use crate::driver::MyDriver;
 use crate::errors::classify;
+use crate::throttle::Throttle;
 
 /// Rows of the first chunk; then sized to take about [`CHUNK_TARGET`].
 const FIRST_CHUNK: u32 = 5_000;
@@ -69,6 +70,10 @@ pub struct Rebuild {
     migration: String,
     step: u64,
 }
+
+/// The longest [`Rebuild::wait_for_reader`] waits for the binary log reader (the locked
+/// catch-up then has its own limit and retries).
+const READER_WAIT: Duration = Duration::from_secs(60);
 
 /// `<t>_zd<suffix>`: the shadow and the sentry must sort after the table. The cut-over's
 /// RENAME takes its metadata locks in name order; were it queued on another name, a
@@ -211,10 +216,11 @@ pub async fn run(
         key_positions,
     )
     .await?;
+    let mut throttle = std::mem::take(&mut d.throttle);
     let result = async {
         let c = d.conn().await?;
         if !state.copy_done {
-            rb.copy_all(c, &mut state, &captured).await?;
+            rb.copy_all(c, &mut state, &captured, &mut throttle).await?;
         }
         rb.settle(c, &captured).await?;
         let (_, verify_held) = rb.verify(c, &captured, lock_secs).await?;
@@ -244,6 +250,7 @@ pub async fn run(
         }))
     }
     .await;
+    d.throttle = throttle;
     capture.abort();
     // What the executor reports as "held": the longest the tables were locked.
     result
@@ -300,10 +307,12 @@ impl Rebuild {
         c: &mut Conn,
         state: &mut State,
         captured: &std::sync::Mutex<binlog::Captured>,
+        throttle: &mut Throttle,
     ) -> Result<(), DriverError> {
         let mut size = FIRST_CHUNK;
         let mut replayed = Instant::now();
         loop {
+            throttle.wait(c, &self.state_db).await;
             let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await? else {
                 break;
             };
@@ -371,9 +380,37 @@ impl Rebuild {
         captured: &std::sync::Mutex<binlog::Captured>,
     ) -> Result<(), DriverError> {
         for _ in 0..20 {
+            self.wait_for_reader(c, captured).await?;
             if self.replay(c, captured).await? < SETTLED {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Waits (without any lock) until the binary log reader has read up to where the
+    /// server is now. It decodes every row event of the server, the copy's own inserts
+    /// into the shadow included, and can trail by seconds after a big copy: the catch-up
+    /// under the cut-over's or the checksum's lock must not be where it closes that gap
+    /// (a client waited 276 ms for it in a 1,000,000-row rehearsal before this wait).
+    async fn wait_for_reader(
+        &self,
+        c: &mut Conn,
+        captured: &std::sync::Mutex<binlog::Captured>,
+    ) -> Result<(), DriverError> {
+        let target = binlog::current_position(c).await?;
+        let started = Instant::now();
+        while started.elapsed() < READER_WAIT {
+            {
+                let cap = binlog::lock(captured);
+                if let Some(e) = &cap.error {
+                    return Err(DriverError::permanent(e.clone()));
+                }
+                if binlog::reached(&cap, &target) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(())
     }
