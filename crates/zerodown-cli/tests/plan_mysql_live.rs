@@ -111,3 +111,75 @@ async fn plans_from_the_live_catalog() {
     );
     db.drop().await;
 }
+
+/// A throwaway MariaDB with its metadata_lock_info plugin: the holders of a table's
+/// metadata lock are known (not every open transaction), and a table with foreign keys
+/// keeps its blocking copy with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_lock_holders_and_foreign_keys_from_the_live_catalog() {
+    let server = zerodown_mysql::server::Server::start(&[]).expect("throwaway MariaDB");
+    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    c.query_drop(
+        "INSTALL SONAME 'metadata_lock_info'; CREATE DATABASE app; USE app;
+         CREATE TABLE parent (id INT PRIMARY KEY);
+         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, qty INT NOT NULL,
+           CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id));
+         CREATE TABLE other (id INT PRIMARY KEY);
+         INSERT INTO parent SELECT seq FROM seq_1_to_100;
+         INSERT INTO child SELECT seq, 1 + seq % 100, seq FROM seq_1_to_5000;
+         INSERT INTO other SELECT seq FROM seq_1_to_5000;",
+    )
+    .await
+    .expect("tables");
+    let mut holder = mysql_async::Conn::from_url(server.url("app"))
+        .await
+        .expect("holder");
+    holder
+        .query_drop("BEGIN; SELECT COUNT(*) FROM child")
+        .await
+        .expect("hold");
+    let holder_id = holder.id();
+    let plan = |sql: &str| {
+        let m = migration(sql);
+        let out = zerodown()
+            .args(["plan", &m.path().to_string_lossy()])
+            .args(["--database-url", &server.url("app"), "--format", "json"])
+            .output()
+            .expect("plan");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let doc = plan("ALTER TABLE child MODIFY qty BIGINT NOT NULL;");
+    let findings = doc["statements"][0]["findings"]
+        .as_array()
+        .expect("findings");
+    let find = |code: &str| {
+        findings
+            .iter()
+            .find(|f| f["code"] == code)
+            .unwrap_or_else(|| panic!("{code} in {findings:?}"))
+    };
+    let risk = find("lock-queue-risk")["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        risk.contains("hold a metadata lock on child now")
+            && risk.contains(&format!("session {holder_id}")),
+        "{risk}"
+    );
+    let hint = find("mysql-copy")["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("foreign keys (child_parent_fk)"), "{hint}");
+    assert_eq!(doc["plan"]["phases"][0]["steps"][0]["kind"], "ddl", "{doc}");
+    assert_eq!(doc["plan"]["safe"], false);
+    // The holder touched only child: a change to another table waits for no one.
+    let doc = plan("ALTER TABLE other ADD COLUMN x INT;");
+    let codes: Vec<&str> = doc["statements"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(!codes.contains(&"lock-queue-risk"), "{codes:?}");
+    let _ = holder.query_drop("COMMIT").await;
+}

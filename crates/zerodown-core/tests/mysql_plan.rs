@@ -3,7 +3,7 @@
 
 use zerodown_core::analyze::mysql_online::{Algorithm, DdlLock};
 use zerodown_core::analyze::{CostModel, Verdict};
-use zerodown_core::catalog::mysql::MyCatalog;
+use zerodown_core::catalog::mysql::{MyCatalog, OpenTransaction};
 use zerodown_core::engine::ServerProfile;
 use zerodown_core::pipeline::{self, Outcome};
 use zerodown_core::plan::{Phase, PlanOptions, StepKind};
@@ -18,6 +18,11 @@ const SCHEMA: &str = "CREATE TABLE orders (
 
 /// Plans `sql` against a catalog where `orders` exists (from SCHEMA) with `rows` rows.
 fn plan(target: &str, sql: &str, rows: f64) -> Outcome {
+    plan_with(target, sql, rows, |_| {})
+}
+
+/// [`plan`] with the catalog changed by `tweak` first.
+fn plan_with(target: &str, sql: &str, rows: f64, tweak: impl FnOnce(&mut MyCatalog)) -> Outcome {
     let profile: ServerProfile = target.parse().expect("target");
     let (schema, diags) = pipeline::parse_mysql_sources(&[source("schema.sql", SCHEMA)]);
     assert!(diags.is_empty(), "{diags:?}");
@@ -29,6 +34,7 @@ fn plan(target: &str, sql: &str, rows: f64) -> Outcome {
     t.new = false;
     t.rows = Some(rows);
     t.data_bytes = Some((rows * 100.0) as u64);
+    tweak(&mut cat);
     let (stmts, diags) = pipeline::parse_mysql_sources(&[source("m.sql", sql)]);
     assert!(diags.is_empty(), "{diags:?}");
     pipeline::run_mysql(
@@ -242,4 +248,82 @@ fn unknown_and_unmodelled_are_said_not_dropped() {
         diags[0].message
     );
     assert!(diags[1].message.contains("missing does not exist"));
+}
+
+#[test]
+fn a_table_the_online_rebuild_cannot_take_keeps_its_blocking_copy_and_says_why() {
+    let widen = "ALTER TABLE orders MODIFY customer_id BIGINT NOT NULL;";
+    let o = plan_with("mariadb:10.11", widen, 1e6, |cat| {
+        let t = cat.tables.get_mut("orders").expect("orders");
+        t.triggers = vec!["orders_audit".into()];
+    });
+    let steps: Vec<_> = o.plan.steps().collect();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].kind, StepKind::Ddl, "{:?}", steps[0]);
+    assert!(
+        steps[0].statements[0].ends_with("ALGORITHM=COPY, LOCK=SHARED"),
+        "{:?}",
+        steps[0].statements
+    );
+    assert!(!o.plan.safe, "a blocking step: apply asks for --yes");
+    let copy = o.statements[0]
+        .findings
+        .iter()
+        .find(|f| f.code == "mysql-copy")
+        .expect("mysql-copy");
+    assert!(
+        copy.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("triggers (orders_audit)")),
+        "{:?}",
+        copy.hint
+    );
+    // Foreign keys to or from it stop it the same way; without any, the online rebuild.
+    let o = plan_with("mariadb:10.11", widen, 1e6, |cat| {
+        let t = cat.tables.get_mut("orders").expect("orders");
+        t.foreign_keys = vec!["items_order_fk".into()];
+    });
+    assert_eq!(o.plan.steps().next().map(|s| s.kind), Some(StepKind::Ddl));
+    let o = plan("mariadb:10.11", widen, 1e6);
+    assert_eq!(
+        o.plan.steps().next().map(|s| s.kind),
+        Some(StepKind::OnlineRebuild)
+    );
+}
+
+#[test]
+fn known_metadata_lock_holders_are_named_as_such_and_none_means_no_risk() {
+    let add = "ALTER TABLE orders ADD COLUMN paid_at DATETIME NULL;";
+    let idle = OpenTransaction {
+        id: 42,
+        state: "Sleep".into(),
+        seconds: 30.0,
+        query: String::new(),
+    };
+    let holder = idle.clone();
+    let o = plan_with("mariadb:10.11", add, 1e6, |cat| {
+        cat.tables.get_mut("orders").expect("orders").lock_holders = Some(vec![holder]);
+    });
+    let risk = o.statements[0]
+        .findings
+        .iter()
+        .find(|f| f.code == "lock-queue-risk")
+        .expect("lock-queue-risk");
+    assert!(
+        risk.message.contains("hold a metadata lock on orders now"),
+        "{}",
+        risk.message
+    );
+    assert!(risk.message.contains("session 42"));
+    // The server says no one holds one: an open transaction elsewhere is no risk.
+    let o = plan_with("mariadb:10.11", add, 1e6, |cat| {
+        cat.tables.get_mut("orders").expect("orders").lock_holders = Some(Vec::new());
+        cat.open_transactions = vec![idle.clone()];
+    });
+    assert!(!codes(&o, 0).contains(&"lock-queue-risk"));
+    // It cannot say: every open transaction may be one.
+    let o = plan_with("mariadb:10.11", add, 1e6, |cat| {
+        cat.open_transactions = vec![idle.clone()];
+    });
+    assert!(codes(&o, 0).contains(&"lock-queue-risk"));
 }

@@ -1,6 +1,7 @@
 //! The live catalog the planner needs: the tables a migration names (columns, indexes,
-//! size, row format, triggers, MySQL's instant row versions), `binlog_format`, and the
-//! transactions open now.
+//! size, row format, triggers, foreign keys to and from them, MySQL's instant row
+//! versions, the sessions holding a metadata lock on them where the server can tell),
+//! `binlog_format`, and the transactions open now.
 
 use std::collections::BTreeSet;
 
@@ -45,12 +46,7 @@ pub async fn introspect(
     cat.open_transactions = mdl::possible_holders(conn)
         .await?
         .into_iter()
-        .map(|h| OpenTransaction {
-            id: h.id,
-            state: h.command,
-            seconds: h.transaction_seconds as f64,
-            query: h.query.unwrap_or_default(),
-        })
+        .map(open_transaction)
         .collect();
     for name in tables {
         let (db, table) = split_name(name);
@@ -88,6 +84,20 @@ pub async fn introspect(
             )
             .await
             .map_err(q("triggers"))?;
+        let foreign_keys: Vec<String> = conn
+            .exec(
+                "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE
+                  WHERE REFERENCED_TABLE_NAME IS NOT NULL
+                    AND ((TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?)
+                      OR (REFERENCED_TABLE_SCHEMA = COALESCE(?, DATABASE()) AND REFERENCED_TABLE_NAME = ?))
+                  ORDER BY CONSTRAINT_NAME",
+                (db, table, db, table),
+            )
+            .await
+            .map_err(q("foreign keys"))?;
+        let lock_holders = mdl::holders_of(conn, db, table)
+            .await?
+            .map(|holders| holders.into_iter().map(open_transaction).collect());
         let total_row_versions = if profile.engine == Engine::MySql
             && zerodown_core::capabilities::instant_row_versions_limit(&profile).is_some()
         {
@@ -112,9 +122,20 @@ pub async fn introspect(
                 index_bytes: index,
                 row_format,
                 triggers,
+                foreign_keys,
                 total_row_versions,
+                lock_holders,
             },
         );
     }
     Ok((profile, cat))
+}
+
+fn open_transaction(h: mdl::Holder) -> OpenTransaction {
+    OpenTransaction {
+        id: h.id,
+        state: h.command,
+        seconds: h.transaction_seconds as f64,
+        query: h.query.unwrap_or_default(),
+    }
 }

@@ -245,10 +245,10 @@ fn alter(
                 }
             )
         });
-        let hint = if fk {
-            "with SET foreign_key_checks = 0 the key is added in place (existing rows are not checked: zerodown checks them with a query)"
-        } else {
-            "zerodown apply runs it as an online rebuild: a shadow table, a chunked copy, changes caught up from the binlog, an atomic cut-over"
+        let hint = match t.online_rebuild_obstacle() {
+            _ if fk => "with SET foreign_key_checks = 0 the key is added in place (existing rows are not checked: zerodown checks them with a query)".to_owned(),
+            None => "zerodown apply runs it as an online rebuild: a shadow table, a chunked copy, changes caught up from the binlog, an atomic cut-over".to_owned(),
+            Some(why) => format!("zerodown's online rebuild cannot take {table}: {why}; the plan keeps the blocking copy (apply asks for --yes): run it in a quiet window, or remove the obstacle first"),
         };
         a.add(
             "mysql-copy",
@@ -256,7 +256,7 @@ fn alter(
             format!(
                 "{table} is copied with ALGORITHM=COPY: writes wait for the whole copy ({took})"
             ),
-            hint,
+            &hint,
         );
     }
     let each: Vec<Online> = actions
@@ -324,19 +324,30 @@ fn breaking(a: &mut Analysis, op: &AlterOp, actions: &[Action], table: &str) {
     }
 }
 
-/// Transactions open now may hold a metadata lock on the table: the DDL would wait for
-/// them, and every query behind it would queue.
+/// Sessions holding a metadata lock on the table now (or, where the server cannot tell,
+/// every open transaction, which may): the DDL would wait for them, and every query
+/// behind it would queue.
 fn open_transactions(a: &mut Analysis, cat: &MyCatalog, table: &str) {
-    let Some(oldest) = cat
-        .open_transactions
+    let known = cat.tables.get(table).and_then(|t| t.lock_holders.as_ref());
+    let (holders, certain) = match known {
+        Some(h) => (h.as_slice(), true),
+        None => (cat.open_transactions.as_slice(), false),
+    };
+    let Some(oldest) = holders
         .iter()
         .max_by(|x, y| x.seconds.total_cmp(&y.seconds))
     else {
         return;
     };
-    a.add("lock-queue-risk", Severity::Warning,
-        format!("{} transaction(s) are open; the oldest, session {} ({}, {:.0} s), may hold a metadata lock on {table}: the ALTER would wait for it and every query behind the ALTER too. Its query: {}",
-            cat.open_transactions.len(), oldest.id, oldest.state, oldest.seconds, oldest.query.chars().take(120).collect::<String>()),
+    let query: String = oldest.query.chars().take(120).collect();
+    let message = if certain {
+        format!("{} session(s) hold a metadata lock on {table} now; the oldest, session {} ({}, in a transaction for {:.0} s), would make the ALTER wait, and every query behind the ALTER too. Its query: {query}",
+            holders.len(), oldest.id, oldest.state, oldest.seconds)
+    } else {
+        format!("{} transaction(s) are open; the oldest, session {} ({}, {:.0} s), may hold a metadata lock on {table} (the server does not say which tables: MariaDB's metadata_lock_info plugin or MySQL's performance_schema would): the ALTER would wait for it and every query behind the ALTER too. Its query: {query}",
+            holders.len(), oldest.id, oldest.state, oldest.seconds)
+    };
+    a.add("lock-queue-risk", Severity::Warning, message,
         "zerodown apply waits with a short lock_wait_timeout and retries; end that transaction or wait for it");
 }
 

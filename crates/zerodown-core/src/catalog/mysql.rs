@@ -28,8 +28,14 @@ pub struct MyTable {
     pub index_bytes: Option<u64>,
     pub row_format: Option<String>,
     pub triggers: Vec<String>,
+    /// Foreign keys on the table or pointing at it (constraint names).
+    pub foreign_keys: Vec<String>,
     /// MySQL 8.0.29+: row versions made by instant ADD/DROP COLUMN so far.
     pub total_row_versions: Option<u32>,
+    /// Sessions holding a metadata lock on the table now, when the server can tell
+    /// (MariaDB's metadata_lock_info plugin, MySQL's performance_schema); None when it
+    /// cannot, and then any open transaction may be one.
+    pub lock_holders: Option<Vec<OpenTransaction>>,
 }
 
 impl MyTable {
@@ -39,6 +45,27 @@ impl MyTable {
 
     pub fn primary_key(&self) -> Option<&[String]> {
         self.info.indexes.get("PRIMARY").map(Vec::as_slice)
+    }
+
+    /// Why zerodown's online rebuild (shadow table, binlog, rename) cannot take this
+    /// table, if it cannot: what it refuses at run time, known here from the catalog.
+    pub fn online_rebuild_obstacle(&self) -> Option<String> {
+        if !self.triggers.is_empty() {
+            return Some(format!(
+                "it has triggers ({}), which would stay with the old table",
+                self.triggers.join(", ")
+            ));
+        }
+        if !self.foreign_keys.is_empty() {
+            return Some(format!(
+                "foreign keys ({}) point to or from it, and would follow the old table",
+                self.foreign_keys.join(", ")
+            ));
+        }
+        if self.known && self.primary_key().is_none() {
+            return Some("it has no primary key to copy it by".into());
+        }
+        None
     }
 }
 

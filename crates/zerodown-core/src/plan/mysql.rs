@@ -248,7 +248,8 @@ impl Builder<'_> {
                 mysql_table(table),
                 clause_ops.join(", ")
             );
-            if group == Group::Copy {
+            let obstacle = t.online_rebuild_obstacle();
+            if group == Group::Copy && obstacle.is_none() {
                 let step = self.step(
                     Phase::Contract,
                     StepKind::OnlineRebuild,
@@ -277,7 +278,9 @@ impl Builder<'_> {
                 Group::InPlace => "in place",
                 Group::Index(_) => "index build, reads and writes go on",
                 Group::Rebuild => "in-place rebuild, reads and writes go on",
-                Group::Copy => unreachable!("handled above"),
+                // The online rebuild cannot take the table: the copy as the server does
+                // it, with its lock stated (a blocking step: apply asks for --yes).
+                Group::Copy => "table copy, writes wait: no online rebuild for this table",
             };
             let clause = mysql_online::clause(self.p, o);
             let p = self.p;
