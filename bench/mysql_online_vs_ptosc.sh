@@ -11,7 +11,7 @@
 #
 #   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
-# Needs: mariadb-server, sysbench, percona-toolkit (apt-get install sysbench percona-toolkit).
+# Needs: mariadb-server, sysbench, percona-toolkit (installed with apt-get when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
@@ -27,6 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if ! command -v sysbench >/dev/null || ! command -v pt-online-schema-change >/dev/null; then
+  echo "installing sysbench and percona-toolkit (Debian packages)" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y sysbench percona-toolkit >/dev/null
+  else sudo apt-get install -y sysbench percona-toolkit >/dev/null; fi
+fi
 cargo build --release --quiet --bin zerodown
 zd="$here/../target/release/zerodown"
 user_opt=()
