@@ -27,6 +27,9 @@ pub const REHEARSAL_FAILED: u8 = 8;
 /// schema could not be copied, rows could not be generated).
 pub const REHEARSAL_SETUP: u8 = 9;
 
+/// 10: `check` found no error but more warnings than `--max-warnings`.
+pub const TOO_MANY_WARNINGS: u8 = 10;
+
 /// An error that ends the command with a specific exit code.
 #[derive(Debug)]
 pub struct Failure {

@@ -1,6 +1,7 @@
 //! The `zerodown` binary: arguments -> configuration -> library calls -> exit code.
 
 mod apply_cmd;
+mod check_cmd;
 mod control_cmd;
 mod exit;
 mod input;
@@ -26,6 +27,9 @@ struct Cli {
 enum Command {
     /// Show the impact of each statement and the safe phased plan.
     Plan(plan_cmd::PlanArgs),
+    /// Check migration files for unsafe changes, offline (for CI): rules with stable
+    /// ids, suppressions with a reason, text/JSON/SARIF/GitHub output.
+    Check(check_cmd::CheckArgs),
     /// Run the safe plan of a migration against the database, resumably.
     Apply(apply_cmd::ApplyArgs),
     /// Continue a stopped or interrupted migration from its last checkpoint.
@@ -46,8 +50,9 @@ enum Command {
     /// Run a migration on synthetic data at the real volume, under synthetic traffic, on a
     /// throwaway server, and report what clients and the server saw.
     Rehearse(rehearse_cmd::RehearseArgs),
-    /// Rehearse adding a NOT NULL column with a volatile default to a 1,000,000-row table,
-    /// as written and with zerodown, side by side (needs only the PostgreSQL binaries).
+    /// Rehearse adding a NOT NULL column with a volatile default to a 1,000,000-row table
+    /// (--engine mariadb: widening an INT key), as written and with zerodown, side by side
+    /// (needs only the database server's binaries).
     Demo(rehearse_cmd::DemoArgs),
 }
 
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
         Command::Apply(args) => apply_cmd::apply(args),
         Command::Resume(args) => apply_cmd::resume(args),
         Command::Status(args) => control_cmd::status(args),

@@ -1,7 +1,8 @@
 //! The online rebuild's lifecycle on a throwaway MariaDB with a row binary log: `kill -9`
 //! in the middle of the copy then `resume` (changes made while nothing ran are still
 //! caught from the binary log); `--postpone-cutover` waits for `zerodown cutover`;
-//! `abort` before the cut-over leaves the table as it was; triggers are refused.
+//! `abort` before the cut-over leaves the table as it was; triggers are refused (planned
+//! as a blocking copy apply will not run unasked, and refused by a resumed rebuild).
 
 mod common;
 
@@ -256,23 +257,67 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_with_triggers_is_refused_before_anything_changes() {
     let server = Server::start(&[]).expect("throwaway MariaDB");
-    let mut c = table(&server, 100).await;
-    c.query_drop("CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW SET NEW.note = 'changed'")
-        .await
-        .expect("trigger");
+    let mut c = table(&server, 100_000).await;
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
+    let path = m.path().to_string_lossy().to_string();
+    let url = server.url("app");
+    let trigger = "CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW SET NEW.note = 'changed'";
+    // A trigger added while a rebuild is under way: the resumed rebuild refuses.
+    let mut child = zerodown()
+        .args(["apply", &path, "--database-url", &url, "--postpone-cutover"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("apply");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while copied(&mut c).await == 0 {
+        assert!(Instant::now() < deadline, "the copy did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    c.query_drop(trigger).await.expect("trigger");
+    let out = zerodown()
+        .args(["resume", "--database-url", &url])
+        .output()
+        .expect("resume");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("has triggers"), "{stderr}");
+    let out = zerodown()
+        .args(["abort", "--database-url", &url])
+        .output()
+        .expect("abort");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Planned with the trigger there: a blocking copy that apply will not run unasked.
+    let other = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL; -- again");
     let out = zerodown()
         .args([
             "apply",
-            &m.path().to_string_lossy(),
+            &other.path().to_string_lossy(),
             "--database-url",
-            &server.url("app"),
+            &url,
         ])
         .output()
         .expect("apply");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{stderr}");
-    assert!(stderr.contains("has triggers"), "{stderr}");
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("block traffic"), "{stderr}");
+    let plan = zerodown()
+        .args([
+            "plan",
+            &other.path().to_string_lossy(),
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .expect("plan");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("triggers (t_audit)"), "{text}");
     let tables: Vec<String> = c
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'")
         .await

@@ -196,11 +196,11 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "lock-queue-risk",
-        "sessions hold conflicting locks now: the DDL would queue and block everyone behind it",
+        "sessions hold conflicting locks now: the DDL would queue and block everyone behind it (MySQL/MariaDB: the table's metadata-lock holders where the server shows them — MariaDB's metadata_lock_info plugin, MySQL's performance_schema —, else every open transaction as a possible one)",
     ),
     (
         "mysql-copy",
-        "MySQL/MariaDB: the ALTER TABLE runs with ALGORITHM=COPY, writes blocked for the whole copy",
+        "MySQL/MariaDB: the ALTER TABLE runs with ALGORITHM=COPY, writes blocked for the whole copy; zerodown plans an online rebuild instead, unless the table has triggers, foreign keys (to or from it) or no primary key, and then keeps the blocking copy and says why",
     ),
     (
         "mysql-instant-mixed",

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod capabilities;
 pub mod catalog;
+pub mod check;
 pub mod engine;
 pub mod findings;
 pub mod ir;

@@ -98,7 +98,12 @@ pub fn analyze(
     let mut cat = catalog.clone();
     let mut out = Vec::new();
     let mut diagnostics = Vec::new();
+    let mut file: Option<&str> = None;
     for s in statements {
+        if file.is_some_and(|f| f != s.span.file) {
+            cat.end_of_file();
+        }
+        file = Some(&s.span.file);
         match statement(s, &cat, profile, cost) {
             Ok(a) => out.push(finish(s, a)),
             Err(message) => diagnostics.push(Diagnostic {

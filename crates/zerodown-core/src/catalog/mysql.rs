@@ -94,6 +94,20 @@ pub struct MyCatalog {
     pub foreign_key_checks: bool,
 }
 
+impl MyCatalog {
+    /// At a file boundary of a folder of migrations: tables the earlier files created
+    /// are existing tables for the later ones (possibly large by the time those run:
+    /// size unknown), as when `zerodown check` reads a whole history.
+    pub fn end_of_file(&mut self) {
+        for t in self.tables.values_mut().filter(|t| t.new) {
+            t.new = false;
+            t.rows = None;
+            t.data_bytes = None;
+            t.index_bytes = None;
+        }
+    }
+}
+
 impl Default for MyCatalog {
     fn default() -> Self {
         MyCatalog {

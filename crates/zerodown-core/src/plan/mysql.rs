@@ -29,7 +29,12 @@ pub fn plan(
     let mut cat = catalog.clone();
     let mut steps: Vec<Step> = Vec::new();
     let mut notes = Vec::new();
+    let mut file: Option<&str> = None;
     for s in statements {
+        if file.is_some_and(|f| f != s.span.file) {
+            cat.end_of_file();
+        }
+        file = Some(&s.span.file);
         let source = StepSource {
             file: s.span.file.clone(),
             line: s.span.line,

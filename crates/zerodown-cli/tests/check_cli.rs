@@ -1,0 +1,309 @@
+//! `zerodown check` as CI runs it, with no database: folders in the migration tools'
+//! layouts (earlier files define the schema), exit codes, suppressions, zerodown.toml,
+//! every output format, and --since with a real git repository.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::zerodown;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write");
+}
+
+fn check(dir: &Path, args: &[&str]) -> Output {
+    zerodown()
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("check")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A Flyway folder: V1 creates the table, V2 indexes it without CONCURRENTLY.
+fn flyway(dir: &Path) {
+    let m = dir.join("migrations");
+    std::fs::create_dir_all(&m).expect("dir");
+    write(
+        &m,
+        "V1__create.sql",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, total int);\nCREATE INDEX orders_total ON orders (total);\n",
+    );
+    write(
+        &m,
+        "V2__index.sql",
+        "SET lock_timeout = '2s';\n\nCREATE INDEX orders_total2 ON orders (total);\n",
+    );
+}
+
+#[test]
+fn a_table_from_an_earlier_file_is_existing_and_errors_exit_3_with_a_caret() {
+    let dir = tempfile::tempdir().expect("tmp");
+    flyway(dir.path());
+    let out = check(dir.path(), &["migrations", "--target", "postgres:15"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // The index in V1 is on a table created in the same file: new and empty, fine.
+    assert!(!text.contains("V1__create.sql"), "{text}");
+    assert!(
+        text.contains("migrations/V2__index.sql:3:1: error[create-index-blocks-writes]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" 3 | CREATE INDEX orders_total2 ON orders (total)"),
+        "{text}"
+    );
+    assert!(text.contains("   | ^^^^"), "{text}");
+    assert!(
+        text.contains("= see docs/rules/create-index-blocks-writes.md"),
+        "{text}"
+    );
+    assert!(text.contains("2 file(s) checked: 1 error(s)"), "{text}");
+}
+
+#[test]
+fn suppressions_need_a_known_rule_and_a_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "a.sql",
+        "SET lock_timeout = '1s';\n\
+         -- zerodown:ignore create-index-blocks-writes the table holds 40 rows\n\
+         CREATE INDEX a ON t (a);\n",
+    );
+    let out = check(dir.path(), &["a.sql"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    write(
+        dir.path(),
+        "b.sql",
+        "SET lock_timeout = '1s';\nCREATE INDEX a ON t (a); -- zerodown:ignore create-index-blocks-writes\n",
+    );
+    let out = check(dir.path(), &["b.sql", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rules: Vec<&str> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        ["create-index-blocks-writes", "invalid-suppression"],
+        "{doc}"
+    );
+}
+
+#[test]
+fn json_github_and_sarif_say_the_same_problems() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "m.sql",
+        "ALTER TABLE users ADD COLUMN settings json;\nALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+    );
+    let json = check(
+        dir.path(),
+        &["m.sql", "--target", "postgres:11", "--format", "json"],
+    );
+    assert_eq!(json.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["files_checked"], 1);
+    let findings = doc["findings"].as_array().expect("findings");
+    for f in findings {
+        for key in ["file", "line", "column", "rule", "severity", "message"] {
+            assert!(!f[key].is_null(), "{key} in {f}");
+        }
+        assert!(matches!(f["severity"].as_str(), Some("error" | "warning")));
+    }
+    let rules: Vec<&str> = findings.iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(rules.contains(&"prefer-jsonb"), "{rules:?}");
+    assert!(rules.contains(&"missing-lock-timeout"), "{rules:?}");
+    assert!(rules.contains(&"set-not-null-scan"), "{rules:?}");
+
+    let gh = check(
+        dir.path(),
+        &["m.sql", "--target", "postgres:11", "--format", "github"],
+    );
+    let lines: Vec<String> = stdout(&gh).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), findings.len());
+    assert!(lines
+        .iter()
+        .all(|l| (l.starts_with("::error file=m.sql,line=")
+            || l.starts_with("::warning file=m.sql,line="))
+            && l.contains(",title=zerodown ")));
+
+    let sarif = check(
+        dir.path(),
+        &["m.sql", "--target", "postgres:11", "--format", "sarif"],
+    );
+    let log: serde_sarif::sarif::Sarif =
+        serde_json::from_slice(&sarif.stdout).expect("a SARIF 2.1.0 log");
+    let doc: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("json");
+    assert_eq!(doc["version"], "2.1.0");
+    assert_eq!(log.runs.len(), 1);
+    let results = doc["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), findings.len());
+    let described: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for r in results {
+        let index = r["ruleIndex"].as_u64().expect("index") as usize;
+        assert_eq!(Some(described[index]), r["ruleId"].as_str());
+    }
+}
+
+#[test]
+fn config_levels_exclusions_and_max_warnings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "m.sql",
+        "CREATE TABLE events (id int PRIMARY KEY, body json);\n",
+    );
+    // Two warnings (a 32-bit key, json), no error: exit 0, or 10 over --max-warnings.
+    let out = check(dir.path(), &["m.sql"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("0 error(s), 2 warning(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = check(dir.path(), &["m.sql", "--max-warnings", "1"]);
+    assert_eq!(out.status.code(), Some(10));
+    write(
+        dir.path(),
+        "zerodown.toml",
+        "target = \"postgres:16\"\n[rules]\nprefer-jsonb = \"error\"\nprefer-bigint-key = \"off\"\n",
+    );
+    let out = check(dir.path(), &["m.sql"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("error[prefer-jsonb]"));
+    assert!(!stdout(&out).contains("prefer-bigint-key"));
+    write(dir.path(), "zerodown.toml", "exclude = [\"m.sql\"]\n");
+    let out = check(dir.path(), &["m.sql"]);
+    assert!(
+        stdout(&out).contains("0 file(s) checked"),
+        "{}",
+        stdout(&out)
+    );
+    // Bad configuration and bad SQL are bad input (exit 2), with the place.
+    for (config, expected) in [
+        ("targt = \"postgres:16\"\n", "unknown field `targt`"),
+        (
+            "[rules]\nno-such-rule = \"off\"\n",
+            "no-such-rule: no such rule",
+        ),
+        ("[rules]\nprefer-jsonb = \"loud\"\n", "\"loud\""),
+    ] {
+        write(dir.path(), "zerodown.toml", config);
+        let out = check(dir.path(), &["m.sql"]);
+        assert_eq!(out.status.code(), Some(2), "{config}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("zerodown.toml") && err.contains(expected),
+            "{err}"
+        );
+    }
+    std::fs::remove_file(dir.path().join("zerodown.toml")).expect("rm");
+    write(
+        dir.path(),
+        "bad.sql",
+        "SELECT 1;\nALTER TABLE t ADD COLUMN;\n",
+    );
+    let out = check(dir.path(), &["bad.sql"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.sql:2:"));
+}
+
+#[test]
+fn mysql_targets_use_the_mysql_rules() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "m.sql",
+        "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(50)) DEFAULT CHARSET=utf8mb4;\n",
+    );
+    write(
+        dir.path(),
+        "n.sql",
+        "ALTER TABLE orders MODIFY note VARCHAR(100);\n",
+    );
+    let out = check(
+        dir.path(),
+        &[
+            "m.sql",
+            "n.sql",
+            "--target",
+            "mariadb:10.11",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rules: Vec<(&str, &str)> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or(""),
+                f["rule"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(rules.contains(&("m.sql", "prefer-bigint-key")), "{rules:?}");
+    assert!(rules.contains(&("n.sql", "mysql-copy")), "{rules:?}");
+    assert!(
+        rules.contains(&("n.sql", "missing-lock-timeout")),
+        "{rules:?}"
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn since_a_git_ref_reports_only_the_files_added_after_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git")
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    flyway(dir.path());
+    // V2 is the bad one; committed before the ref, it is not reported.
+    git(&["add", "."]);
+    git(&["commit", "-qm", "first"]);
+    git(&["tag", "base"]);
+    write(
+        &dir.path().join("migrations"),
+        "V3__more.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n",
+    );
+    let out = check(
+        dir.path(),
+        &["migrations", "--since", "base", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["files_checked"], 1, "{doc}");
+    assert_eq!(doc["findings"].as_array().map(Vec::len), Some(0), "{doc}");
+    assert_eq!(out.status.code(), Some(0));
+    let out = check(dir.path(), &["migrations", "--since", "no-such-ref"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,138 @@
+//! `zerodown check`: the offline analysis as a gate in CI. The same analysis as `plan`
+//! (no server: earlier files define the schema the later ones run against), plus a few
+//! rules only a reviewer needs ([`lint`]), each finding under a stable rule id
+//! ([`rules`]) at a level the configuration may change, minus what the migration's own
+//! comments suppress with a reason ([`suppress`]). Pure: the caller reads the files and
+//! prints the [`Problem`]s ([`render`]).
+
+pub mod lint;
+pub mod render;
+pub mod rules;
+pub mod suppress;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::{CostModel, StatementAnalysis};
+use crate::catalog::mysql::MyCatalog;
+use crate::catalog::Catalog;
+use crate::engine::{Engine, ServerProfile};
+use crate::findings::Severity;
+use crate::migrations::SourceFile;
+use crate::pipeline;
+use crate::plan::PlanOptions;
+use crate::sql::parse_pg::Diagnostic;
+
+/// How much a problem matters: errors fail the check, warnings do not (unless there are
+/// more than `--max-warnings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One problem in one statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub rule: &'static str,
+    pub severity: Level,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The statement, for the caret under it.
+    #[serde(skip)]
+    pub sql: String,
+}
+
+/// Rule levels the configuration sets: a level, or None to turn the rule off.
+pub type Levels = BTreeMap<String, Option<Level>>;
+
+/// Checks `sources` (in the order they run) for `profile`'s engine and version, and
+/// returns the problems of the files `reported` accepts (earlier files still define the
+/// schema). Err: statements that do not parse, with their place.
+pub fn check(
+    sources: &[SourceFile],
+    profile: &ServerProfile,
+    levels: &Levels,
+    reported: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Problem>, Vec<Diagnostic>> {
+    let opts = PlanOptions::default();
+    let cost = CostModel::default();
+    let (analysed, mut problems) = match profile.engine {
+        Engine::Postgres => {
+            let (files, diagnostics) = pipeline::parse_sources(sources);
+            if !diagnostics.is_empty() {
+                return Err(diagnostics);
+            }
+            let outcome = pipeline::run(&files, &Catalog::default(), profile, &cost, &opts)?;
+            let lints = lint::postgres(&files, &outcome.statements);
+            (outcome.statements, lints)
+        }
+        Engine::MySql | Engine::MariaDb => {
+            let (statements, diagnostics) = pipeline::parse_mysql_sources(sources);
+            if !diagnostics.is_empty() {
+                return Err(diagnostics);
+            }
+            let outcome =
+                pipeline::run_mysql(&statements, &MyCatalog::default(), profile, &cost, &opts)?;
+            (outcome.statements, lint::mysql(&statements))
+        }
+    };
+    problems.extend(analysed.iter().flat_map(from_analysis));
+    let ignores = suppress::read(sources);
+    let mut problems: Vec<Problem> = problems
+        .into_iter()
+        .filter(|p| reported(&p.file))
+        .filter_map(|mut p| {
+            let level = match levels.get(p.rule) {
+                Some(configured) => (*configured)?,
+                None => p.severity,
+            };
+            p.severity = level;
+            (!ignores.covers(&p)).then_some(p)
+        })
+        .collect();
+    problems.extend(ignores.invalid().into_iter().filter(|p| reported(&p.file)));
+    problems.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.rule).cmp(&(&b.file, b.line, b.column, b.rule))
+    });
+    Ok(problems)
+}
+
+/// The analysis' findings of one statement as problems (information is not a problem).
+fn from_analysis(s: &StatementAnalysis) -> Vec<Problem> {
+    s.findings
+        .iter()
+        .filter_map(|f| {
+            let severity = match f.severity {
+                Severity::Error => Level::Error,
+                Severity::Warning => Level::Warning,
+                Severity::Info => return None,
+            };
+            Some(Problem {
+                file: s.file.clone(),
+                line: s.line,
+                column: s.column,
+                rule: f.code,
+                severity,
+                message: f.message.clone(),
+                hint: f.hint.clone(),
+                sql: s.sql.clone(),
+            })
+        })
+        .collect()
+}
