@@ -151,7 +151,7 @@ fn statement(
             };
             alter(&mut a, table, &t, &per_op, p, cost);
             if algorithm.is_none() && lock.is_none() && !t.is_empty() {
-                a.add("mysql-no-algorithm-clause", Severity::Info,
+                a.add("mysql-no-algorithm-clause", Severity::Warning,
                     "no ALGORITHM/LOCK clause: the server picks the algorithm, and may fall back to a blocking copy without saying so".into(),
                     "zerodown's plan always names them, so the server refuses rather than blocks");
             }
