@@ -307,3 +307,37 @@ fn since_a_git_ref_reports_only_the_files_added_after_it() {
     let out = check(dir.path(), &["migrations", "--since", "no-such-ref"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn plain_statements_inside_do_blocks_are_checked_where_they_are() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "m.sql",
+        "SET lock_timeout = '1s';\n\
+         DO $$\n\
+         BEGIN\n  ALTER TABLE accounts ADD COLUMN api_key uuid DEFAULT gen_random_uuid();\n\
+         END $$;\n\
+         DO $$ BEGIN IF 1 = 1 THEN RAISE NOTICE 'x'; END IF; END $$;\n",
+    );
+    let out = check(dir.path(), &["m.sql", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let found: Vec<(u64, u64, &str)> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap_or(0),
+                f["column"].as_u64().unwrap_or(0),
+                f["rule"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        found.contains(&(4, 3, "add-column-volatile-default")),
+        "{found:?}"
+    );
+    // Real PL/pgSQL stays one statement zerodown does not model.
+    assert!(found.contains(&(6, 1, "unmodeled-statement")), "{found:?}");
+}

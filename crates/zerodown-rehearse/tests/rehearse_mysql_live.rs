@@ -164,9 +164,12 @@ async fn on_a_throwaway_mariadb_a_key_widened_as_written_blocks_writes_and_zerod
         step.declared_lock.as_deref(),
         Some("ALGORITHM=COPY, LOCK=SHARED")
     );
-    assert_eq!(
-        step.observed_lock.as_deref(),
-        Some("MDL_SHARED_NO_WRITE"),
+    // (MDL_EXCLUSIVE when a sample falls in the final rename.)
+    assert!(
+        matches!(
+            step.observed_lock.as_deref(),
+            Some("MDL_SHARED_NO_WRITE" | "MDL_EXCLUSIVE")
+        ),
         "{step:?}"
     );
     assert!(step.clients_waiting_max >= 1, "{step:?}");
