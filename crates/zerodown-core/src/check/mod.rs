@@ -21,7 +21,6 @@ use crate::engine::{Engine, ServerProfile};
 use crate::findings::Severity;
 use crate::migrations::SourceFile;
 use crate::pipeline;
-use crate::plan::PlanOptions;
 use crate::sql::parse_pg::Diagnostic;
 
 /// How much a problem matters: errors fail the check, warnings do not (unless there are
@@ -70,7 +69,6 @@ pub fn check(
     levels: &Levels,
     reported: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Problem>, Vec<Diagnostic>> {
-    let opts = PlanOptions::default();
     let cost = CostModel::default();
     let (analysed, mut problems) = match profile.engine {
         Engine::Postgres => {
@@ -78,18 +76,22 @@ pub fn check(
             if !diagnostics.is_empty() {
                 return Err(diagnostics);
             }
-            let outcome = pipeline::run(&files, &Catalog::default(), profile, &cost, &opts)?;
-            let lints = lint::postgres(&files, &outcome.statements);
-            (outcome.statements, lints)
+            // The analysis alone: the plan is not needed to judge the files.
+            let analysis = crate::analyze::analyze(&files, &Catalog::default(), profile, &cost);
+            if !analysis.diagnostics.is_empty() {
+                return Err(analysis.diagnostics);
+            }
+            let lints = lint::postgres(&files, &analysis.statements);
+            (analysis.statements, lints)
         }
         Engine::MySql | Engine::MariaDb => {
             let (statements, diagnostics) = pipeline::parse_mysql_sources(sources);
             if !diagnostics.is_empty() {
                 return Err(diagnostics);
             }
-            let outcome =
-                pipeline::run_mysql(&statements, &MyCatalog::default(), profile, &cost, &opts)?;
-            (outcome.statements, lint::mysql(&statements))
+            let analysed =
+                crate::analyze::mysql::analyze(&statements, &MyCatalog::default(), profile, &cost)?;
+            (analysed, lint::mysql(&statements))
         }
     };
     problems.extend(analysed.iter().flat_map(from_analysis));
