@@ -22,6 +22,24 @@ fn check(dir: &Path, args: &[&str]) -> Output {
         .expect("check")
 }
 
+/// The OASIS SARIF 2.1.0 JSON schema, as the serde-sarif crate (a dev-dependency, so
+/// cargo has fetched it) ships it: not copied into this repository.
+fn sarif_schema() -> serde_json::Value {
+    let home = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo")
+        });
+    let src = home.join("registry/src");
+    let path = std::fs::read_dir(&src)
+        .expect("cargo registry sources")
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("serde-sarif-0.8.0/src/schema.json"))
+        .find(|p| p.is_file())
+        .expect("serde-sarif's schema.json in the cargo registry");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("schema json")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -147,6 +165,13 @@ fn json_github_and_sarif_say_the_same_problems() {
     let log: serde_sarif::sarif::Sarif =
         serde_json::from_slice(&sarif.stdout).expect("a SARIF 2.1.0 log");
     let doc: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("json");
+    let schema = sarif_schema();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "not valid SARIF 2.1.0: {errors:?}");
+    let mut broken = doc.clone();
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(!validator.is_valid(&broken), "the schema check can fail");
     assert_eq!(doc["version"], "2.1.0");
     assert_eq!(log.runs.len(), 1);
     let results = doc["runs"][0]["results"].as_array().expect("results");
