@@ -366,3 +366,34 @@ fn plain_statements_inside_do_blocks_are_checked_where_they_are() {
     // Real PL/pgSQL stays one statement zerodown does not model.
     assert!(found.contains(&(6, 1, "unmodeled-statement")), "{found:?}");
 }
+
+#[test]
+fn down_migrations_are_not_checked_in_any_layout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let dbmate = dir.path().join("dbmate");
+    std::fs::create_dir_all(&dbmate).expect("dir");
+    write(
+        &dbmate,
+        "20240101000000_add_a.sql",
+        "-- migrate:up\nSET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY a ON t (a);\n\n-- migrate:down\nDROP TABLE t;\n",
+    );
+    let golang = dir.path().join("golang");
+    std::fs::create_dir_all(&golang).expect("dir");
+    write(
+        &golang,
+        "1_a.up.sql",
+        "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY a ON t (a);\n",
+    );
+    write(&golang, "1_a.down.sql", "DROP TABLE t;\n");
+    for folder in ["dbmate", "golang"] {
+        let out = check(dir.path(), &[folder, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["files_checked"], 1, "{folder}: {doc}");
+        assert_eq!(
+            doc["findings"].as_array().map(Vec::len),
+            Some(0),
+            "{folder}: {doc}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{folder}");
+    }
+}

@@ -22,7 +22,8 @@ fn block<'a>(page: &'a str, heading: &str) -> &'a str {
     &rest[start..end]
 }
 
-fn rules_reported(sql: &str) -> Vec<&'static str> {
+/// The problems of an example: `line:column severity[rule] message` per problem.
+fn problems(sql: &str) -> Vec<check::Problem> {
     let target = sql
         .lines()
         .find_map(|l| l.trim().strip_prefix("-- target: "))
@@ -33,9 +34,12 @@ fn rules_reported(sql: &str) -> Vec<&'static str> {
         .enumerate()
         .map(|(i, text)| classify(&format!("example-{}.sql", i + 1), text))
         .collect();
-    let problems = check::check(&sources, &profile, &Levels::new(), &|_| true)
-        .unwrap_or_else(|d| panic!("the example does not parse: {d:?}\n{sql}"));
-    problems.iter().map(|p| p.rule).collect()
+    check::check(&sources, &profile, &Levels::new(), &|_| true)
+        .unwrap_or_else(|d| panic!("the example does not parse: {d:?}\n{sql}"))
+}
+
+fn rules_reported(sql: &str) -> Vec<&'static str> {
+    problems(sql).iter().map(|p| p.rule).collect()
 }
 
 #[test]
@@ -70,6 +74,40 @@ fn each_page_is_a_rule_whose_bad_example_it_catches_and_good_example_it_passes()
     }
     assert!(pages > 0);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every finding of every page's bad example, as a snapshot: a change in what a rule
+/// says or where it points shows in review.
+#[test]
+fn the_findings_of_each_bad_example() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("docs/rules")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    let mut out = String::new();
+    for path in paths {
+        let page = std::fs::read_to_string(&path).expect("read");
+        let bad = block(&page, "Bad");
+        if bad.starts_with("-- needs a live database: ") {
+            continue;
+        }
+        let id = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        out.push_str(&format!("## {id}\n"));
+        for p in problems(bad) {
+            out.push_str(&format!(
+                "{}:{}:{} {}[{}] {}\n",
+                p.file,
+                p.line,
+                p.column,
+                p.severity.name(),
+                p.rule,
+                p.message
+            ));
+        }
+    }
+    insta::assert_snapshot!(out);
 }
 
 /// Rules with no page, and why: `check` never reports them.
