@@ -375,7 +375,7 @@ fn down_migrations_are_not_checked_in_any_layout() {
     write(
         &dbmate,
         "20240101000000_add_a.sql",
-        "-- migrate:up\nSET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY a ON t (a);\n\n-- migrate:down\nDROP TABLE t;\n",
+        "-- migrate:up transaction:false\nSET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY a ON t (a);\n\n-- migrate:down\nDROP TABLE t;\n",
     );
     let golang = dir.path().join("golang");
     std::fs::create_dir_all(&golang).expect("dir");
