@@ -145,3 +145,53 @@ pub async fn rehearse(cfg: &Config, progress: &dyn Progress) -> Result<Report, R
     drop(host);
     result
 }
+
+/// The runs of a rehearsal, in order: the SQL as written first when asked, then zerodown.
+fn modes(cfg: &Config) -> Vec<Mode> {
+    let mut modes = vec![Mode::Zerodown];
+    if cfg.compare_as_written {
+        modes.insert(0, Mode::AsWritten);
+    }
+    modes
+}
+
+/// The database of one run, beside the rehearsal's base database.
+fn run_database(base: &str, mode: Mode) -> String {
+    format!(
+        "{base}_{}",
+        if mode == Mode::Zerodown { "zd" } else { "sql" }
+    )
+}
+
+/// The report of a finished rehearsal.
+fn finish(
+    cfg: &Config,
+    server: report::ServerInfo,
+    table: String,
+    ops: &[zerodown_load::Op],
+    rows: Vec<(String, u64)>,
+    runs: Vec<report::Run>,
+) -> Report {
+    let settle_ms = u64::try_from(cfg.settle.as_millis()).unwrap_or(u64::MAX);
+    Report {
+        report_version: report::REPORT_VERSION,
+        migration: cfg.sources.iter().map(|s| s.name.clone()).collect(),
+        server,
+        workload: report::WorkloadInfo {
+            table,
+            clients: cfg.clients,
+            operations: ops
+                .iter()
+                .map(|o| report::Operation {
+                    name: o.name.clone(),
+                    weight: o.weight,
+                    sql: o.sql.clone(),
+                })
+                .collect(),
+            before_ms: settle_ms,
+            after_ms: settle_ms,
+        },
+        rows,
+        runs,
+    }
+}

@@ -15,7 +15,7 @@ use zerodown_core::pipeline;
 use zerodown_load::Spec;
 use zerodown_pg::PgDriver;
 
-use crate::report::{self, Mode, Report, StatementStats};
+use crate::report::{self, Report, StatementStats};
 use crate::runs::{self, one_line, Recorder, RunInput, Span, Target};
 use crate::setup::{self, connect};
 use crate::watch::{self, LockWatch, Sample, AS_WRITTEN_APP};
@@ -125,18 +125,11 @@ pub async fn rehearse_on(
     let ops = workload::operations(table, cfg.mix, &rows_of).map_err(RehearseError::Usage)?;
     drop(client);
 
-    let mut modes = vec![report::Mode::Zerodown];
-    if cfg.compare_as_written {
-        modes.insert(0, report::Mode::AsWritten);
-    }
     let (id, checksum) = identity(&cfg.sources);
     let names = source_names(&cfg.sources);
     let mut runs = Vec::new();
-    for mode in modes {
-        let db = format!(
-            "{base}_{}",
-            if mode == Mode::Zerodown { "zd" } else { "sql" }
-        );
+    for mode in crate::modes(cfg) {
+        let db = crate::run_database(&base, mode);
         progress.stage(&format!("copying the data for the {} run", mode.label()));
         host.create(&db, Some(&base)).await?;
         let url = host.url(&db);
@@ -163,32 +156,21 @@ pub async fn rehearse_on(
         let mut target = PgTarget::open(&input.url).await?;
         runs.push(runs::run(input, &mut target, progress).await?);
     }
-    Ok(Report {
-        report_version: report::REPORT_VERSION,
-        migration: cfg.sources.iter().map(|s| s.name.clone()).collect(),
-        server: report::ServerInfo {
-            engine: "PostgreSQL".into(),
-            version: host.version().await?,
-            kind: host.kind.clone(),
-            pg_stat_statements: runs.iter().any(|r| !r.statements.is_empty()),
-        },
-        workload: report::WorkloadInfo {
-            table: table.name.to_string(),
-            clients: cfg.clients,
-            operations: ops
-                .iter()
-                .map(|o| report::Operation {
-                    name: o.name.clone(),
-                    weight: o.weight,
-                    sql: o.sql.clone(),
-                })
-                .collect(),
-            before_ms: u64::try_from(cfg.settle.as_millis()).unwrap_or(u64::MAX),
-            after_ms: u64::try_from(cfg.settle.as_millis()).unwrap_or(u64::MAX),
-        },
-        rows: rows.iter().map(|(n, r)| (n.to_string(), *r)).collect(),
+    let server = report::ServerInfo {
+        engine: "PostgreSQL".into(),
+        version: host.version().await?,
+        kind: host.kind.clone(),
+        pg_stat_statements: runs.iter().any(|r| !r.statements.is_empty()),
+    };
+    let rows = rows.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+    Ok(crate::finish(
+        cfg,
+        server,
+        table.name.to_string(),
+        &ops,
+        rows,
         runs,
-    })
+    ))
 }
 
 /// Row estimates of the tables the migration names, read from the source database.

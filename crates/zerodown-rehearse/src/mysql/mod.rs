@@ -16,7 +16,7 @@ use zerodown_core::sql::quote::mysql_ident;
 use zerodown_core::synth_mysql::{self, FillTable};
 use zerodown_load::{Op, Spec};
 
-use crate::report::{self, Mode, Report};
+use crate::report::{self, Report};
 use crate::runs::{self, RunInput};
 use crate::{Config, Mix, Progress, RehearseError, Schema};
 use setup::{connect, db_err, MyHost};
@@ -133,18 +133,11 @@ async fn rehearse_on(
         .ok_or_else(|| RehearseError::Usage("no table the migration changes has a single-column integer primary key for the synthetic clients to address rows by".into()))?;
     let ops = operations(table, &key, cfg.mix)?;
 
-    let mut modes = vec![Mode::Zerodown];
-    if cfg.compare_as_written {
-        modes.insert(0, Mode::AsWritten);
-    }
     let (id, checksum) = identity(&cfg.sources);
     let names = source_names(&cfg.sources);
     let mut runs = Vec::new();
-    for mode in modes {
-        let db = format!(
-            "{base}_{}",
-            if mode == Mode::Zerodown { "zd" } else { "sql" }
-        );
+    for mode in crate::modes(cfg) {
+        let db = crate::run_database(&base, mode);
         progress.stage(&format!("copying the data for the {} run", mode.label()));
         host.create(&db).await?;
         let url = host.url(&db);
@@ -176,38 +169,26 @@ async fn rehearse_on(
         runs.push(runs::run(input, &mut target, progress).await?);
     }
     let _ = conn.disconnect().await;
-    let settle_ms = u64::try_from(cfg.settle.as_millis()).unwrap_or(u64::MAX);
-    Ok(Report {
-        report_version: report::REPORT_VERSION,
-        migration: cfg.sources.iter().map(|s| s.name.clone()).collect(),
-        server: report::ServerInfo {
-            engine: if profile.engine == zerodown_core::engine::Engine::MySql {
-                "MySQL"
-            } else {
-                "MariaDB"
-            }
-            .into(),
-            version: host.version().await?,
-            kind: host.kind.clone(),
-            pg_stat_statements: false,
-        },
-        workload: report::WorkloadInfo {
-            table: table.name.clone(),
-            clients: cfg.clients,
-            operations: ops
-                .iter()
-                .map(|o| report::Operation {
-                    name: o.name.clone(),
-                    weight: o.weight,
-                    sql: o.sql.clone(),
-                })
-                .collect(),
-            before_ms: settle_ms,
-            after_ms: settle_ms,
-        },
-        rows: rows.into_iter().collect(),
+    let server = report::ServerInfo {
+        engine: if profile.engine == zerodown_core::engine::Engine::MySql {
+            "MySQL"
+        } else {
+            "MariaDB"
+        }
+        .into(),
+        version: host.version().await?,
+        kind: host.kind.clone(),
+        pg_stat_statements: false,
+    };
+    let rows = rows.into_iter().collect();
+    Ok(crate::finish(
+        cfg,
+        server,
+        table.name.clone(),
+        &ops,
+        rows,
         runs,
-    })
+    ))
 }
 
 /// The mix on `t` by its integer `key`: reads name their columns; an update changes a
