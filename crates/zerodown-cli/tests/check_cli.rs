@@ -343,7 +343,8 @@ fn plain_statements_inside_do_blocks_are_checked_where_they_are() {
          DO $$\n\
          BEGIN\n  ALTER TABLE accounts ADD COLUMN api_key uuid DEFAULT gen_random_uuid();\n\
          END $$;\n\
-         DO $$ BEGIN IF 1 = 1 THEN RAISE NOTICE 'x'; END IF; END $$;\n",
+         DO $$ BEGIN IF 1 = 1 THEN RAISE NOTICE 'x'; END IF; END $$;\n\
+         DO $$ BEGIN CREATE INDEX CONCURRENTLY a ON accounts (a); END $$;\n",
     );
     let out = check(dir.path(), &["m.sql", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -365,6 +366,14 @@ fn plain_statements_inside_do_blocks_are_checked_where_they_are() {
     );
     // Real PL/pgSQL stays one statement zerodown does not model.
     assert!(found.contains(&(6, 1, "unmodeled-statement")), "{found:?}");
+    // CONCURRENTLY cannot run in the DO's transaction: not analysed as if it could.
+    assert!(found.contains(&(7, 1, "unmodeled-statement")), "{found:?}");
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.0 == 7 && f.2 != "unmodeled-statement"),
+        "{found:?}"
+    );
 }
 
 #[test]

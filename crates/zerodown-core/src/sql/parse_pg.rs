@@ -130,11 +130,14 @@ fn plain_do_body(
         .collect();
     let padded = format!("{blank}{inner}");
     let (statements, diagnostics) = parse_file(file, &padded);
+    // A DO block runs in a transaction of its own: a CONCURRENTLY statement in it fails,
+    // and analysed out of it would look fine, so such a body stays unmodelled.
     let plain = diagnostics.is_empty()
         && !statements.is_empty()
-        && statements
-            .iter()
-            .all(|s| !matches!(s.op, DdlOp::Opaque { .. } | DdlOp::Transaction(_)));
+        && statements.iter().all(|s| {
+            !matches!(s.op, DdlOp::Opaque { .. } | DdlOp::Transaction(_))
+                && !s.sql.to_ascii_uppercase().contains("CONCURRENTLY")
+        });
     plain.then_some(statements)
 }
 
