@@ -280,10 +280,13 @@ pub fn render_text(r: &Report) -> String {
             run.mode.label(),
             run.verdict.summary
         ));
-        out.push_str("  step  declared lock             seen holding              seen waiting for          clients waiting     ms  what\n");
+        out.push_str(&format!(
+            "  step  {:<27} {:<25} {:<31} {:>15} {:>6}  what\n",
+            "declared lock", "seen holding", "seen waiting for", "clients waiting", "ms"
+        ));
         for s in &run.steps {
             out.push_str(&format!(
-                "  {:>4}  {:<25} {:<25} {:<25} {:>15} {:>6}  {}\n",
+                "  {:>4}  {:<27} {:<25} {:<31} {:>15} {:>6}  {}\n",
                 s.n,
                 s.declared_lock.as_deref().unwrap_or("-"),
                 s.observed_lock.as_deref().unwrap_or("-"),
