@@ -195,3 +195,41 @@ fn finish(
         runs,
     }
 }
+
+/// What one run needs: its database, the migration as analysed and planned, and the
+/// clients' traffic on the first `keys` rows of the traffic table.
+fn run_input<'a>(
+    cfg: &Config,
+    url: String,
+    mode: Mode,
+    outcome: &'a pipeline::Outcome,
+    ops: &[zerodown_load::Op],
+    keys: u64,
+    watched: Vec<String>,
+) -> runs::RunInput<'a> {
+    let (id, checksum) = zerodown_core::migrations::identity(&cfg.sources);
+    let spec = zerodown_load::Spec {
+        conn: url.clone(),
+        clients: cfg.clients,
+        ops: ops.to_vec(),
+        keys: i64::try_from(keys).unwrap_or(i64::MAX),
+        think: None,
+    };
+    runs::RunInput {
+        url,
+        mode,
+        statements: &outcome.statements,
+        plan: &outcome.plan,
+        identity: (
+            id,
+            checksum,
+            zerodown_core::migrations::source_names(&cfg.sources),
+        ),
+        spec,
+        before: cfg.settle,
+        after: cfg.settle,
+        watched,
+        max_stall_ms: cfg.max_stall_ms,
+        interrupt: cfg.interrupt.clone(),
+    }
+}

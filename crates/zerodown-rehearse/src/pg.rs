@@ -10,9 +10,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 use zerodown_core::analyze::CostModel;
 use zerodown_core::ir::QualName;
-use zerodown_core::migrations::{identity, source_names};
 use zerodown_core::pipeline;
-use zerodown_load::Spec;
 use zerodown_pg::PgDriver;
 
 use crate::report::{self, Report, StatementStats};
@@ -125,34 +123,21 @@ pub async fn rehearse_on(
     let ops = workload::operations(table, cfg.mix, &rows_of).map_err(RehearseError::Usage)?;
     drop(client);
 
-    let (id, checksum) = identity(&cfg.sources);
-    let names = source_names(&cfg.sources);
     let mut runs = Vec::new();
     for mode in crate::modes(cfg) {
         let db = crate::run_database(&base, mode);
         progress.stage(&format!("copying the data for the {} run", mode.label()));
         host.create(&db, Some(&base)).await?;
         let url = host.url(&db);
-        let spec = Spec {
-            conn: url.clone(),
-            clients: cfg.clients,
-            ops: ops.clone(),
-            keys: i64::try_from(rows[&table.name]).unwrap_or(i64::MAX),
-            think: None,
-        };
-        let input = runs::RunInput {
+        let input = crate::run_input(
+            cfg,
             url,
             mode,
-            statements: &outcome.statements,
-            plan: &outcome.plan,
-            identity: (id.clone(), checksum.clone(), names.clone()),
-            spec,
-            before: cfg.settle,
-            after: cfg.settle,
-            watched: tables.iter().map(|t| t.name.to_string()).collect(),
-            max_stall_ms: cfg.max_stall_ms,
-            interrupt: cfg.interrupt.clone(),
-        };
+            &outcome,
+            &ops,
+            rows[&table.name],
+            tables.iter().map(|t| t.name.to_string()).collect(),
+        );
         let mut target = PgTarget::open(&input.url).await?;
         runs.push(runs::run(input, &mut target, progress).await?);
     }

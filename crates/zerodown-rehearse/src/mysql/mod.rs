@@ -9,15 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mysql_async::prelude::Queryable;
 use zerodown_core::analyze::CostModel;
-use zerodown_core::migrations::{identity, source_names};
 use zerodown_core::pipeline;
 use zerodown_core::sql::parse_mysql::MyStatement;
 use zerodown_core::sql::quote::mysql_ident;
 use zerodown_core::synth_mysql::{self, FillTable};
-use zerodown_load::{Op, Spec};
+use zerodown_load::Op;
 
 use crate::report::{self, Report};
-use crate::runs::{self, RunInput};
+use crate::runs;
 use crate::{Config, Mix, Progress, RehearseError, Schema};
 use setup::{connect, db_err, MyHost};
 
@@ -133,8 +132,6 @@ async fn rehearse_on(
         .ok_or_else(|| RehearseError::Usage("no table the migration changes has a single-column integer primary key for the synthetic clients to address rows by".into()))?;
     let ops = operations(table, &key, cfg.mix)?;
 
-    let (id, checksum) = identity(&cfg.sources);
-    let names = source_names(&cfg.sources);
     let mut runs = Vec::new();
     for mode in crate::modes(cfg) {
         let db = crate::run_database(&base, mode);
@@ -145,26 +142,15 @@ async fn rehearse_on(
         setup::copy_schema(&mut conn, &mut copy, &list).await?;
         setup::copy_rows(&mut copy, &base, &list).await?;
         let _ = copy.disconnect().await;
-        let spec = Spec {
-            conn: url.clone(),
-            clients: cfg.clients,
-            ops: ops.clone(),
-            keys: i64::try_from(rows[&table.name]).unwrap_or(i64::MAX),
-            think: None,
-        };
-        let input = RunInput {
+        let input = crate::run_input(
+            cfg,
             url,
             mode,
-            statements: &outcome.statements,
-            plan: &outcome.plan,
-            identity: (id.clone(), checksum.clone(), names.clone()),
-            spec,
-            before: cfg.settle,
-            after: cfg.settle,
-            watched: list.clone(),
-            max_stall_ms: cfg.max_stall_ms,
-            interrupt: cfg.interrupt.clone(),
-        };
+            &outcome,
+            &ops,
+            rows[&table.name],
+            list.clone(),
+        );
         let mut target = target::MyTarget::default();
         runs.push(runs::run(input, &mut target, progress).await?);
     }
