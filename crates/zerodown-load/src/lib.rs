@@ -14,7 +14,7 @@ use tokio::time::Instant;
 mod session;
 
 use session::Session;
-pub use session::{is_mysql, APP_NAME};
+pub use session::APP_NAME;
 
 /// One kind of operation. `$1` (`?` on MySQL), when present, is bound to a random key in `1..=keys`,
 /// or with `fresh_keys` to a key no operation used before (above `keys`: for inserts).

@@ -23,7 +23,7 @@ pub enum Session {
 }
 
 /// Whether a connection string is for MySQL/MariaDB.
-pub fn is_mysql(conn: &str) -> bool {
+fn is_mysql(conn: &str) -> bool {
     conn.starts_with("mysql://") || conn.starts_with("mariadb://")
 }
 
