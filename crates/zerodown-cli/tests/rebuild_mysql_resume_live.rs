@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{migration, zerodown};
+use common::{migration, mysql_altered_definition, mysql_definition, zerodown};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -19,7 +19,8 @@ async fn table(server: &Server, rows: u64) -> mysql_async::Conn {
         .expect("admin");
     c.query_drop(format!(
         "CREATE DATABASE app; USE app;
-         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL, note VARCHAR(20));
+         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL, note VARCHAR(20),
+           UNIQUE KEY note_id (note, id), KEY by_qty (qty));
          INSERT INTO t SELECT seq, seq, 'start' FROM seq_1_to_{rows};"
     ))
     .await
@@ -50,6 +51,8 @@ async fn kill_9_during_the_copy_then_resume() {
     let server = Server::start(&[]).expect("throwaway MariaDB");
     let mut c = table(&server, ROWS).await;
     let url = server.url("app");
+    let expected_definition =
+        mysql_altered_definition(&mut c, "t", "MODIFY qty BIGINT NOT NULL").await;
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
     let log = tempfile::NamedTempFile::new().expect("log");
     let mut child = zerodown()
@@ -70,6 +73,12 @@ async fn kill_9_during_the_copy_then_resume() {
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     let at_kill = copied(&mut c).await;
+    // The plain index waits for the end of the copy; the unique one is there from the start.
+    let shadow_indexes: Vec<String> = c
+        .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't_zdnew' ORDER BY 1")
+        .await
+        .expect("shadow indexes");
+    assert_eq!(shadow_indexes, ["note_id", "PRIMARY"]);
     assert!(
         at_kill < ROWS,
         "killed during the copy ({at_kill} rows copied)"
@@ -93,6 +102,7 @@ async fn kill_9_during_the_copy_then_resume() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    assert_eq!(mysql_definition(&mut c, "t").await, expected_definition);
     let wrong: Option<u64> = c
         .query_first(
             "SELECT COUNT(*) FROM t WHERE NOT (qty = id OR (id IN (1, 2, 399999) AND qty = -1) OR (id = 400001 AND qty = 7))",

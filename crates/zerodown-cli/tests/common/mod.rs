@@ -52,3 +52,35 @@ pub async fn exit_by(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// What a direct `ALTER TABLE` would make of `table`: SHOW CREATE TABLE of a copy made
+/// with CREATE TABLE … LIKE and `alter` (e.g. `MODIFY qty BIGINT NOT NULL`), named as
+/// `table`. The copy is dropped.
+pub async fn mysql_altered_definition(
+    c: &mut mysql_async::Conn,
+    table: &str,
+    alter: &str,
+) -> String {
+    use mysql_async::prelude::Queryable;
+    let copy = format!("{table}_reference");
+    c.query_drop(format!(
+        "CREATE TABLE `{copy}` LIKE `{table}`; ALTER TABLE `{copy}` {alter}"
+    ))
+    .await
+    .expect("reference table");
+    let made = mysql_definition(c, &copy).await.replacen(&copy, table, 1);
+    c.query_drop(format!("DROP TABLE `{copy}`"))
+        .await
+        .expect("drop reference");
+    made
+}
+
+/// SHOW CREATE TABLE's text for `table`.
+pub async fn mysql_definition(c: &mut mysql_async::Conn, table: &str) -> String {
+    use mysql_async::prelude::Queryable;
+    let row: Option<(String, String)> = c
+        .query_first(format!("SHOW CREATE TABLE `{table}`"))
+        .await
+        .expect("show create table");
+    row.expect("table exists").1
+}

@@ -112,6 +112,21 @@ pub(super) async fn key_columns(c: &mut Conn, rb: &Rebuild) -> Result<Vec<String
     Ok(cols)
 }
 
+/// Whether the shadow's primary key is the table's and its only unique key.
+pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bool, DriverError> {
+    let rows: Vec<(String, String)> = c
+        .exec(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
+              ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (rb.db.clone(), rb.shadow.clone()),
+        )
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(rows.iter().all(|(index, _)| index == "PRIMARY")
+        && rows.iter().map(|(_, col)| col).eq(rb.key.iter()))
+}
+
 /// The key columns' positions in the table's rows (as the binary log sends them).
 pub(super) async fn key_positions(c: &mut Conn, rb: &Rebuild) -> Result<Vec<usize>, DriverError> {
     let positions: Vec<(String, u64)> = c

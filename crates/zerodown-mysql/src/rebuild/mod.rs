@@ -9,6 +9,7 @@ mod binlog;
 mod checks;
 mod copy;
 mod cutover;
+mod indexes;
 mod state;
 mod verify;
 
@@ -50,6 +51,9 @@ struct State {
     copied_to: Option<Vec<String>>,
     copy_done: bool,
     swapped: bool,
+    /// Indexes dropped from the empty shadow, added back after the copy.
+    #[serde(default)]
+    deferred: Vec<indexes::Deferred>,
 }
 
 /// One table's rebuild.
@@ -65,6 +69,9 @@ pub struct Rebuild {
     /// The checksum's expression per column (ISNULL for nullable ones, and a conversion
     /// where the two tables store the column in different character sets).
     check_parts: Vec<String>,
+    /// Whether changed rows may be copied again with REPLACE: the shadow's only unique
+    /// key is the primary key.
+    upsert: bool,
     /// Where the checkpoint goes.
     state_db: String,
     migration: String,
@@ -166,6 +173,7 @@ pub async fn run(
         key: Vec::new(),
         columns: Vec::new(),
         check_parts: Vec::new(),
+        upsert: false,
         state_db,
         migration: at.migration.to_owned(),
         step: at.step as u64,
@@ -200,11 +208,13 @@ pub async fn run(
         state = State {
             binlog_file: file,
             binlog_pos: pos,
+            deferred: rb.defer_indexes(c).await?,
             ..State::default()
         };
         save(c, &rb, &state, true).await?;
     }
     (rb.columns, rb.check_parts) = shared_columns(c, &rb).await?;
+    rb.upsert = only_primary_unique(c, &rb).await?;
     let key_positions = key_positions(c, &rb).await?;
     let server_id = 1_000_000 + fastrand_id();
     let (captured, capture) = binlog::start(
@@ -222,6 +232,7 @@ pub async fn run(
         if !state.copy_done {
             rb.copy_all(c, &mut state, &captured, &mut throttle).await?;
         }
+        rb.build_deferred(c, &state.deferred).await?;
         rb.settle(c, &captured).await?;
         let (_, verify_held) = rb.verify(c, &captured, lock_secs).await?;
         rb.wait_for_cutover(c, &captured).await?;
@@ -317,7 +328,8 @@ impl Rebuild {
                 break;
             };
             let t0 = Instant::now();
-            self.copy_chunk(c, state.copied_to.as_deref(), &upto)
+            let fresh = state.copied_to.as_deref().and_then(integer_key).is_some();
+            self.copy_chunk(c, state.copied_to.as_deref(), &upto, fresh)
                 .await?;
             let took = t0.elapsed();
             // Keep each chunk near the target: its transaction holds row locks that long.

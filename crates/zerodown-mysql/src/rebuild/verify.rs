@@ -1,8 +1,9 @@
 //! Chunk checksums of the table and its shadow, both read in one consistent snapshot
 //! taken at a moment they are equal: a session write-locks both tables for a moment,
-//! catches up with the binary log, and a second session opens its snapshot before the
-//! lock goes. Writes then go on while the snapshot is compared chunk by chunk, so a
-//! difference is a real one (not a write between two reads); such a chunk is copied again.
+//! catches up with the binary log, and two more sessions open their snapshots before the
+//! lock goes (one reads the table, the other the shadow, at the same time). Writes then
+//! go on while the snapshots are compared chunk by chunk, so a difference is a real one
+//! (not a write between two reads); such a chunk is copied again.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ impl Rebuild {
         let q = |e: mysql_async::Error| classify(&e);
         let mut a = Conn::new(self.opts.clone()).await.map_err(q)?;
         let mut s = Conn::new(self.opts.clone()).await.map_err(q)?;
+        let mut s2 = Conn::new(self.opts.clone()).await.map_err(q)?;
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
@@ -43,30 +45,32 @@ impl Rebuild {
         let locked_at = Instant::now();
         let snapshot = async {
             self.catch_up_locked(&mut a, captured).await?;
-            s.query_drop("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .await
-                .map_err(q)?;
-            s.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .await
-                .map_err(q)
+            for s in [&mut s, &mut s2] {
+                s.query_drop("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await
+                    .map_err(q)?;
+                s.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await
+                    .map_err(q)?;
+            }
+            Ok::<(), DriverError>(())
         }
         .await;
         let _ = a.query_drop("UNLOCK TABLES").await;
         let held = locked_at.elapsed();
         let _ = a.disconnect().await;
         snapshot?;
+        let (source_sql, shadow_sql) = (self.source_sql(), self.shadow_sql());
         let mut differing = Vec::new();
         let mut after: Option<Vec<String>> = None;
         while let Some(upto) = self
             .chunk_end(&mut s, after.as_deref(), CHECK_CHUNK)
             .await?
         {
-            let source = self
-                .checksum(&mut s, &self.source_sql(), after.as_deref(), &upto)
-                .await?;
-            let shadow = self
-                .checksum(&mut s, &self.shadow_sql(), after.as_deref(), &upto)
-                .await?;
+            let (source, shadow) = tokio::try_join!(
+                self.checksum(&mut s, &source_sql, after.as_deref(), &upto),
+                self.checksum(&mut s2, &shadow_sql, after.as_deref(), &upto),
+            )?;
             if source != shadow {
                 differing.push((after.clone(), upto.clone()));
             }
@@ -75,10 +79,12 @@ impl Rebuild {
             }
             after = Some(upto);
         }
-        let _ = s.query_drop("COMMIT").await;
-        let _ = s.disconnect().await;
+        for s in [s, s2] {
+            let _ = s.disconnect().await;
+        }
         for (after, upto) in &differing {
-            self.copy_chunk(c, after.as_deref(), upto).await?;
+            // Rows of the range are in the shadow: deleted first, never copied twice.
+            self.copy_chunk(c, after.as_deref(), upto, false).await?;
         }
         Ok((differing.len() as u64, held))
     }
