@@ -11,6 +11,9 @@
 #
 #   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
+# RUNS="ptosc zerodown" runs only those (default: all four); ZERODOWN_ARGS adds options
+# to `zerodown apply`; RATE=N runs sysbench at N transactions/s in all (default: as fast
+# as it can, which on a small machine leaves no CPU to spare for any copy).
 # Needs: mariadb-server, sysbench, percona-toolkit (installed with apt-get when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -66,7 +69,7 @@ reset_table() {
 run() {
   local name="$1"; shift
   reset_table
-  sysbench oltp_update_non_index "${sb[@]}" --threads="$threads" --time="$secs" \
+  sysbench oltp_update_non_index "${sb[@]}" --threads="$threads" --time="$secs" ${RATE:+--rate=$RATE} \
     --mysql-ignore-errors=1213,1205,1146 \
     --report-interval=1 run >"$work/$name.sysbench" 2>&1 &
   local sbpid=$!
@@ -75,6 +78,7 @@ run() {
   t0=$(date +%s.%N)
   "$@" >"$work/$name.out" 2>&1 || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; }
   t1=$(date +%s.%N)
+  [ -n "${SHOW_OUTPUT:-}" ] && cat "$work/$name.out" >&2
   # sysbench prints its latency summary only when its time is up.
   wait "$sbpid" || true
   if [ "$(calc "$t1 - $t0 + 5 > $secs")" = "1.000000" ]; then
@@ -92,14 +96,17 @@ run() {
   printf "%-9s %9.2f s %10.0f rows/s %12s ms %8s %7s\n" "$name" "$took" "$(calc "$rows / $took")" "${max:--}" "$tps" "${errors:--}"
 }
 
-echo "MariaDB $(sql -e 'SELECT VERSION()'), $rows rows, sysbench oltp_update_non_index, $threads threads"
+echo "MariaDB $(sql -e 'SELECT VERSION()'), $rows rows, sysbench oltp_update_non_index, $threads threads${RATE:+, $RATE tps}"
 printf "%-9s %11s %17s %15s %8s %7s\n" change took "rows/s (change)" "worst client" "tps" "errors"
-run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
-run blocking sql sb -e "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0"
-run ptosc pt-online-schema-change --alter "MODIFY k BIGINT NOT NULL DEFAULT 0" \
+runs="${RUNS:-instant blocking ptosc zerodown}"
+wanted() { case " $runs " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+wanted instant && run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
+wanted blocking && run blocking sql sb -e "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0"
+wanted ptosc && run ptosc pt-online-schema-change --alter "MODIFY k BIGINT NOT NULL DEFAULT 0" \
   --execute --recursion-method=none --no-check-alter --set-vars lock_wait_timeout=1 \
   "h=127.0.0.1,P=$port,u=root,D=sb,t=sbtest1"
 echo "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0;" >"$work/m.sql"
-run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes
+# shellcheck disable=SC2086 # ZERODOWN_ARGS is a list of options
+wanted zerodown && run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes ${ZERODOWN_ARGS:-}
 echo "(rows/s: table rows over the whole change; pt-osc copies only, zerodown also compares"
 echo " every chunk's checksum; worst client: sysbench's max latency over its whole run)"
