@@ -13,7 +13,8 @@
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
 # RUNS="ptosc zerodown" runs only those (default: all four); ZERODOWN_ARGS adds options
 # to `zerodown apply`; RATE=N runs sysbench at N transactions/s in all (default: as fast
-# as it can, which on a small machine leaves no CPU to spare for any copy).
+# as it can, which on a small machine leaves no CPU to spare for any copy); SHOW_OUTPUT=1
+# prints each change's output and sysbench's per-second reports.
 # Needs: mariadb-server, sysbench, percona-toolkit (installed with apt-get when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -81,15 +82,17 @@ run() {
   [ -n "${SHOW_OUTPUT:-}" ] && cat "$work/$name.out" >&2
   # sysbench prints its latency summary only when its time is up.
   wait "$sbpid" || true
+  [ -n "${SHOW_OUTPUT:-}" ] && grep '^\[' "$work/$name.sysbench" >&2
   if [ "$(calc "$t1 - $t0 + 5 > $secs")" = "1.000000" ]; then
     echo "$name: the change outlasted sysbench's $secs s; run again with more SECONDS" >&2
   fi
   local took max tps errors
   took=$(calc "$t1 - $t0")
   max=$(awk '/max:/ { print $2; exit }' "$work/$name.sysbench")
-  # Mean tps of the per-second reports while the change ran (3 s of warm-up before it).
+  # Mean tps of the per-second reports while the change ran (3 s of warm-up before it;
+  # with RATE, sysbench also prints a queue line each second).
   tps=$(awk -v a=3 -v b="$(calc "3 + $t1 - $t0")" '
-    /^\[ *[0-9]+s \]/ { s = $2 + 0; if (s > a && s <= b + 1) { n++; sum += $7 } }
+    /^\[ *[0-9]+s \].*tps:/ { s = $2 + 0; if (s > a && s <= b + 1) { n++; sum += $7 } }
     END { if (n) printf "%.0f", sum / n; else print "-" }' "$work/$name.sysbench")
   # Errors clients got (deadlocks, lock waits, a missing table), ignored so the run goes on.
   errors=$(awk '/ignored errors:/ { print $3; exit }' "$work/$name.sysbench")
