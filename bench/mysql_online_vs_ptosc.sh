@@ -83,7 +83,8 @@ run() {
   # sysbench prints its latency summary only when its time is up.
   wait "$sbpid" || true
   [ -n "${SHOW_OUTPUT:-}" ] && grep '^\[' "$work/$name.sysbench" >&2
-  if [ "$(calc "$t1 - $t0 + 5 > $secs")" = "1.000000" ]; then
+  # The comparison in parentheses: a bare `>` in awk's printf writes to a file.
+  if [ "$(calc "($t1 - $t0 + 5 > $secs)")" = "1.000000" ]; then
     echo "$name: the change outlasted sysbench's $secs s; run again with more SECONDS" >&2
   fi
   local took max tps errors
