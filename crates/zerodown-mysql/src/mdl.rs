@@ -103,6 +103,42 @@ fn holder((id, user, command, secs, query): HolderRow) -> Holder {
     }
 }
 
+/// The state a session shows while it waits for a metadata lock.
+pub const MDL_WAIT_STATE: &str = "Waiting for table metadata lock";
+
+/// One session of SHOW FULL PROCESSLIST.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: u64,
+    pub db: Option<String>,
+    pub state: Option<String>,
+    pub info: Option<String>,
+}
+
+/// Every session, from SHOW FULL PROCESSLIST. Not information_schema.PROCESSLIST for
+/// anything polled: that materialises an Aria temporary table (its INFO is LONGTEXT), and
+/// polling it every few milliseconds crashed MariaDB 10.11.19 here (signal 11 in
+/// ha_maria::drop_table).
+pub async fn processlist(conn: &mut mysql_async::Conn) -> Result<Vec<Session>, mysql_async::Error> {
+    let rows: Vec<mysql_async::Row> = conn.query("SHOW FULL PROCESSLIST").await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let text = |i: usize| {
+                r.get_opt::<Option<String>, _>(i)
+                    .and_then(Result::ok)
+                    .flatten()
+            };
+            Some(Session {
+                id: r.get_opt::<u64, _>(0)?.ok()?,
+                db: text(3),
+                state: text(6),
+                info: text(7),
+            })
+        })
+        .collect())
+}
+
 /// Sessions queued for a metadata lock right now.
 pub async fn waiting(conn: &mut mysql_async::Conn) -> Result<u64, MyError> {
     let n: Option<u64> = conn

@@ -157,10 +157,10 @@ impl Rebuild {
         keys: &[Vec<String>],
         locked: bool,
     ) -> Result<(), DriverError> {
+        let cols = columns_sql(&self.columns);
+        let (shadow, source) = (self.shadow_sql(), self.source_sql());
         for batch in keys.chunks(500) {
             let (key, list, params) = self.key_list(batch);
-            let cols = columns_sql(&self.columns);
-            let (shadow, source) = (self.shadow_sql(), self.source_sql());
             // Where the primary key is the shadow's only unique key, REPLACE rewrites a
             // row in place (about half the work of delete + insert) and only rows gone
             // from the table are deleted. With another unique key a REPLACE could delete

@@ -166,22 +166,15 @@ impl Rebuild {
     }
 }
 
-/// Whether session `id` is a RENAME TABLE waiting for a metadata lock. SHOW PROCESSLIST,
-/// not information_schema.PROCESSLIST: polled every millisecond, the latter's temporary
-/// table crashed MariaDB 10.11.19 once (see zerodown-rehearse's mysql/target.rs).
+/// Whether session `id` is a RENAME TABLE waiting for a metadata lock (polled every
+/// millisecond: SHOW PROCESSLIST, see [`crate::mdl::processlist`]).
 async fn rename_waits(a: &mut Conn, id: u32) -> Result<bool, DriverError> {
-    let rows: Vec<mysql_async::Row> = a
-        .query("SHOW FULL PROCESSLIST")
-        .await
-        .map_err(|e| classify(&e))?;
-    Ok(rows.iter().any(|r| {
-        let text = |i: usize| {
-            r.get_opt::<Option<String>, _>(i)
-                .and_then(Result::ok)
-                .flatten()
-        };
-        r.get_opt::<u64, _>(0).and_then(Result::ok) == Some(u64::from(id))
-            && text(6).as_deref() == Some("Waiting for table metadata lock")
-            && text(7).is_some_and(|q| q.starts_with("RENAME TABLE"))
+    let sessions = crate::mdl::processlist(a).await.map_err(|e| classify(&e))?;
+    Ok(sessions.iter().any(|s| {
+        s.id == u64::from(id)
+            && s.state.as_deref() == Some(crate::mdl::MDL_WAIT_STATE)
+            && s.info
+                .as_deref()
+                .is_some_and(|q| q.starts_with("RENAME TABLE"))
     }))
 }

@@ -36,7 +36,7 @@ const MDL_MODES: [&str; 10] = [
 /// for is not shown).
 const MDL_WAIT: Held = Held {
     rank: u8::MAX,
-    name: "Waiting for table metadata lock",
+    name: zerodown_mysql::mdl::MDL_WAIT_STATE,
 };
 
 fn mdl(mode: &str) -> Option<Held> {
@@ -157,23 +157,19 @@ async fn sample(
     tables: &[String],
 ) -> Result<Sample, mysql_async::Error> {
     let at = Instant::now();
-    // SHOW PROCESSLIST, not information_schema.PROCESSLIST: the latter materialises an
-    // Aria temporary table (its INFO is LONGTEXT), and polling it every few milliseconds
-    // crashed MariaDB 10.11.19 here (signal 11 in ha_maria::drop_table).
-    let rows: Vec<mysql_async::Row> = conn.query("SHOW PROCESSLIST").await?;
-    let own = conn.id();
-    let waits = rows.iter().filter_map(|r| {
-        let id: u64 = r.get_opt(0)?.ok()?;
-        let in_db: Option<String> = r.get_opt(3)?.ok()?;
-        let state: Option<String> = r.get_opt(6)?.ok()?;
-        (id != u64::from(own)
-            && in_db.as_deref() == Some(db)
-            && matches!(
-                state.as_deref(),
-                Some("Waiting for table metadata lock" | "Waiting for table level lock")
-            ))
-        .then_some(id)
-    });
+    let own = u64::from(conn.id());
+    let waits = zerodown_mysql::mdl::processlist(conn)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.id != own
+                && p.db.as_deref() == Some(db)
+                && matches!(
+                    p.state.as_deref(),
+                    Some(zerodown_mysql::mdl::MDL_WAIT_STATE | "Waiting for table level lock")
+                )
+        })
+        .map(|p| p.id);
     let mut s = Sample {
         at,
         holding: None,
