@@ -5,7 +5,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{idle_reader, migration, zerodown};
+use common::{client_url, idle_reader, migration, zerodown};
 use zerodown_load::{Op, Spec};
 use zerodown_testkit::{connect, TestDatabase};
 
@@ -29,7 +29,7 @@ async fn a_blocker_delays_the_migration_but_never_the_clients() {
     // the ACCESS EXCLUSIVE of ADD COLUMN.
     let (holder, pid) = idle_reader(&tdb).await;
     let load = zerodown_load::start(Spec {
-        conn: tdb.url(),
+        conn: client_url(&tdb),
         clients: 4,
         ops: vec![
             Op {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{migration, zerodown};
+use common::{client_url, migration, zerodown};
 use tokio_postgres::Client;
 use zerodown_load::{Op, Spec};
 use zerodown_testkit::{connect, TestDatabase};
@@ -49,7 +49,7 @@ async fn apply_under_load_keeps_clients_running_and_rows_right() {
     let db = tdb.connect().await;
     setup(&db, 200_000).await;
     let url = tdb.url();
-    let load = zerodown_load::start(workload(&url, 200_000))
+    let load = zerodown_load::start(workload(&client_url(&tdb), 200_000))
         .await
         .expect("load");
     tokio::time::sleep(Duration::from_millis(500)).await;
