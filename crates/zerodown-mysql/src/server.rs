@@ -44,10 +44,16 @@ impl Server {
             .prefix("zerodown-mariadb-")
             .tempdir()?;
         let data = root.path().join("data");
+        // Temporary tables in a folder of its own: bootstraps running at once in the
+        // shared /tmp collided on a temporary table's name ("Could not remove temporary
+        // table '/tmp/#sql-temptable-…'", then "Unknown table 'mysql.tmp_user_sys'").
+        let tmp = root.path().join("tmp");
+        std::fs::create_dir(&tmp)?;
         let mut install = Command::new("mariadb-install-db");
         install.args([
             "--no-defaults",
             &format!("--datadir={}", data.display()),
+            &format!("--tmpdir={}", tmp.display()),
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
         ]);
@@ -78,6 +84,7 @@ impl Server {
             "--no-defaults".to_owned(),
             format!("--datadir={}", dir.join("data").display()),
             format!("--socket={}", dir.join("mariadb.sock").display()),
+            format!("--tmpdir={}", dir.join("tmp").display()),
             format!("--pid-file={}", dir.join("mariadb.pid").display()),
             format!("--port={}", self.port),
             "--bind-address=127.0.0.1".into(),
