@@ -70,7 +70,12 @@ pub async fn start(
     table: String,
     key_columns: Vec<usize>,
 ) -> Result<(Arc<Mutex<Captured>>, tokio::task::JoinHandle<()>), DriverError> {
-    let conn = Conn::new(opts).await.map_err(|e| classify(&e))?;
+    let mut conn = Conn::new(opts).await.map_err(|e| classify(&e))?;
+    let checksum: Option<String> = conn
+        .query_first("SELECT @@global.binlog_checksum")
+        .await
+        .map_err(|e| classify(&e))?;
+    let crc = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
     let captured = Arc::new(Mutex::new(Captured {
         read_to: from.clone(),
         ..Captured::default()
@@ -85,6 +90,7 @@ pub async fn start(
     let shared = captured.clone();
     let task = tokio::spawn(async move {
         let mut file = from.0;
+        let mut format_seen = false;
         while let Some(event) = stream.next().await {
             let event = match event {
                 Ok(e) => e,
@@ -95,7 +101,10 @@ pub async fn start(
             };
             let mut keys = Vec::new();
             match event.read_data() {
-                Ok(Some(EventData::RotateEvent(r))) => file = r.name().into_owned(),
+                Ok(Some(EventData::FormatDescriptionEvent(_))) => format_seen = true,
+                Ok(Some(EventData::RotateEvent(r))) => {
+                    file = rotate_name(r.name_raw(), crc && !format_seen);
+                }
                 Ok(Some(EventData::RowsEvent(rows))) => {
                     let Some(tme) = stream.get_tme(rows.table_id()) else {
                         continue;
@@ -135,6 +144,21 @@ pub async fn start(
     Ok((captured, task))
 }
 
+/// The file a Rotate event names. The stream opens with a rotate the server makes up
+/// before its format description, so the reader does not know yet that events end in a
+/// checksum and reads the 4 bytes of it as part of the name (`binlog.000001` + 4
+/// bytes): such a name, compared as text, sorted after every position of the real file
+/// and made every "has the reader caught up" true at once (client writes were lost at
+/// the cut-over). `checksum_in_name`: a rotate read before any format description, on
+/// a server whose events carry a checksum.
+fn rotate_name(raw: &[u8], checksum_in_name: bool) -> String {
+    let name = match raw.len().checked_sub(4) {
+        Some(end) if checksum_in_name => &raw[..end],
+        _ => raw,
+    };
+    String::from_utf8_lossy(name).into_owned()
+}
+
 pub fn lock(c: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
     c.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -142,4 +166,28 @@ pub fn lock(c: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
 /// Whether the capture has read up to `target`.
 pub fn reached(c: &Captured, target: &Position) -> bool {
     (c.read_to.0.as_str(), c.read_to.1) >= (target.0.as_str(), target.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checksum_read_into_the_first_rotate_name_is_dropped() {
+        let mut raw = b"binlog.000001".to_vec();
+        raw.extend([0xb1, 0x0e, 0x04, 0x83]);
+        assert_eq!(rotate_name(&raw, true), "binlog.000001");
+        assert_eq!(rotate_name(b"binlog.000002", false), "binlog.000002");
+    }
+
+    #[test]
+    fn positions_compare_by_file_then_offset() {
+        let c = Captured {
+            read_to: ("binlog.000001".into(), 9_606_861),
+            ..Captured::default()
+        };
+        assert!(!reached(&c, &("binlog.000001".into(), 9_607_120)));
+        assert!(reached(&c, &("binlog.000001".into(), 9_606_861)));
+        assert!(!reached(&c, &("binlog.000002".into(), 4)));
+    }
 }

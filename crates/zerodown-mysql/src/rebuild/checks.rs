@@ -112,6 +112,25 @@ pub(super) async fn key_columns(c: &mut Conn, rb: &Rebuild) -> Result<Vec<String
     Ok(cols)
 }
 
+/// Whether the primary key is one column of an integer type.
+pub(super) async fn key_is_integer(c: &mut Conn, rb: &Rebuild) -> Result<bool, DriverError> {
+    let [key] = rb.key.as_slice() else {
+        return Ok(false);
+    };
+    let ty: Option<String> = c
+        .exec_first(
+            "SELECT DATA_TYPE FROM information_schema.COLUMNS
+              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (rb.db.clone(), rb.table.clone(), key.clone()),
+        )
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(matches!(
+        ty.as_deref(),
+        Some("tinyint" | "smallint" | "mediumint" | "int" | "bigint")
+    ))
+}
+
 /// Whether the shadow's primary key is the table's and its only unique key.
 pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bool, DriverError> {
     let rows: Vec<(String, String)> = c

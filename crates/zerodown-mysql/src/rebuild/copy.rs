@@ -14,6 +14,9 @@ use crate::driver::columns_sql;
 pub(crate) use crate::driver::key_compare as compare;
 use crate::errors::classify;
 
+/// Tries of one batch of changed rows (a deadlock with a client is retried).
+const RECOPY_ATTEMPTS: u64 = 5;
+
 fn values(key: &[String]) -> Vec<Value> {
     key.iter().map(|v| Value::from(v.clone())).collect()
 }
@@ -180,31 +183,47 @@ impl Rebuild {
                     "INSERT",
                 )
             };
-            let done = async {
-                if !locked {
+            let write = format!(
+                "{write} INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} IN ({list})"
+            );
+            if locked {
+                let done = async {
+                    c.exec_drop(&delete, delete_params.clone()).await?;
+                    c.exec_drop(&write, params.clone()).await
+                }
+                .await;
+                done.map_err(|e| classify(&e))?;
+                continue;
+            }
+            // A transaction is in the binary log before InnoDB commits it (two-phase
+            // commit: prepare, binlog write, engine commit), so its event can arrive
+            // while a plain read of its rows still returns the old version, and the
+            // change, its key already taken, would never be copied. A locking read
+            // waits for such writers to finish; the rows stay share-locked (for
+            // milliseconds) until this batch commits.
+            let lock =
+                format!("SELECT {key} FROM {source} WHERE {key} IN ({list}) LOCK IN SHARE MODE");
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let done = async {
                     c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                         .await?;
                     c.query_drop("START TRANSACTION").await?;
+                    c.exec_drop(&lock, params.clone()).await?;
+                    c.exec_drop(&delete, delete_params.clone()).await?;
+                    c.exec_drop(&write, params.clone()).await?;
+                    c.query_drop("COMMIT").await
                 }
-                c.exec_drop(delete, delete_params).await?;
-                c.exec_drop(
-                    format!(
-                        "{write} INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} IN ({list})"
-                    ),
-                    params,
-                )
-                .await?;
-                if !locked {
-                    c.query_drop("COMMIT").await?;
+                .await;
+                let Err(e) = done else { break };
+                let _ = c.query_drop("ROLLBACK").await;
+                let e = classify(&e);
+                // A client's transaction that locked these rows in another order.
+                if attempt >= RECOPY_ATTEMPTS || !e.class.retryable() {
+                    return Err(e);
                 }
-                Ok::<(), mysql_async::Error>(())
-            }
-            .await;
-            if let Err(e) = done {
-                if !locked {
-                    let _ = c.query_drop("ROLLBACK").await;
-                }
-                return Err(classify(&e));
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
             }
         }
         Ok(())

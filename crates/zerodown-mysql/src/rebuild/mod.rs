@@ -72,6 +72,9 @@ pub struct Rebuild {
     /// Whether changed rows may be copied again with REPLACE: the shadow's only unique
     /// key is the primary key.
     upsert: bool,
+    /// Whether the key is one integer column: then "copied past" is a comparison of
+    /// numbers. (A string key of digits is copied in string order: '2' after '10'.)
+    integer_key: bool,
     /// Where the checkpoint goes.
     state_db: String,
     migration: String,
@@ -174,6 +177,7 @@ pub async fn run(
         columns: Vec::new(),
         check_parts: Vec::new(),
         upsert: false,
+        integer_key: false,
         state_db,
         migration: at.migration.to_owned(),
         step: at.step as u64,
@@ -184,6 +188,7 @@ pub async fn run(
     }
     preconditions(c, &rb).await?;
     rb.key = key_columns(c, &rb).await?;
+    rb.integer_key = key_is_integer(c, &rb).await?;
     if state.binlog_file.is_empty() || !exists(c, &rb.db, &rb.shadow).await? {
         let (file, pos) = binlog::current_position(c).await?;
         c.query_drop(format!("DROP TABLE IF EXISTS {}", rb.shadow_sql()))
@@ -267,14 +272,6 @@ pub async fn run(
     result
 }
 
-/// A single integer key's value (the common case, where "copied past" is a comparison).
-fn integer_key(key: &[String]) -> Option<i128> {
-    match key {
-        [one] => one.parse().ok(),
-        _ => None,
-    }
-}
-
 fn fastrand_id() -> u32 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -284,6 +281,14 @@ fn fastrand_id() -> u32 {
 }
 
 impl Rebuild {
+    /// A key's value as a number, where the key is one integer column.
+    fn int_key(&self, key: &[String]) -> Option<i128> {
+        match key {
+            [one] if self.integer_key => one.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// With `apply --postpone-cutover`: keeps copying changed rows until `zerodown
     /// cutover` releases the cut-over (or `zerodown abort` asks to stop).
     async fn wait_for_cutover(
@@ -328,7 +333,11 @@ impl Rebuild {
                 break;
             };
             let t0 = Instant::now();
-            let fresh = state.copied_to.as_deref().and_then(integer_key).is_some();
+            let fresh = state
+                .copied_to
+                .as_deref()
+                .and_then(|k| self.int_key(k))
+                .is_some();
             self.copy_chunk(c, state.copied_to.as_deref(), &upto, fresh)
                 .await?;
             let took = t0.elapsed();
@@ -374,10 +383,10 @@ impl Rebuild {
             }
             std::mem::take(&mut cap.keys).into_iter().collect()
         };
-        let keys: Vec<Vec<String>> = match copied_to.and_then(integer_key) {
+        let keys: Vec<Vec<String>> = match copied_to.and_then(|k| self.int_key(k)) {
             Some(mark) => keys
                 .into_iter()
-                .filter(|k| integer_key(k).is_none_or(|v| v <= mark))
+                .filter(|k| self.int_key(k).is_none_or(|v| v <= mark))
                 .collect(),
             None => keys,
         };
