@@ -54,10 +54,11 @@ impl Default for Options {
     }
 }
 
-/// Why a run stopped before the end.
+/// Why a run stopped before the end. `step` counts from 0; messages count from 1, as the
+/// run report and `status` do.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("step {step} ({description}) could not get its lock within its retry budget ({attempts} attempts in {waited_ms} ms); blocked by: {}", describe(.blockers))]
+    #[error("step {} ({description}) could not get its lock within its retry budget ({attempts} attempts in {waited_ms} ms); blocked by: {}", .step + 1, describe(.blockers))]
     Blocked {
         step: usize,
         description: String,
@@ -65,15 +66,15 @@ pub enum ExecError {
         waited_ms: u64,
         blockers: Vec<Blocker>,
     },
-    #[error("step {step} ({description}) failed: {error}")]
+    #[error("step {} ({description}) failed: {error}", .step + 1)]
     Failed {
         step: usize,
         description: String,
         error: DriverError,
     },
-    #[error("aborted on request before step {step}")]
+    #[error("aborted on request before step {}", .step + 1)]
     Aborted { step: usize },
-    #[error("interrupted before step {step}")]
+    #[error("interrupted before step {}", .step + 1)]
     Interrupted { step: usize },
     #[error("recording migration state failed: {0}")]
     State(DriverError),

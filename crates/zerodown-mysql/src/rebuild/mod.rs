@@ -410,10 +410,9 @@ impl Rebuild {
     }
 
     /// Waits (without any lock) until the binary log reader has read up to where the
-    /// server is now. It decodes every row event of the server, the copy's own inserts
+    /// server is now. It receives every row event of the server, the copy's own inserts
     /// into the shadow included, and can trail by seconds after a big copy: the catch-up
-    /// under the cut-over's or the checksum's lock must not be where it closes that gap
-    /// (a client waited 276 ms for it in a 1,000,000-row rehearsal before this wait).
+    /// under the cut-over's or the checksum's lock must not be where it closes that gap.
     async fn wait_for_reader(
         &self,
         c: &mut Conn,
