@@ -17,11 +17,16 @@ use crate::errors::classify;
 /// Tries of one batch of changed rows (a deadlock with a client is retried).
 const RECOPY_ATTEMPTS: u64 = 5;
 
-fn values(key: &[String]) -> Vec<Value> {
-    key.iter().map(|v| Value::from(v.clone())).collect()
-}
-
 impl Rebuild {
+    /// A key's values as parameters: numbers for a key of one integer column (compared
+    /// with a string, an integer is compared as a double, inexact past 2^53).
+    fn values(&self, key: &[String]) -> Vec<Value> {
+        match self.int_key(key) {
+            Some(v) => vec![super::buckets::int_value(v)],
+            None => key.iter().map(|v| Value::from(v.clone())).collect(),
+        }
+    }
+
     /// The key `limit` rows after `after` (or the table's last key), None at the end.
     pub async fn chunk_end(
         &self,
@@ -36,7 +41,7 @@ impl Rebuild {
             .collect::<Vec<_>>()
             .join(", ");
         let (cond, params) = match after {
-            Some(a) => (format!("WHERE {}", compare(&self.key, ">")), values(a)),
+            Some(a) => (format!("WHERE {}", compare(&self.key, ">")), self.values(a)),
             None => (String::new(), Vec::new()),
         };
         let order = columns_sql(&self.key);
@@ -85,10 +90,10 @@ impl Rebuild {
         let mut params = Vec::new();
         if let Some(a) = after {
             cond.push(compare(&self.key, ">"));
-            params.extend(values(a));
+            params.extend(self.values(a));
         }
         cond.push(compare(&self.key, "<="));
-        params.extend(values(upto));
+        params.extend(self.values(upto));
         (cond.join(" AND "), params)
     }
 
@@ -146,7 +151,7 @@ impl Rebuild {
         } else {
             format!("({})", columns_sql(&self.key))
         };
-        let params = batch.iter().flat_map(|k| values(k)).collect();
+        let params = batch.iter().flat_map(|k| self.values(k)).collect();
         (key, vec![one; batch.len()].join(", "), params)
     }
 

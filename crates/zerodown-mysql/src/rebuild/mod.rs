@@ -6,6 +6,7 @@
 //! step in `_zerodown.steps.data`, so a killed run resumes where it was.
 
 mod binlog;
+mod buckets;
 mod checks;
 mod copy;
 mod cutover;

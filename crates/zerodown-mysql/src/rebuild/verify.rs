@@ -30,8 +30,12 @@ impl Rebuild {
     ) -> Result<(u64, Duration), DriverError> {
         let q = |e: mysql_async::Error| classify(&e);
         let mut a = Conn::new(self.opts.clone()).await.map_err(q)?;
-        let mut s = Conn::new(self.opts.clone()).await.map_err(q)?;
-        let mut s2 = Conn::new(self.opts.clone()).await.map_err(q)?;
+        // Snapshot sessions: two for a key of one integer column (read by bucket, in
+        // two halves: four), else two (the table's and the shadow's chunks side by side).
+        let mut readers = Vec::new();
+        for _ in 0..if self.integer_key { 4 } else { 2 } {
+            readers.push(Conn::new(self.opts.clone()).await.map_err(q)?);
+        }
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
@@ -45,14 +49,15 @@ impl Rebuild {
         let locked_at = Instant::now();
         let snapshot = async {
             self.catch_up_locked(&mut a, captured).await?;
-            for s in [&mut s, &mut s2] {
+            // All opened under the lock, so they see the same moment.
+            futures_util::future::try_join_all(readers.iter_mut().map(|s| async move {
                 s.query_drop("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    .await
-                    .map_err(q)?;
+                    .await?;
                 s.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
                     .await
-                    .map_err(q)?;
-            }
+            }))
+            .await
+            .map_err(q)?;
             Ok::<(), DriverError>(())
         }
         .await;
@@ -60,32 +65,63 @@ impl Rebuild {
         let held = locked_at.elapsed();
         let _ = a.disconnect().await;
         snapshot?;
-        let (source_sql, shadow_sql) = (self.source_sql(), self.shadow_sql());
-        let mut differing = Vec::new();
-        let mut after: Option<Vec<String>> = None;
-        while let Some(upto) = self
-            .chunk_end(&mut s, after.as_deref(), CHECK_CHUNK)
-            .await?
-        {
-            let (source, shadow) = tokio::try_join!(
-                self.checksum(&mut s, &source_sql, after.as_deref(), &upto),
-                self.checksum(&mut s2, &shadow_sql, after.as_deref(), &upto),
-            )?;
-            if source != shadow {
-                differing.push((after.clone(), upto.clone()));
+        let differing = match <[Conn; 4]>::try_from(readers) {
+            Ok(mut four) => {
+                let ranges = self
+                    .differing_buckets(&mut four, i128::from(CHECK_CHUNK))
+                    .await;
+                for s in four {
+                    let _ = s.disconnect().await;
+                }
+                ranges?
+                    .into_iter()
+                    .map(|(after, upto)| (Some(vec![after.to_string()]), vec![upto.to_string()]))
+                    .collect()
             }
-            if after.as_ref() == Some(&upto) {
-                break;
-            }
-            after = Some(upto);
-        }
-        for s in [s, s2] {
-            let _ = s.disconnect().await;
-        }
+            Err(two) => self.differing_chunks(two).await?,
+        };
         for (after, upto) in &differing {
             // Rows of the range are in the shadow: deleted first, never copied twice.
             self.copy_chunk(c, after.as_deref(), upto, false).await?;
         }
         Ok((differing.len() as u64, held))
+    }
+
+    /// The chunks (`after < key <= upto`) whose checksums differ, the table read by the
+    /// first session and the shadow by the second, chunk by chunk at the same time.
+    async fn differing_chunks(
+        &self,
+        readers: Vec<Conn>,
+    ) -> Result<Vec<(Option<Vec<String>>, Vec<String>)>, DriverError> {
+        let [mut s, mut s2]: [Conn; 2] = readers
+            .try_into()
+            .map_err(|_| DriverError::permanent("two snapshot sessions expected"))?;
+        let (source_sql, shadow_sql) = (self.source_sql(), self.shadow_sql());
+        let mut differing = Vec::new();
+        let mut after: Option<Vec<String>> = None;
+        let compared = async {
+            while let Some(upto) = self
+                .chunk_end(&mut s, after.as_deref(), CHECK_CHUNK)
+                .await?
+            {
+                let (source, shadow) = tokio::try_join!(
+                    self.checksum(&mut s, &source_sql, after.as_deref(), &upto),
+                    self.checksum(&mut s2, &shadow_sql, after.as_deref(), &upto),
+                )?;
+                if source != shadow {
+                    differing.push((after.clone(), upto.clone()));
+                }
+                if after.as_ref() == Some(&upto) {
+                    break;
+                }
+                after = Some(upto);
+            }
+            Ok::<(), DriverError>(())
+        }
+        .await;
+        for s in [s, s2] {
+            let _ = s.disconnect().await;
+        }
+        compared.map(|()| differing)
     }
 }
