@@ -1,7 +1,8 @@
 //! Chunk checksums of the table and its shadow, both read in one consistent snapshot
 //! taken at a moment they are equal: a session write-locks both tables for a moment,
-//! catches up with the binary log, and two more sessions open their snapshots before the
-//! lock goes (one reads the table, the other the shadow, at the same time). Writes then
+//! catches up with the binary log, and more sessions open their snapshots before the
+//! lock goes (the table and the shadow read at the same time; by bucket on four
+//! sessions where the key is one integer column, `buckets.rs`). Writes then
 //! go on while the snapshots are compared chunk by chunk, so a difference is a real one
 //! (not a write between two reads); such a chunk is copied again.
 
@@ -30,8 +31,8 @@ impl Rebuild {
     ) -> Result<(u64, Duration), DriverError> {
         let q = |e: mysql_async::Error| classify(&e);
         let mut a = Conn::new(self.opts.clone()).await.map_err(q)?;
-        // Snapshot sessions: two for a key of one integer column (read by bucket, in
-        // two halves: four), else two (the table's and the shadow's chunks side by side).
+        // Snapshot sessions: four for a key of one integer column (the table and the
+        // shadow, each in two halves, by bucket), else two (chunk by chunk side by side).
         let mut readers = Vec::new();
         for _ in 0..if self.integer_key { 4 } else { 2 } {
             readers.push(Conn::new(self.opts.clone()).await.map_err(q)?);
