@@ -47,10 +47,24 @@ pub async fn current_position(c: &mut Conn) -> Result<Position, DriverError> {
     Ok((file, pos))
 }
 
+/// A key column of the rows read.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyColumn {
+    /// Its position in the row.
+    pub position: usize,
+    /// For an unsigned integer column, its width in bits: MariaDB's row events do not say
+    /// a column is unsigned (unless binlog_row_metadata is on), so its values arrive read
+    /// as signed, 3000000000 in an INT UNSIGNED as -1294967296.
+    pub unsigned_bits: Option<u32>,
+}
+
 /// A key value as text (what the copy's SQL compares with).
-fn text(v: &BinlogValue<'_>) -> String {
+fn text(v: &BinlogValue<'_>, unsigned_bits: Option<u32>) -> String {
     match v {
-        BinlogValue::Value(Value::Int(i)) => i.to_string(),
+        BinlogValue::Value(Value::Int(i)) => match unsigned_bits {
+            Some(bits) if *i < 0 => (i128::from(*i) + (1i128 << bits)).to_string(),
+            _ => i.to_string(),
+        },
         BinlogValue::Value(Value::UInt(u)) => u.to_string(),
         BinlogValue::Value(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
         BinlogValue::Value(Value::Float(f)) => f.to_string(),
@@ -61,14 +75,14 @@ fn text(v: &BinlogValue<'_>) -> String {
 }
 
 /// Starts reading `db.table`'s row events from `from` on a connection of its own (as a
-/// replica with `server_id`). `key_columns` are the key's column positions in the row.
+/// replica with `server_id`). `key_columns`: where the key's columns are in the row.
 pub async fn start(
     opts: mysql_async::Opts,
     server_id: u32,
     from: Position,
     db: String,
     table: String,
-    key_columns: Vec<usize>,
+    key_columns: Vec<KeyColumn>,
 ) -> Result<(Arc<Mutex<Captured>>, tokio::task::JoinHandle<()>), DriverError> {
     let mut conn = Conn::new(opts).await.map_err(|e| classify(&e))?;
     let checksum: Option<String> = conn
@@ -120,7 +134,7 @@ pub async fn start(
                         for image in [before, after].into_iter().flatten() {
                             let key: Option<Vec<String>> = key_columns
                                 .iter()
-                                .map(|&i| image.as_ref(i).map(text))
+                                .map(|k| image.as_ref(k.position).map(|v| text(v, k.unsigned_bits)))
                                 .collect();
                             keys.extend(key);
                         }
@@ -178,6 +192,16 @@ mod tests {
         raw.extend([0xb1, 0x0e, 0x04, 0x83]);
         assert_eq!(rotate_name(&raw, true), "binlog.000001");
         assert_eq!(rotate_name(b"binlog.000002", false), "binlog.000002");
+    }
+
+    #[test]
+    fn unsigned_keys_read_as_signed_are_turned_back() {
+        let v = |i: i64| BinlogValue::Value(Value::Int(i));
+        assert_eq!(text(&v(-1_294_967_296), Some(32)), "3000000000");
+        assert_eq!(text(&v(-1), Some(64)), "18446744073709551615");
+        assert_eq!(text(&v(-1), Some(24)), "16777215");
+        assert_eq!(text(&v(-1), None), "-1");
+        assert_eq!(text(&v(42), Some(32)), "42");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use mysql_async::Conn;
 use zerodown_core::sql::quote::mysql_literal;
 use zerodown_exec::DriverError;
 
+use super::binlog::KeyColumn;
 use super::{one, refuse, Rebuild, State};
 use crate::errors::classify;
 
@@ -125,10 +126,7 @@ pub(super) async fn key_is_integer(c: &mut Conn, rb: &Rebuild) -> Result<bool, D
         )
         .await
         .map_err(|e| classify(&e))?;
-    Ok(matches!(
-        ty.as_deref(),
-        Some("tinyint" | "smallint" | "mediumint" | "int" | "bigint")
-    ))
+    Ok(ty.as_deref().and_then(integer_bits).is_some())
 }
 
 /// Whether the shadow's primary key is the table's and its only unique key.
@@ -146,11 +144,15 @@ pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bo
         && rows.iter().map(|(_, col)| col).eq(rb.key.iter()))
 }
 
-/// The key columns' positions in the table's rows (as the binary log sends them).
-pub(super) async fn key_positions(c: &mut Conn, rb: &Rebuild) -> Result<Vec<usize>, DriverError> {
-    let positions: Vec<(String, u64)> = c
+/// Where each key column is in the table's rows, and for an unsigned integer column its
+/// width in bits (the binary log reader must read its values as unsigned).
+pub(super) async fn key_positions(
+    c: &mut Conn,
+    rb: &Rebuild,
+) -> Result<Vec<KeyColumn>, DriverError> {
+    let positions: Vec<(String, u64, String, String)> = c
         .exec(
-            "SELECT COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS
+            "SELECT COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS
               WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (rb.db.clone(), rb.table.clone()),
         )
@@ -161,11 +163,29 @@ pub(super) async fn key_positions(c: &mut Conn, rb: &Rebuild) -> Result<Vec<usiz
         .map(|k| {
             positions
                 .iter()
-                .find(|(c, _)| c == k)
-                .map(|(_, p)| (*p as usize).saturating_sub(1))
+                .find(|(c, ..)| c == k)
+                .map(|(_, p, data_type, column_type)| KeyColumn {
+                    position: (*p as usize).saturating_sub(1),
+                    unsigned_bits: column_type
+                        .to_ascii_lowercase()
+                        .contains("unsigned")
+                        .then(|| integer_bits(data_type))
+                        .flatten(),
+                })
                 .ok_or_else(|| refuse(format!("key column {k} not found")))
         })
         .collect()
+}
+
+fn integer_bits(data_type: &str) -> Option<u32> {
+    match data_type {
+        "tinyint" => Some(8),
+        "smallint" => Some(16),
+        "mediumint" => Some(24),
+        "int" => Some(32),
+        "bigint" => Some(64),
+        _ => None,
+    }
 }
 
 /// Columns of the shadow table that the table also has, in the shadow's order, and the
