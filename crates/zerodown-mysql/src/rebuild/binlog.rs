@@ -52,10 +52,19 @@ pub async fn current_position(c: &mut Conn) -> Result<Position, DriverError> {
 pub struct KeyColumn {
     /// Its position in the row.
     pub position: usize,
-    /// For an unsigned integer column, its width in bits: MariaDB's row events do not say
-    /// a column is unsigned (unless binlog_row_metadata is on), so its values arrive read
-    /// as signed, 3000000000 in an INT UNSIGNED as -1294967296.
-    pub unsigned_bits: Option<u32>,
+    /// For an integer column, its width in bits.
+    pub integer_bits: Option<u32>,
+    /// Whether it is unsigned: MariaDB's row events do not say so (unless
+    /// binlog_row_metadata is on), so its values arrive read as signed, 3000000000 in an
+    /// INT UNSIGNED as -1294967296.
+    pub unsigned: bool,
+}
+
+impl KeyColumn {
+    /// The width to read a negative value back into an unsigned range with.
+    fn unsigned_bits(&self) -> Option<u32> {
+        self.integer_bits.filter(|_| self.unsigned)
+    }
 }
 
 /// A key value as text (what the copy's SQL compares with).
@@ -134,7 +143,9 @@ pub async fn start(
                         for image in [before, after].into_iter().flatten() {
                             let key: Option<Vec<String>> = key_columns
                                 .iter()
-                                .map(|k| image.as_ref(k.position).map(|v| text(v, k.unsigned_bits)))
+                                .map(|k| {
+                                    image.as_ref(k.position).map(|v| text(v, k.unsigned_bits()))
+                                })
                                 .collect();
                             keys.extend(key);
                         }

@@ -113,22 +113,6 @@ pub(super) async fn key_columns(c: &mut Conn, rb: &Rebuild) -> Result<Vec<String
     Ok(cols)
 }
 
-/// Whether the primary key is one column of an integer type.
-pub(super) async fn key_is_integer(c: &mut Conn, rb: &Rebuild) -> Result<bool, DriverError> {
-    let [key] = rb.key.as_slice() else {
-        return Ok(false);
-    };
-    let ty: Option<String> = c
-        .exec_first(
-            "SELECT DATA_TYPE FROM information_schema.COLUMNS
-              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-            (rb.db.clone(), rb.table.clone(), key.clone()),
-        )
-        .await
-        .map_err(|e| classify(&e))?;
-    Ok(ty.as_deref().and_then(integer_bits).is_some())
-}
-
 /// Whether the shadow's primary key is the table's and its only unique key.
 pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bool, DriverError> {
     let rows: Vec<(String, String)> = c
@@ -144,8 +128,8 @@ pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bo
         && rows.iter().map(|(_, col)| col).eq(rb.key.iter()))
 }
 
-/// Where each key column is in the table's rows, and for an unsigned integer column its
-/// width in bits (the binary log reader must read its values as unsigned).
+/// Where each key column is in the table's rows, and for an integer column its width and
+/// whether it is unsigned (the binary log reader must read such values as unsigned).
 pub(super) async fn key_positions(
     c: &mut Conn,
     rb: &Rebuild,
@@ -166,11 +150,8 @@ pub(super) async fn key_positions(
                 .find(|(c, ..)| c == k)
                 .map(|(_, p, data_type, column_type)| KeyColumn {
                     position: (*p as usize).saturating_sub(1),
-                    unsigned_bits: column_type
-                        .to_ascii_lowercase()
-                        .contains("unsigned")
-                        .then(|| integer_bits(data_type))
-                        .flatten(),
+                    integer_bits: integer_bits(data_type),
+                    unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
                 })
                 .ok_or_else(|| refuse(format!("key column {k} not found")))
         })

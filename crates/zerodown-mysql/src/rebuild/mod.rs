@@ -189,7 +189,8 @@ pub async fn run(
     }
     preconditions(c, &rb).await?;
     rb.key = key_columns(c, &rb).await?;
-    rb.integer_key = key_is_integer(c, &rb).await?;
+    let key_positions = key_positions(c, &rb).await?;
+    rb.integer_key = matches!(key_positions.as_slice(), [k] if k.integer_bits.is_some());
     if state.binlog_file.is_empty() || !exists(c, &rb.db, &rb.shadow).await? {
         let (file, pos) = binlog::current_position(c).await?;
         c.query_drop(format!("DROP TABLE IF EXISTS {}", rb.shadow_sql()))
@@ -221,7 +222,6 @@ pub async fn run(
     }
     (rb.columns, rb.check_parts) = shared_columns(c, &rb).await?;
     rb.upsert = only_primary_unique(c, &rb).await?;
-    let key_positions = key_positions(c, &rb).await?;
     let server_id = 1_000_000 + fastrand_id();
     let (captured, capture) = binlog::start(
         rb.opts.clone(),
