@@ -87,6 +87,31 @@ async fn client(
     log
 }
 
+/// The CLIENTS, half of them through server-side prepared statements.
+fn start_clients(
+    url: &str,
+    text_key: bool,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Log>> {
+    (0..CLIENTS)
+        .map(|me| {
+            let prepared = me % 2 == 0;
+            tokio::spawn(client(url.to_owned(), me, prepared, text_key, stop.clone()))
+        })
+        .collect()
+}
+
+/// Lets the clients run 300 ms more, stops them and returns what they did.
+async fn stop_clients(stop: &AtomicBool, clients: Vec<tokio::task::JoinHandle<Log>>) -> Vec<Log> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut logs = Vec::new();
+    for h in clients {
+        logs.push(h.await.expect("client"));
+    }
+    logs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn int_to_bigint_online_under_load() {
     let server = Server::start(&[]).expect("throwaway MariaDB with a binlog");
@@ -107,9 +132,7 @@ async fn int_to_bigint_online_under_load() {
     let expected_definition =
         mysql_altered_definition(&mut admin, "t", "MODIFY qty BIGINT NOT NULL").await;
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|me| tokio::spawn(client(url.clone(), me, me % 2 == 0, false, stop.clone())))
-        .collect();
+    let clients = start_clients(&url, false, &stop);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
     let plan = zerodown()
@@ -134,12 +157,7 @@ async fn int_to_bigint_online_under_load() {
         .output()
         .expect("apply");
     let took = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut logs = Vec::new();
-    for h in clients {
-        logs.push(h.await.expect("client"));
-    }
+    let logs = stop_clients(&stop, clients).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
@@ -219,21 +237,14 @@ async fn digit_string_key_online_under_load() {
         .expect("table");
     let url = server.url("app");
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|me| tokio::spawn(client(url.clone(), me, me % 2 == 0, true, stop.clone())))
-        .collect();
+    let clients = start_clients(&url, true, &stop);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
     let out = zerodown()
         .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
         .output()
         .expect("apply");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut logs = Vec::new();
-    for h in clients {
-        logs.push(h.await.expect("client"));
-    }
+    let logs = stop_clients(&stop, clients).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();

@@ -45,6 +45,58 @@ async fn column_type(c: &mut mysql_async::Conn) -> Option<String> {
         .expect("type")
 }
 
+/// `zerodown apply --postpone-cutover` of `sql` in the background (the migration file
+/// is returned to live as long as the run).
+fn apply_postponed(sql: &str, url: &str) -> (std::process::Child, tempfile::NamedTempFile) {
+    let m = migration(sql);
+    let child = zerodown()
+        .args(["apply", &m.path().to_string_lossy(), "--database-url", url])
+        .arg("--postpone-cutover")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply");
+    (child, m)
+}
+
+/// Waits until `rows` are copied, then 2 s more: the copy and the checksums are done and
+/// the run waits for its cut-over.
+async fn wait_for_the_copy(c: &mut mysql_async::Conn, rows: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copied(c).await < rows {
+        assert!(Instant::now() < deadline, "the copy did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// `zerodown cutover`, then the postponed apply must end, both successfully.
+async fn release_the_cutover(url: &str, child: std::process::Child) {
+    let out = zerodown()
+        .args(["cutover", "--database-url", url])
+        .output()
+        .expect("cutover");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("apply ends after the cutover")
+    .expect("join")
+    .expect("output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_copy_then_resume() {
     const ROWS: u64 = 400_000;
@@ -140,54 +192,15 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
     let server = Server::start(&[]).expect("throwaway MariaDB");
     let mut c = table(&server, 20_000).await;
     let url = server.url("app");
-    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
-    let child = zerodown()
-        .args([
-            "apply",
-            &m.path().to_string_lossy(),
-            "--database-url",
-            &url,
-            "--postpone-cutover",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("apply");
+    let (child, _m) = apply_postponed("ALTER TABLE t MODIFY qty BIGINT NOT NULL;", &url);
     // Copied and in sync, but not swapped: the table is still INT while apply waits.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while copied(&mut c).await < 20_000 {
-        assert!(Instant::now() < deadline, "the copy did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_the_copy(&mut c, 20_000).await;
     assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
     // A change made while it waits is carried over.
     c.query_drop("UPDATE t SET qty = -5 WHERE id = 10")
         .await
         .expect("update");
-    let out = zerodown()
-        .args(["cutover", "--database-url", &url])
-        .output()
-        .expect("cutover");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || child.wait_with_output()),
-    )
-    .await
-    .expect("apply ends after the cutover")
-    .expect("join")
-    .expect("output");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    release_the_cutover(&url, child).await;
     assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
     let v: Option<i64> = c
         .query_first("SELECT qty FROM t WHERE id = 10")
@@ -200,18 +213,7 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
         .await
         .expect("reset");
     // latin1 (the throwaway server's default): 20 -> 300 bytes crosses 255, a copy.
-    let m2 = migration("ALTER TABLE t MODIFY note VARCHAR(300);");
-    let mut child = zerodown()
-        .args([
-            "apply",
-            &m2.path().to_string_lossy(),
-            "--database-url",
-            &url,
-            "--postpone-cutover",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("apply");
+    let (mut child, _m2) = apply_postponed("ALTER TABLE t MODIFY note VARCHAR(300);", &url);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -361,48 +363,14 @@ async fn unsigned_keys_above_the_signed_range_are_followed() {
     .await
     .expect("table");
     let url = server.url("app");
-    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
-    let child = zerodown()
-        .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
-        .arg("--postpone-cutover")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("apply");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while copied(&mut c).await < 20_000 {
-        assert!(Instant::now() < deadline, "the copy did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (child, _m) = apply_postponed("ALTER TABLE t MODIFY qty BIGINT NOT NULL;", &url);
+    wait_for_the_copy(&mut c, 20_000).await;
     c.query_drop(
         "UPDATE t SET qty = -5 WHERE id = 3000000010; DELETE FROM t WHERE id = 3000019999",
     )
     .await
     .expect("changes");
-    let out = zerodown()
-        .args(["cutover", "--database-url", &url])
-        .output()
-        .expect("cutover");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || child.wait_with_output()),
-    )
-    .await
-    .expect("apply ends after the cutover")
-    .expect("join")
-    .expect("output");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    release_the_cutover(&url, child).await;
     assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
     let changed: Vec<(u64, i64)> = c
         .query("SELECT id, qty FROM t WHERE id IN (3000000010, 3000019999)")
