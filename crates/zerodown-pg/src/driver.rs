@@ -55,9 +55,9 @@ impl Database for PgDriver {
             // across a round trip to this process. Asynchronous commit: a synchronous
             // one keeps the locks until the WAL is flushed (and a synchronous standby
             // answers), a flush that includes every other session's WAL written before
-            // it (a CI run saw a client wait 672 ms behind an ADD COLUMN while other
-            // tests loaded data). Safe: whatever depends on the change, and the state
-            // row recording the step done, commits later in the same WAL, flushed first.
+            // it and that a busy disk can make take hundreds of ms. Safe: whatever
+            // depends on the change, and the state row recording the step done, commits
+            // later in the same WAL, flushed first.
             let sql = format!(
                 "BEGIN; {}; SET LOCAL synchronous_commit = off;\n{}\n;\nCOMMIT",
                 timeouts(lock, statement, true),
