@@ -27,6 +27,22 @@ impl Rebuild {
         }
     }
 
+    /// The key's columns as text, as the copy's positions and the binary log's keys are.
+    fn key_text(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("CAST({} AS CHAR)", mysql_ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key of a row read with [`Rebuild::key_text`].
+    fn key_of(&self, r: &mysql_async::Row) -> Vec<String> {
+        (0..self.key.len())
+            .map(|i| r.get::<Option<String>, _>(i).flatten().unwrap_or_default())
+            .collect()
+    }
+
     /// The key `limit` rows after `after` (or the table's last key), None at the end.
     pub async fn chunk_end(
         &self,
@@ -34,12 +50,7 @@ impl Rebuild {
         after: Option<&[String]>,
         limit: u32,
     ) -> Result<Option<Vec<String>>, DriverError> {
-        let keys_text = self
-            .key
-            .iter()
-            .map(|k| format!("CAST({} AS CHAR)", mysql_ident(k)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let keys_text = self.key_text();
         let (cond, params) = match after {
             Some(a) => (format!("WHERE {}", compare(&self.key, ">")), self.values(a)),
             None => (String::new(), Vec::new()),
@@ -77,11 +88,7 @@ impl Rebuild {
                 .map_err(|e| classify(&e))?
             }
         };
-        Ok(row.map(|r| {
-            (0..self.key.len())
-                .map(|i| r.get::<Option<String>, _>(i).flatten().unwrap_or_default())
-                .collect()
-        }))
+        Ok(row.map(|r| self.key_of(&r)))
     }
 
     /// The range condition `after < key <= upto` and its parameters.
@@ -205,65 +212,23 @@ impl Rebuild {
         keys: &[Vec<String>],
         locked: bool,
     ) -> Result<(), DriverError> {
-        let cols = columns_sql(&self.columns);
-        let (shadow, source) = (self.shadow_sql(), self.source_sql());
         for batch in keys.chunks(500) {
-            let (key, list, params) = self.key_list(batch);
-            // Where the primary key is the shadow's only unique key, REPLACE rewrites a
-            // row in place (about half the work of delete + insert) and only rows gone
-            // from the table are deleted. With another unique key a REPLACE could delete
-            // a different row on a conflict: delete + insert, where a conflict is an error.
-            let (delete, delete_params, write) = if self.upsert {
-                let mut twice = params.clone();
-                twice.extend(params.iter().cloned());
-                (
-                    format!("DELETE FROM {shadow} WHERE {key} IN ({list}) AND {key} NOT IN (SELECT {key} FROM {source} WHERE {key} IN ({list}))"),
-                    twice,
-                    "REPLACE",
-                )
-            } else {
-                (
-                    format!("DELETE FROM {shadow} WHERE {key} IN ({list})"),
-                    params.clone(),
-                    "INSERT",
-                )
-            };
-            let write = format!(
-                "{write} INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} IN ({list})"
-            );
             if locked {
+                let [delete, write] = self.recopy_sql(batch, None);
                 let done = async {
-                    c.exec_drop(&delete, delete_params.clone()).await?;
-                    c.exec_drop(&write, params.clone()).await
+                    c.exec_drop(&delete.0, delete.1).await?;
+                    c.exec_drop(&write.0, write.1).await
                 }
                 .await;
                 done.map_err(|e| classify(&e))?;
                 continue;
             }
-            // A transaction is in the binary log before InnoDB commits it (two-phase
-            // commit: prepare, binlog write, engine commit), so its event can arrive
-            // while a plain read of its rows still returns the old version, and the
-            // change, its key already taken, would never be copied. A locking read
-            // waits for such writers to finish; the rows stay share-locked (for
-            // milliseconds) until this batch commits.
-            let lock =
-                format!("SELECT {key} FROM {source} WHERE {key} IN ({list}) LOCK IN SHARE MODE");
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let done = async {
-                    c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .await?;
-                    c.query_drop("START TRANSACTION").await?;
-                    c.exec_drop(&lock, params.clone()).await?;
-                    c.exec_drop(&delete, delete_params.clone()).await?;
-                    c.exec_drop(&write, params.clone()).await?;
-                    c.query_drop("COMMIT").await
-                }
-                .await;
-                let Err(e) = done else { break };
-                let _ = c.query_drop("ROLLBACK").await;
-                let e = classify(&e);
+                let Err(e) = self.recopy_batch(c, batch).await else {
+                    break;
+                };
                 // A client's transaction that locked these rows in another order.
                 if attempt >= RECOPY_ATTEMPTS || !e.class.retryable() {
                     return Err(e);
@@ -272,6 +237,96 @@ impl Rebuild {
             }
         }
         Ok(())
+    }
+
+    /// One batch of [`Rebuild::recopy`] while clients write.
+    async fn recopy_batch(&self, c: &mut Conn, batch: &[Vec<String>]) -> Result<(), DriverError> {
+        // A transaction is in the binary log before InnoDB commits it (two-phase commit:
+        // prepare, binlog write, engine commit), so its event can arrive while a plain
+        // read of its rows still returns the old version, and the change, its key
+        // already taken, would never be copied. A locking read waits for such writers to
+        // finish. It is a statement of its own (autocommit): its share locks go when it
+        // ends, so a client never waits for the copy's writes and commit (a later change
+        // has an event of its own and is copied again). The copy then reads the rows as
+        // committed (READ COMMITTED: a consistent read, no locks on the table).
+        let (key, list, params) = self.key_list(batch);
+        let lock = format!(
+            "SELECT {} FROM {} WHERE {key} IN ({list}) LOCK IN SHARE MODE",
+            self.key_text(),
+            self.source_sql()
+        );
+        let q = |e: mysql_async::Error| classify(&e);
+        c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(q)?;
+        let present: Vec<mysql_async::Row> = c.exec(lock, params).await.map_err(q)?;
+        let present: std::collections::HashSet<Vec<String>> =
+            present.iter().map(|r| self.key_of(r)).collect();
+        let gone: Vec<Vec<String>> = batch
+            .iter()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
+        let [delete, write] = self.recopy_sql(batch, Some(&gone));
+        let done = async {
+            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            c.query_drop("START TRANSACTION").await?;
+            if !delete.1.is_empty() {
+                c.exec_drop(&delete.0, delete.1).await?;
+            }
+            c.exec_drop(&write.0, write.1).await?;
+            c.query_drop("COMMIT").await
+        }
+        .await;
+        if done.is_err() {
+            let _ = c.query_drop("ROLLBACK").await;
+        }
+        done.map_err(q)
+    }
+
+    /// The delete from the shadow and the write into it that copy `batch` again, each
+    /// with its parameters. Where the primary key is the shadow's only unique key,
+    /// REPLACE rewrites a row in place (about half the work of delete + insert) and only
+    /// rows gone from the table are deleted: `gone`, or those the table no longer has.
+    /// With another unique key a REPLACE could delete a different row on a conflict:
+    /// delete + insert, where a conflict is an error. (A key taken for gone that is not
+    /// is deleted, then written again: more work, never a row lost.)
+    fn recopy_sql(
+        &self,
+        batch: &[Vec<String>],
+        gone: Option<&[Vec<String>]>,
+    ) -> [(String, Vec<Value>); 2] {
+        let cols = columns_sql(&self.columns);
+        let (shadow, source) = (self.shadow_sql(), self.source_sql());
+        let (key, list, params) = self.key_list(batch);
+        let write = format!(
+            "{} INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} IN ({list})",
+            if self.upsert { "REPLACE" } else { "INSERT" }
+        );
+        let delete = match gone {
+            _ if !self.upsert => (
+                format!("DELETE FROM {shadow} WHERE {key} IN ({list})"),
+                params.clone(),
+            ),
+            Some([]) => (String::new(), Vec::new()),
+            Some(gone) => {
+                let (key, list, gone_params) = self.key_list(gone);
+                (
+                    format!("DELETE FROM {shadow} WHERE {key} IN ({list})"),
+                    gone_params,
+                )
+            }
+            None => {
+                let mut twice = params.clone();
+                twice.extend(params.iter().cloned());
+                (
+                    format!("DELETE FROM {shadow} WHERE {key} IN ({list}) AND {key} NOT IN (SELECT {key} FROM {source} WHERE {key} IN ({list}))"),
+                    twice,
+                )
+            }
+        };
+        [delete, (write, params)]
     }
 
     /// Row count and checksum of one range in `table_sql`.
