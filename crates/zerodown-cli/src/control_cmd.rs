@@ -190,7 +190,7 @@ pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
         eprintln!(
             "migration {id} {}",
             if paused {
-                "paused (backfills wait between batches)"
+                "paused (backfills and online copies wait between batches)"
             } else {
                 "unpaused"
             }
@@ -236,8 +236,10 @@ pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
             id
         });
         match rate {
-            Some(r) => eprintln!("migration {id}: backfills capped at {r} rows/s"),
-            None => eprintln!("migration {id}: backfill rate cap lifted"),
+            Some(r) => {
+                eprintln!("migration {id}: backfills and online copies capped at {r} rows/s")
+            }
+            None => eprintln!("migration {id}: rate cap lifted"),
         }
         Ok(exit::OK)
     })

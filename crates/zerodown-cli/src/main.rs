@@ -36,11 +36,12 @@ enum Command {
     Resume(apply_cmd::ResumeArgs),
     /// Show the migrations recorded in the database and their progress.
     Status(control_cmd::StatusArgs),
-    /// Pause a running migration's backfill (from another terminal).
+    /// Pause a running migration's backfill or online copy (from another terminal).
     Pause(control_cmd::Target),
     /// Let a paused migration go on.
     Unpause(control_cmd::Target),
-    /// Cap a migration's backfill at N rows per second, or lift the cap (`off`), while it runs.
+    /// Cap a migration's backfill or online copy at N rows per second, or lift the cap
+    /// (`off`), while it runs.
     Rate(control_cmd::RateArgs),
     /// Stop a migration and undo its steps when that is safe (before the contract phase).
     Abort(control_cmd::Target),

@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{migration, mysql_altered_definition, mysql_definition, zerodown};
+use common::{migration, mysql_altered_definition, mysql_definition, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -26,17 +26,6 @@ async fn table(server: &Server, rows: u64) -> mysql_async::Conn {
     .await
     .expect("table");
     c
-}
-
-async fn copied(c: &mut mysql_async::Conn) -> u64 {
-    c.query_first::<Option<u64>, _>(
-        "SELECT CAST(SUM(rows_done) AS UNSIGNED) FROM `_zerodown`.steps",
-    )
-    .await
-    .ok()
-    .flatten()
-    .flatten()
-    .unwrap_or(0)
 }
 
 async fn column_type(c: &mut mysql_async::Conn) -> Option<String> {
@@ -62,7 +51,7 @@ fn apply_postponed(sql: &str, url: &str) -> (std::process::Child, tempfile::Name
 /// the run waits for its cut-over.
 async fn wait_for_the_copy(c: &mut mysql_async::Conn, rows: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while copied(c).await < rows {
+    while mysql_rows_copied(c).await < rows {
         assert!(Instant::now() < deadline, "the copy did not finish");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -113,7 +102,7 @@ async fn kill_9_during_the_copy_then_resume() {
         .spawn()
         .expect("apply");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while copied(&mut c).await < 60_000 {
+    while mysql_rows_copied(&mut c).await < 60_000 {
         let ended = child.try_wait().expect("wait");
         assert!(
             Instant::now() < deadline && ended.is_none(),
@@ -124,7 +113,7 @@ async fn kill_9_during_the_copy_then_resume() {
     }
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
-    let at_kill = copied(&mut c).await;
+    let at_kill = mysql_rows_copied(&mut c).await;
     // The plain index waits for the end of the copy; the unique one is there from the start.
     let shadow_indexes: Vec<String> = c
         .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't_zdnew' ORDER BY 1")
@@ -180,7 +169,7 @@ async fn kill_9_during_the_copy_then_resume() {
         .expect("3");
     assert_eq!(gone, Some(0));
     // The copy went on from its checkpoint rather than starting again.
-    let total = copied(&mut c).await;
+    let total = mysql_rows_copied(&mut c).await;
     assert!(
         total < ROWS + 50_000,
         "rows copied over both runs: {total} (at kill {at_kill})"
@@ -227,7 +216,7 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
             .query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't_zdnew'")
             .await
             .expect("shadow");
-        if shadow == Some(1) && copied(&mut c).await >= 40_000 {
+        if shadow == Some(1) && mysql_rows_copied(&mut c).await >= 40_000 {
             break;
         }
         assert!(
@@ -288,7 +277,7 @@ async fn a_table_with_triggers_is_refused_before_anything_changes() {
         .spawn()
         .expect("apply");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while copied(&mut c).await == 0 {
+    while mysql_rows_copied(&mut c).await == 0 {
         assert!(Instant::now() < deadline, "the copy did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

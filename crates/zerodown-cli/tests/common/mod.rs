@@ -91,3 +91,17 @@ pub async fn mysql_definition(c: &mut mysql_async::Conn, table: &str) -> String 
         .expect("show create table");
     row.expect("table exists").1
 }
+
+/// Rows the steps of the migrations in `_zerodown` have copied or backfilled so far
+/// (0 before the state tables exist).
+pub async fn mysql_rows_copied(c: &mut mysql_async::Conn) -> u64 {
+    use mysql_async::prelude::Queryable;
+    c.query_first::<Option<u64>, _>(
+        "SELECT CAST(SUM(rows_done) AS UNSIGNED) FROM `_zerodown`.steps",
+    )
+    .await
+    .ok()
+    .flatten()
+    .flatten()
+    .unwrap_or(0)
+}

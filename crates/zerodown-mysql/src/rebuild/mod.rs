@@ -11,6 +11,7 @@ mod checks;
 mod copy;
 mod cutover;
 mod indexes;
+mod pace;
 mod state;
 mod verify;
 
@@ -290,35 +291,6 @@ impl Rebuild {
         }
     }
 
-    /// With `apply --postpone-cutover`: keeps copying changed rows until `zerodown
-    /// cutover` releases the cut-over (or `zerodown abort` asks to stop).
-    async fn wait_for_cutover(
-        &self,
-        c: &mut Conn,
-        captured: &std::sync::Mutex<binlog::Captured>,
-    ) -> Result<(), DriverError> {
-        loop {
-            let flags: Option<(bool, bool)> = one(
-                c,
-                "SELECT postpone_cutover, abort_requested FROM `_zerodown`.migrations WHERE db = ? AND id = ?",
-                vec![self.state_db.clone().into(), self.migration.clone().into()],
-            )
-            .await?;
-            match flags {
-                Some((_, true)) => {
-                    return Err(refuse(
-                        "abort requested while the cut-over waited; the table is unchanged".into(),
-                    ))
-                }
-                Some((true, false)) => {
-                    self.replay(c, captured).await?;
-                    tokio::time::sleep(REPLAY_EVERY).await;
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
     async fn copy_all(
         &self,
         c: &mut Conn,
@@ -350,9 +322,14 @@ impl Rebuild {
             let took = t0.elapsed();
             // Keep each chunk near the target: its transaction holds row locks that long.
             let scale = CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(0.001);
+            let rows = size;
             size = ((f64::from(size) * scale.clamp(0.5, 2.0)) as u32).clamp(100, MAX_CHUNK);
             let end = state.copied_to.as_ref() == Some(&upto);
             state.copied_to = Some(upto);
+            let copied_to = state.copied_to.as_deref();
+            if let Some(cap) = self.pace(c, captured, copied_to, rows, took).await? {
+                size = size.min(cap);
+            }
             if replayed.elapsed() > REPLAY_EVERY {
                 self.replay_upto(c, captured, state.copied_to.as_deref())
                     .await?;
