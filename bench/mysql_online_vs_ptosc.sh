@@ -7,14 +7,17 @@
 #   ptosc    - pt-online-schema-change (Debian percona-toolkit) with the same change
 #   zerodown - `zerodown apply` of the same change (its online rebuild)
 # For each: how long the change took, copy rows/s, the worst latency any sysbench client
-# saw during its run (sysbench's max), and tps while the change ran.
+# saw in the seconds the change ran (each second's worst, from sysbench's per-second
+# reports) and over its whole run (sysbench's max), tps while the change ran, and the
+# row lock waits (InnoDB's count, all sessions) while it ran.
 #
 #   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
 # RUNS="ptosc zerodown" runs only those (default: all four); ZERODOWN_ARGS adds options
 # to `zerodown apply`; RATE=N runs sysbench at N transactions/s in all (default: as fast
 # as it can, which on a small machine leaves no CPU to spare for any copy); SHOW_OUTPUT=1
-# prints each change's output and sysbench's per-second reports.
+# prints each change's output and sysbench's per-second reports (each second's tps and
+# worst latency: --percentile=100).
 # Needs: mariadb-server, sysbench, percona-toolkit (installed with apt-get when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -66,42 +69,53 @@ reset_table() {
   sql -e "RESET MASTER"
 }
 
+# Row lock waits of all sessions since the server started.
+row_lock_waits() {
+  sql -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_WAITS'"
+}
+
 # run NAME COMMAND...: the command under sysbench load; prints one result line.
 run() {
   local name="$1"; shift
   reset_table
+  local sbstart
+  sbstart=$(date +%s.%N)
   sysbench oltp_update_non_index "${sb[@]}" --threads="$threads" --time="$secs" ${RATE:+--rate=$RATE} \
+    --percentile=100 \
     --mysql-ignore-errors=1213,1205,1146 \
     --report-interval=1 run >"$work/$name.sysbench" 2>&1 &
   local sbpid=$!
   sleep 3
-  local t0 t1
+  local t0 t1 waits0
+  waits0=$(row_lock_waits)
   t0=$(date +%s.%N)
   "$@" >"$work/$name.out" 2>&1 || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; }
   t1=$(date +%s.%N)
+  local waits=$(($(row_lock_waits) - waits0))
   [ -n "${SHOW_OUTPUT:-}" ] && cat "$work/$name.out" >&2
   # sysbench prints its latency summary only when its time is up.
   wait "$sbpid" || true
-  [ -n "${SHOW_OUTPUT:-}" ] && grep '^\[' "$work/$name.sysbench" >&2
+  [ -n "${SHOW_OUTPUT:-}" ] && { echo "sysbench started at $sbstart (unix time)"; grep '^\[' "$work/$name.sysbench"; } >&2
   # The comparison in parentheses: a bare `>` in awk's printf writes to a file.
   if [ "$(calc "($t1 - $t0 + 5 > $secs)")" = "1.000000" ]; then
     echo "$name: the change outlasted sysbench's $secs s; run again with more SECONDS" >&2
   fi
-  local took max tps errors
+  local took max during tps errors
   took=$(calc "$t1 - $t0")
   max=$(awk '/max:/ { print $2; exit }' "$work/$name.sysbench")
-  # Mean tps of the per-second reports while the change ran (3 s of warm-up before it;
-  # with RATE, sysbench also prints a queue line each second).
-  tps=$(awk -v a=3 -v b="$(calc "3 + $t1 - $t0")" '
-    /^\[ *[0-9]+s \].*tps:/ { s = $2 + 0; if (s > a && s <= b + 1) { n++; sum += $7 } }
-    END { if (n) printf "%.0f", sum / n; else print "-" }' "$work/$name.sysbench")
+  # The per-second reports that overlap the change (report "Ns" covers (N-1, N] seconds
+  # after sysbench started; with RATE, sysbench also prints a queue line each second):
+  # their mean tps and their worst latency.
+  read -r tps during < <(awk -v a="$(calc "$t0 - $sbstart")" -v b="$(calc "$t1 - $sbstart")" '
+    /^\[ *[0-9]+s \].*tps:/ { s = $2 + 0; if (s > a && s - 1 < b) { n++; sum += $7; if ($14 > w) w = $14 } }
+    END { if (n) printf "%.0f %.2f\n", sum / n, w; else print "- -" }' "$work/$name.sysbench")
   # Errors clients got (deadlocks, lock waits, a missing table), ignored so the run goes on.
   errors=$(awk '/ignored errors:/ { print $3; exit }' "$work/$name.sysbench")
-  printf "%-9s %9.2f s %10.0f rows/s %12s ms %8s %7s\n" "$name" "$took" "$(calc "$rows / $took")" "${max:--}" "$tps" "${errors:--}"
+  printf "%-9s %9.2f s %10.0f rows/s %12s ms %12s ms %8s %7s %6s\n" "$name" "$took" "$(calc "$rows / $took")" "$during" "${max:--}" "$tps" "${errors:--}" "$waits"
 }
 
 echo "MariaDB $(sql -e 'SELECT VERSION()'), $rows rows, sysbench oltp_update_non_index, $threads threads${RATE:+, $RATE tps}"
-printf "%-9s %11s %17s %15s %8s %7s\n" change took "rows/s (change)" "worst client" "tps" "errors"
+printf "%-9s %11s %17s %15s %15s %8s %7s %6s\n" change took "rows/s (change)" "worst (change)" "worst (run)" "tps" "errors" "waits"
 runs="${RUNS:-instant blocking ptosc zerodown}"
 wanted() { case " $runs " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 wanted instant && run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
@@ -113,4 +127,6 @@ echo "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0;" >"$work/m.sql"
 # shellcheck disable=SC2086 # ZERODOWN_ARGS is a list of options
 wanted zerodown && run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes ${ZERODOWN_ARGS:-}
 echo "(rows/s: table rows over the whole change; pt-osc copies only, zerodown also compares"
-echo " every chunk's checksum; worst client: sysbench's max latency over its whole run)"
+echo " every chunk's checksum; worst (change): the worst latency of any client in the seconds"
+echo " the change ran; worst (run): sysbench's max over its whole run, the change or not;"
+echo " waits: InnoDB row lock waits of all sessions while the change ran)"
