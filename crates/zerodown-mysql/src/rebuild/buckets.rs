@@ -1,8 +1,8 @@
 //! Checksums by key bucket, where the key is one integer column: one `GROUP BY key DIV
 //! width` query per table half instead of a boundary query and a checksum query per
 //! chunk (78 ms against 101 ms for 200,000 rows, and no round trip per chunk). Bucket
-//! sums merge (COUNT adds, BIT_XOR is its own inverse), so the key range is split in two
-//! halves read at the same time by four snapshot sessions.
+//! sums merge (COUNT adds, BIT_XOR is its own inverse), so each table's key range is
+//! split in two halves read at the same time by two sessions.
 
 use std::collections::BTreeMap;
 
@@ -118,39 +118,23 @@ impl Rebuild {
         Ok(sums)
     }
 
-    /// The buckets (as key ranges `after < key <= upto`) that differ between the table
-    /// and the shadow, read by four sessions in the same snapshot: the table's and the
-    /// shadow's lower half, then upper half, of the key range.
-    pub(super) async fn differing_buckets(
+    /// Sums per bucket of all of `table_sql`, its key range split in two halves read at
+    /// the same time by the two sessions.
+    pub(super) async fn side_sums(
         &self,
-        s: &mut [Conn; 4],
+        [low, high]: &mut [Conn; 2],
+        table_sql: &str,
         width: i128,
-    ) -> Result<Vec<(i128, i128)>, DriverError> {
-        let (source_sql, shadow_sql) = (self.source_sql(), self.shadow_sql());
-        let [a, b, c, d] = s;
-        let (source, shadow) = tokio::try_join!(
-            self.key_bounds(a, &source_sql),
-            self.key_bounds(b, &shadow_sql)
-        )?;
-        let Some((lo, hi)) = [source, shadow]
-            .into_iter()
-            .flatten()
-            .reduce(|x, y| (x.0.min(y.0), x.1.max(y.1)))
-        else {
-            return Ok(Vec::new());
+    ) -> Result<Sums, DriverError> {
+        let Some((lo, hi)) = self.key_bounds(low, table_sql).await? else {
+            return Ok(Sums::new());
         };
         let mid = lo + (hi - lo) / 2;
-        let (s_low, h_low, s_high, h_high) = tokio::try_join!(
-            self.bucket_sums(a, &source_sql, width, None, Some(mid)),
-            self.bucket_sums(b, &shadow_sql, width, None, Some(mid)),
-            self.bucket_sums(c, &source_sql, width, Some(mid), None),
-            self.bucket_sums(d, &shadow_sql, width, Some(mid), None),
+        let (a, b) = tokio::try_join!(
+            self.bucket_sums(low, table_sql, width, None, Some(mid)),
+            self.bucket_sums(high, table_sql, width, Some(mid), None),
         )?;
-        let (source, shadow) = (merge(s_low, s_high), merge(h_low, h_high));
-        Ok(differing(&source, &shadow)
-            .into_iter()
-            .map(|b| bucket_range(b, width))
-            .collect())
+        Ok(merge(a, b))
     }
 }
 

@@ -239,9 +239,8 @@ pub async fn run(
         if !state.copy_done {
             rb.copy_all(c, &mut state, &captured, &mut throttle).await?;
         }
-        rb.build_deferred(c, &state.deferred).await?;
         rb.settle(c, &captured).await?;
-        let (_, verify_held) = rb.verify(c, &captured, lock_secs).await?;
+        let (_, verify_held) = rb.verify(c, &captured, lock_secs, &state.deferred).await?;
         rb.wait_for_cutover(c, &captured).await?;
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {

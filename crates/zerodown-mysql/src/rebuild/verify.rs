@@ -1,10 +1,13 @@
-//! Chunk checksums of the table and its shadow, both read in one consistent snapshot
-//! taken at a moment they are equal: a session write-locks both tables for a moment,
-//! catches up with the binary log, and more sessions open their snapshots before the
-//! lock goes (the table and the shadow read at the same time; by bucket on four
-//! sessions where the key is one integer column, `buckets.rs`). Writes then
-//! go on while the snapshots are compared chunk by chunk, so a difference is a real one
-//! (not a write between two reads); such a chunk is copied again.
+//! Checksums of the table and its shadow, compared at a moment they are equal: a session
+//! write-locks both tables for a moment and catches up with the binary log, and the
+//! table's reading sessions open their snapshots before the lock goes. Writes then go on
+//! while the snapshots are compared, so a difference is a real one (not a write between
+//! two reads); such a range is copied again. Nothing writes the shadow until the
+//! comparison ends (changed rows wait in the capture), so it still holds that moment
+//! after the indexes put off by the copy are built on it: its side is read after that
+//! build, while the table's side is read at the same time as the build. With a key of one
+//! integer column the sums are by bucket, each table's halves on two sessions
+//! (`buckets.rs`); otherwise chunk by chunk, side by side.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,29 +17,98 @@ use mysql_async::Conn;
 use zerodown_exec::DriverError;
 
 use super::binlog::Captured;
+use super::buckets::{bucket_range, differing};
+use super::indexes::Deferred;
 use super::Rebuild;
 use crate::errors::classify;
 
 /// Keys per compared chunk.
 const CHECK_CHUNK: u32 = 10_000;
 
+/// Key ranges `after < key <= upto` (None: from the first key).
+type Ranges = Vec<(Option<Vec<String>>, Vec<String>)>;
+
+async fn disconnect(sessions: impl IntoIterator<Item = Conn>) {
+    for s in sessions {
+        let _ = s.disconnect().await;
+    }
+}
+
 impl Rebuild {
-    /// Returns how many chunks differed (and were copied again), and how long the
-    /// tables were locked to take the snapshot.
+    async fn sessions<const N: usize>(&self) -> Result<[Conn; N], DriverError> {
+        let mut all = Vec::with_capacity(N);
+        for _ in 0..N {
+            all.push(
+                Conn::new(self.opts.clone())
+                    .await
+                    .map_err(|e| classify(&e))?,
+            );
+        }
+        all.try_into()
+            .map_err(|_| DriverError::permanent("could not open the checksum sessions"))
+    }
+
+    /// Builds the `deferred` indexes and compares the checksums; returns how many ranges
+    /// differed (and were copied again), and how long the tables were locked to take
+    /// the snapshot.
     pub(super) async fn verify(
         &self,
         c: &mut Conn,
         captured: &Mutex<Captured>,
         lock_wait_secs: u64,
+        deferred: &[Deferred],
     ) -> Result<(u64, Duration), DriverError> {
+        let source_sql = self.source_sql();
+        let width = i128::from(CHECK_CHUNK);
+        let (differing, held) = if self.integer_key {
+            let mut table = self.sessions::<2>().await?;
+            let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
+            let shadow_side = async {
+                self.build_deferred(c, deferred).await?;
+                let mut shadow = self.sessions::<2>().await?;
+                let sums = self.side_sums(&mut shadow, &self.shadow_sql(), width).await;
+                disconnect(shadow).await;
+                sums
+            };
+            let sums =
+                tokio::try_join!(self.side_sums(&mut table, &source_sql, width), shadow_side);
+            disconnect(table).await;
+            let (source, shadow) = sums?;
+            let ranges: Ranges = differing(&source, &shadow)
+                .into_iter()
+                .map(|b| bucket_range(b, width))
+                .map(|(after, upto)| (Some(vec![after.to_string()]), vec![upto.to_string()]))
+                .collect();
+            (ranges, held)
+        } else {
+            let mut table = self.sessions::<1>().await?;
+            let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
+            let [table] = table;
+            if let Err(e) = self.build_deferred(c, deferred).await {
+                disconnect([table]).await;
+                return Err(e);
+            }
+            let [shadow] = self.sessions::<1>().await?;
+            (self.differing_chunks(table, shadow).await?, held)
+        };
+        for (after, upto) in &differing {
+            // Rows of the range are in the shadow: deleted first, never copied twice.
+            self.copy_chunk(c, after.as_deref(), upto).await?;
+        }
+        Ok((differing.len() as u64, held))
+    }
+
+    /// Write-locks the table and the shadow, copies the last changed rows (the two are
+    /// then equal) and opens a consistent snapshot on each of `readers` before the lock
+    /// goes. Returns how long the tables were locked.
+    async fn snapshot(
+        &self,
+        readers: &mut [Conn],
+        captured: &Mutex<Captured>,
+        lock_wait_secs: u64,
+    ) -> Result<Duration, DriverError> {
         let q = |e: mysql_async::Error| classify(&e);
         let mut a = Conn::new(self.opts.clone()).await.map_err(q)?;
-        // Snapshot sessions: four for a key of one integer column (the table and the
-        // shadow, each in two halves, by bucket), else two (chunk by chunk side by side).
-        let mut readers = Vec::new();
-        for _ in 0..if self.integer_key { 4 } else { 2 } {
-            readers.push(Conn::new(self.opts.clone()).await.map_err(q)?);
-        }
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
@@ -65,38 +137,12 @@ impl Rebuild {
         let _ = a.query_drop("UNLOCK TABLES").await;
         let held = locked_at.elapsed();
         let _ = a.disconnect().await;
-        snapshot?;
-        let differing = match <[Conn; 4]>::try_from(readers) {
-            Ok(mut four) => {
-                let ranges = self
-                    .differing_buckets(&mut four, i128::from(CHECK_CHUNK))
-                    .await;
-                for s in four {
-                    let _ = s.disconnect().await;
-                }
-                ranges?
-                    .into_iter()
-                    .map(|(after, upto)| (Some(vec![after.to_string()]), vec![upto.to_string()]))
-                    .collect()
-            }
-            Err(two) => self.differing_chunks(two).await?,
-        };
-        for (after, upto) in &differing {
-            // Rows of the range are in the shadow: deleted first, never copied twice.
-            self.copy_chunk(c, after.as_deref(), upto).await?;
-        }
-        Ok((differing.len() as u64, held))
+        snapshot.map(|()| held)
     }
 
-    /// The chunks (`after < key <= upto`) whose checksums differ, the table read by the
-    /// first session and the shadow by the second, chunk by chunk at the same time.
-    async fn differing_chunks(
-        &self,
-        readers: Vec<Conn>,
-    ) -> Result<Vec<(Option<Vec<String>>, Vec<String>)>, DriverError> {
-        let [mut s, mut s2]: [Conn; 2] = readers
-            .try_into()
-            .map_err(|_| DriverError::permanent("two snapshot sessions expected"))?;
+    /// The chunks whose checksums differ, the table read by `s` (in the snapshot) and
+    /// the shadow by `s2`, chunk by chunk at the same time.
+    async fn differing_chunks(&self, mut s: Conn, mut s2: Conn) -> Result<Ranges, DriverError> {
         let (source_sql, shadow_sql) = (self.source_sql(), self.shadow_sql());
         let mut differing = Vec::new();
         let mut after: Option<Vec<String>> = None;
@@ -120,9 +166,7 @@ impl Rebuild {
             Ok::<(), DriverError>(())
         }
         .await;
-        for s in [s, s2] {
-            let _ = s.disconnect().await;
-        }
+        disconnect([s, s2]).await;
         compared.map(|()| differing)
     }
 }
