@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Safe, invisible schema changes for PostgreSQL: know the true impact of a migration
-/// and turn it into a phased plan that never blocks traffic.
+/// Safe, invisible schema changes for PostgreSQL, MySQL and MariaDB: know the true impact
+/// of a migration and turn it into a phased plan that never blocks traffic.
 #[derive(Parser, Debug)]
 #[command(name = "zerodown", version, about, long_about = None)]
 struct Cli {
