@@ -230,7 +230,8 @@ async fn digit_string_key_online_under_load() {
     admin
         .query_drop(format!(
             "CREATE DATABASE app; USE app;
-             CREATE TABLE t (id VARCHAR(12) NOT NULL PRIMARY KEY, qty INT NOT NULL, note VARCHAR(20));
+             CREATE TABLE t (id VARCHAR(12) CHARACTER SET utf8mb4 NOT NULL PRIMARY KEY, qty INT NOT NULL,
+               note VARCHAR(20));
              INSERT INTO t SELECT seq, seq, 'start' FROM seq_1_to_{ROWS};"
         ))
         .await

@@ -371,3 +371,58 @@ async fn unsigned_keys_above_the_signed_range_are_followed() {
         "the update and the delete carried over"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_and_latin1_keys_are_refused_before_anything_changes() {
+    let server = Server::start(&[]).expect("throwaway MariaDB");
+    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    // A BINARY(16) key ended the copy after its first chunk (its keys read as text); a
+    // latin1 'é' key failed the re-copy of changed rows.
+    c.query_drop(
+        "CREATE DATABASE app; USE app;
+         CREATE TABLE b (id BINARY(16) NOT NULL PRIMARY KEY, qty INT NOT NULL);
+         INSERT INTO b SELECT UNHEX(MD5(seq)), seq FROM seq_1_to_1000;
+         CREATE TABLE l (name VARCHAR(20) CHARACTER SET latin1 NOT NULL PRIMARY KEY, qty INT NOT NULL);
+         INSERT INTO l SELECT CONCAT(_latin1 0xE9, seq), seq FROM seq_1_to_1000;",
+    )
+    .await
+    .expect("tables");
+    let url = server.url("app");
+    for (table, column) in [("b", "id"), ("l", "name")] {
+        let m = migration(&format!("ALTER TABLE {table} MODIFY qty BIGINT NOT NULL;"));
+        let out = zerodown()
+            .args(["apply", &m.path().to_string_lossy(), "--database-url", &url])
+            .arg("--yes")
+            .output()
+            .expect("apply");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot follow its primary key column `{column}`"))
+                && stderr.contains("nothing was changed"),
+            "{stderr}"
+        );
+        let tables: Vec<String> = c
+            .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY 1")
+            .await
+            .expect("tables");
+        assert_eq!(tables, ["b", "l"], "no shadow made");
+        let out = zerodown()
+            .args(["abort", "--database-url", &url])
+            .output()
+            .expect("abort");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let types: Vec<String> = c
+        .query("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND COLUMN_NAME = 'qty'")
+        .await
+        .expect("types");
+    assert_eq!(types, ["int", "int"], "both tables as they were");
+}

@@ -130,14 +130,16 @@ pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bo
 
 /// Where each key column is in the table's rows, and for an integer column its width and
 /// whether it is unsigned (the binary log reader must read such values as unsigned).
+/// Refuses a key the reader cannot follow (see [`unfollowable`]), before anything changes.
 pub(super) async fn key_positions(
     c: &mut Conn,
     rb: &Rebuild,
 ) -> Result<Vec<KeyColumn>, DriverError> {
-    let positions: Vec<(String, u64, String, String)> = c
+    type Column = (String, u64, String, String, Option<String>);
+    let columns: Vec<Column> = c
         .exec(
-            "SELECT COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS
-              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            "SELECT COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME
+               FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (rb.db.clone(), rb.table.clone()),
         )
         .await
@@ -145,17 +147,40 @@ pub(super) async fn key_positions(
     rb.key
         .iter()
         .map(|k| {
-            positions
+            let (_, p, data_type, column_type, charset) = columns
                 .iter()
                 .find(|(c, ..)| c == k)
-                .map(|(_, p, data_type, column_type)| KeyColumn {
-                    position: (*p as usize).saturating_sub(1),
-                    integer_bits: integer_bits(data_type),
-                    unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
-                })
-                .ok_or_else(|| refuse(format!("key column {k} not found")))
+                .ok_or_else(|| refuse(format!("key column {k} not found")))?;
+            if let Some(why) = unfollowable(data_type, charset.as_deref()) {
+                return Err(refuse(format!(
+                    "{}: the online rebuild cannot follow its primary key column `{k}` ({column_type}{}): {why}, and changes made during the copy would be lost; nothing was changed. Convert the key to utf8mb4 first, or make the change as a blocking ALTER TABLE in a quiet window",
+                    rb.table,
+                    charset.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                )));
+            }
+            Ok(KeyColumn {
+                position: (*p as usize).saturating_sub(1),
+                integer_bits: integer_bits(data_type),
+                unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
+            })
         })
         .collect()
+}
+
+/// Why a key column of this type cannot be followed, if it cannot: the binary log reader
+/// takes keys as UTF-8 text. Bytes that are not UTF-8 are misread (a BINARY(16) key ended
+/// the copy after its first chunk; a latin1 'é' made the re-copy fail, and latin1 bytes
+/// that happen to be valid UTF-8 would name another row).
+fn unfollowable(data_type: &str, charset: Option<&str>) -> Option<&'static str> {
+    match (data_type, charset) {
+        ("binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob", _) => {
+            Some("a binary key is read from the binary log as text")
+        }
+        (_, Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) | (_, None) => None,
+        (_, Some(_)) => {
+            Some("only UTF-8 and ASCII keys are read from the binary log as they are stored")
+        }
+    }
 }
 
 fn integer_bits(data_type: &str) -> Option<u32> {
@@ -204,4 +229,22 @@ pub(super) async fn shared_columns(
         columns.push(name);
     }
     Ok((columns, parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unfollowable;
+
+    #[test]
+    fn binary_and_non_utf8_keys_are_refused() {
+        assert!(unfollowable("binary", None).is_some());
+        assert!(unfollowable("varbinary", None).is_some());
+        assert!(unfollowable("varchar", Some("latin1")).is_some());
+        assert!(unfollowable("char", Some("cp1251")).is_some());
+        assert!(unfollowable("varchar", Some("utf8mb4")).is_none());
+        assert!(unfollowable("varchar", Some("utf8mb3")).is_none());
+        assert!(unfollowable("char", Some("ascii")).is_none());
+        assert!(unfollowable("int", None).is_none());
+        assert!(unfollowable("datetime", None).is_none());
+    }
 }
