@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{exit_by, migration, mysql_rows_copied, zerodown};
+use common::{control, exit_by, migration, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use zerodown_mysql::server::Server;
@@ -22,18 +22,6 @@ async fn copy_rate(c: &mut Conn, window: Duration) -> f64 {
     tokio::time::sleep(window).await;
     let b = mysql_rows_copied(c).await;
     b.saturating_sub(a) as f64 / t0.elapsed().as_secs_f64()
-}
-
-fn control(args: &[&str], url: &str) -> (Option<i32>, String) {
-    let out = zerodown()
-        .args(args)
-        .args(["--database-url", url])
-        .output()
-        .expect("control command");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn stderr_of(child: Child) -> String {

@@ -9,7 +9,9 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{migration, mysql_altered_definition, mysql_definition, mysql_rows_copied, zerodown};
+use common::{
+    control, migration, mysql_altered_definition, mysql_definition, mysql_rows_copied, zerodown,
+};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -225,31 +227,19 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let out = zerodown()
-        .args(["abort", "--database-url", &url])
-        .output()
-        .expect("abort");
+    let (code, said) = control(&["abort"], &url);
     assert_eq!(
-        out.status.code(),
+        code,
         Some(5),
-        "a running migration is asked to stop: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "a running migration is asked to stop: {said}"
     );
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")
         .expect("output");
     assert_ne!(out.status.code(), Some(0), "the run stopped");
-    let out = zerodown()
-        .args(["abort", "--database-url", &url])
-        .output()
-        .expect("abort again");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, said) = control(&["abort"], &url);
+    assert_eq!(code, Some(0), "{said}");
     let tables: Vec<String> = c
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
         .await
@@ -291,16 +281,8 @@ async fn a_table_with_triggers_is_refused_before_anything_changes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("has triggers"), "{stderr}");
-    let out = zerodown()
-        .args(["abort", "--database-url", &url])
-        .output()
-        .expect("abort");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, said) = control(&["abort"], &url);
+    assert_eq!(code, Some(0), "{said}");
     // Planned with the trigger there: a blocking copy that apply will not run unasked.
     let other = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL; -- again");
     let out = zerodown()
@@ -409,16 +391,8 @@ async fn binary_and_latin1_keys_are_refused_before_anything_changes() {
             .await
             .expect("tables");
         assert_eq!(tables, ["b", "l"], "no shadow made");
-        let out = zerodown()
-            .args(["abort", "--database-url", &url])
-            .output()
-            .expect("abort");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, said) = control(&["abort"], &url);
+        assert_eq!(code, Some(0), "{said}");
     }
     let types: Vec<String> = c
         .query("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND COLUMN_NAME = 'qty'")

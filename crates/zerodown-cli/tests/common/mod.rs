@@ -105,3 +105,16 @@ pub async fn mysql_rows_copied(c: &mut mysql_async::Conn) -> u64 {
     .flatten()
     .unwrap_or(0)
 }
+
+/// Runs `zerodown <args> --database-url <url>`: its exit code and what it said on stderr.
+pub fn control(args: &[&str], url: &str) -> (Option<i32>, String) {
+    let out = zerodown()
+        .args(args)
+        .args(["--database-url", url])
+        .output()
+        .expect("zerodown control command");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
