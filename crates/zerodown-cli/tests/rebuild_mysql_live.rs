@@ -160,6 +160,17 @@ async fn int_to_bigint_online_under_load() {
     let logs = stop_clients(&stop, clients).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The run report's line for the step: step, lock, attempts, held ms, rows, what (the
+    // rows the copy found: the clients delete some before it gets to them).
+    let copied = stderr
+        .lines()
+        .find(|l| l.contains("online rebuild of") && l.trim_start().starts_with('1'))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|rows| rows.parse::<u64>().ok());
+    assert!(
+        copied.is_some_and(|n| n >= ROWS * 9 / 10),
+        "the report counts the rows copied ({copied:?}): {stderr}"
+    );
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     assert!(errors.is_empty(), "client errors: {errors:?}");
     let worst = logs.iter().map(|l| l.worst).max().unwrap_or_default();

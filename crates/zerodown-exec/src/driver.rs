@@ -107,6 +107,15 @@ pub struct BatchOutcome {
     pub last_key: Option<Vec<String>>,
 }
 
+/// What an online rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The longest the tables were locked.
+    pub held: Duration,
+    /// Rows copied, over every run of the step.
+    pub rows: u64,
+}
+
 /// Work against the target database.
 #[async_trait]
 pub trait Database: Send {
@@ -119,7 +128,7 @@ pub trait Database: Send {
         &mut self,
         _at: &Checkpoint<'_>,
         _step: &Step,
-    ) -> Result<Duration, DriverError> {
+    ) -> Result<Rebuilt, DriverError> {
         Err(DriverError::permanent(
             "this database has no online rebuild: the step cannot run here",
         ))

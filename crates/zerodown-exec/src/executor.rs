@@ -401,10 +401,13 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                 };
                 self.db.online_rebuild(&at, step).await
             } else {
-                self.db.run_step(step).await
+                self.db
+                    .run_step(step)
+                    .await
+                    .map(|held| Rebuilt { held, rows: 0 })
             };
             match result {
-                Ok(held) => {
+                Ok(Rebuilt { held, rows }) => {
                     if blocking {
                         self.report.worst_lock_wait_ms =
                             self.report.worst_lock_wait_ms.max(ms(t0.elapsed()));
@@ -412,7 +415,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                     return Ok(Done {
                         attempts: backoff.attempts() + 1,
                         held,
-                        rows: 0,
+                        rows,
                     });
                 }
                 Err(e) if e.class.retryable() => {

@@ -140,7 +140,7 @@ impl Database for MyDriver {
         &mut self,
         at: &Checkpoint<'_>,
         step: &Step,
-    ) -> Result<Duration, DriverError> {
+    ) -> Result<zerodown_exec::Rebuilt, DriverError> {
         crate::rebuild::run(self, at, step).await
     }
 

@@ -26,7 +26,7 @@ use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 use zerodown_core::plan::Step;
 use zerodown_core::sql::quote::mysql_table;
-use zerodown_exec::{Checkpoint, DriverError, ErrorClass};
+use zerodown_exec::{Checkpoint, DriverError, ErrorClass, Rebuilt};
 
 use crate::catalog::split_name;
 use crate::driver::MyDriver;
@@ -150,7 +150,7 @@ pub async fn run(
     d: &mut MyDriver,
     at: &Checkpoint<'_>,
     step: &Step,
-) -> Result<Duration, DriverError> {
+) -> Result<Rebuilt, DriverError> {
     let table_name = step
         .table
         .clone()
@@ -186,7 +186,10 @@ pub async fn run(
     };
     let mut state = load_state(c, &rb).await?;
     if state.swapped || swapped_already(c, &rb, &state).await? {
-        return Ok(Duration::ZERO);
+        return Ok(Rebuilt {
+            held: Duration::ZERO,
+            rows: rows_copied(c, &rb).await?,
+        });
     }
     preconditions(c, &rb).await?;
     rb.key = key_columns(c, &rb).await?;
@@ -250,7 +253,10 @@ pub async fn run(
                     state.swapped = true;
                     let c = d.conn().await?;
                     save(c, &rb, &state, false).await?;
-                    return Ok(verify_held.max(cutover_held));
+                    return Ok(Rebuilt {
+                        held: verify_held.max(cutover_held),
+                        rows: rows_copied(c, &rb).await?,
+                    });
                 }
                 Err(e) if e.class.retryable() => {
                     last = Some(e);
@@ -271,6 +277,21 @@ pub async fn run(
     capture.abort();
     // What the executor reports as "held": the longest the tables were locked.
     result
+}
+
+/// Rows the step's copies recorded (every run of it, re-copied ranges included).
+async fn rows_copied(c: &mut Conn, rb: &Rebuild) -> Result<u64, DriverError> {
+    let rows: Option<u64> = one(
+        c,
+        "SELECT rows_done FROM `_zerodown`.steps WHERE db = ? AND migration_id = ? AND step_no = ?",
+        vec![
+            rb.state_db.clone().into(),
+            rb.migration.clone().into(),
+            rb.step.into(),
+        ],
+    )
+    .await?;
+    Ok(rows.unwrap_or(0))
 }
 
 fn fastrand_id() -> u32 {
