@@ -8,7 +8,9 @@ use zerodown_core::plan::BackfillSpec;
 use zerodown_core::sql::quote::mysql_ident;
 use zerodown_exec::*;
 
-use crate::driver::{columns_sql, key_compare as compare, schema_and_table, table_sql, MyDriver};
+use crate::driver::{
+    columns_sql, in_transaction, key_compare as compare, schema_and_table, table_sql, MyDriver,
+};
 use crate::state::STATE_DB;
 
 /// The key to walk: the spec's, or the primary key.
@@ -154,21 +156,14 @@ pub async fn batch(
     };
     let updated = d
         .with_conn(update, async |c, update| {
-            c.query_drop(isolation).await?;
-            c.query_drop("START TRANSACTION").await?;
-            let done = async {
+            in_transaction(c, Some(isolation), async |c| {
                 c.exec_drop(update, params).await?;
                 let changed = c.affected_rows();
                 c.exec_drop(checkpoint, (changed, last_json, limit, db, migration, step))
                     .await?;
-                c.query_drop("COMMIT").await?;
-                Ok::<u64, mysql_async::Error>(changed)
-            }
-            .await;
-            if done.is_err() {
-                let _ = c.query_drop("ROLLBACK").await;
-            }
-            done
+                Ok(changed)
+            })
+            .await
         })
         .await?;
     Ok(BatchOutcome {

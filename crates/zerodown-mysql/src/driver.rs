@@ -313,6 +313,29 @@ pub(crate) fn schema_and_table(name: &str) -> (Option<String>, String) {
 }
 
 /// `(a, b) > (?, ?)`, or `a > ?` for a single column (a plain range scan).
+/// Runs `work` in one transaction on `c`, after `isolation` (a `SET TRANSACTION …`
+/// statement) if given: committed when it succeeds, rolled back when anything fails.
+pub(crate) async fn in_transaction<T>(
+    c: &mut Conn,
+    isolation: Option<&str>,
+    work: impl AsyncFnOnce(&mut Conn) -> Result<T, mysql_async::Error>,
+) -> Result<T, mysql_async::Error> {
+    let done = async {
+        if let Some(isolation) = isolation {
+            c.query_drop(isolation).await?;
+        }
+        c.query_drop("START TRANSACTION").await?;
+        let value = work(&mut *c).await?;
+        c.query_drop("COMMIT").await?;
+        Ok(value)
+    }
+    .await;
+    if done.is_err() {
+        let _ = c.query_drop("ROLLBACK").await;
+    }
+    done
+}
+
 pub(crate) fn key_compare(columns: &[String], op: &str) -> String {
     if columns.len() == 1 {
         format!("{} {op} ?", mysql_ident(&columns[0]))

@@ -8,7 +8,7 @@ use mysql_async::Conn;
 use zerodown_core::plan::Step;
 use zerodown_exec::*;
 
-use crate::driver::MyDriver;
+use crate::driver::{in_transaction, MyDriver};
 use crate::errors::classify;
 
 /// Where state lives (backquoted).
@@ -264,8 +264,7 @@ impl StateStore for MyDriver {
             })
             .collect();
         self.with_conn("", async |c, _| {
-            c.query_drop("START TRANSACTION").await?;
-            let done = async {
+            in_transaction(c, None, async |c| {
                 c.exec_drop(
                     "INSERT INTO `_zerodown`.migrations (db, id, checksum, source, plan, status)
                      VALUES (?, ?, ?, ?, ?, 'running')",
@@ -280,13 +279,9 @@ impl StateStore for MyDriver {
                     )
                     .await?;
                 }
-                c.query_drop("COMMIT").await
-            }
-            .await;
-            if done.is_err() {
-                let _ = c.query_drop("ROLLBACK").await;
-            }
-            done
+                Ok(())
+            })
+            .await
         })
         .await
     }

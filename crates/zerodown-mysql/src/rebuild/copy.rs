@@ -10,9 +10,12 @@ use zerodown_core::sql::quote::mysql_ident;
 use zerodown_exec::DriverError;
 
 use super::Rebuild;
-use crate::driver::columns_sql;
 pub(crate) use crate::driver::key_compare as compare;
+use crate::driver::{columns_sql, in_transaction};
 use crate::errors::classify;
+
+/// The copy's reads of the table: consistent reads, no locks on its rows.
+const READ_COMMITTED: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// Tries of one batch of changed rows (a deadlock with a client is retried).
 const RECOPY_ATTEMPTS: u64 = 5;
@@ -123,23 +126,16 @@ impl Rebuild {
         );
         let checkpoint = self.checkpoint_sql();
         let state = serde_json::json!({ "copied_to": upto }).to_string();
-        let done = async {
-            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await?;
-            c.query_drop("START TRANSACTION").await?;
+        in_transaction(c, Some(READ_COMMITTED), async |c| {
             c.exec_drop(delete, params.clone()).await?;
             c.exec_drop(insert, params).await?;
             let copied = c.affected_rows();
             c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
                 .await?;
-            c.query_drop("COMMIT").await?;
-            Ok::<u64, mysql_async::Error>(copied)
-        }
-        .await;
-        if done.is_err() {
-            let _ = c.query_drop("ROLLBACK").await;
-        }
-        done.map_err(|e| classify(&e))
+            Ok(copied)
+        })
+        .await
+        .map_err(|e| classify(&e))
     }
 
     /// Past the copy's mark with a key of one integer column (no row after `after` is in
@@ -162,28 +158,20 @@ impl Rebuild {
         let last = format!("SELECT CAST(MAX({key}) AS CHAR) FROM {shadow} WHERE {key} > ?");
         let after = super::buckets::int_value(after);
         let checkpoint = self.checkpoint_sql();
-        let done = async {
-            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await?;
-            c.query_drop("START TRANSACTION").await?;
+        in_transaction(c, Some(READ_COMMITTED), async |c| {
             c.exec_drop(insert, (after.clone(),)).await?;
             let copied = c.affected_rows();
             let last: Option<Option<String>> = c.exec_first(last, (after,)).await?;
             let Some(last) = last.flatten().filter(|_| copied > 0) else {
-                c.query_drop("COMMIT").await?;
                 return Ok(None);
             };
             let state = serde_json::json!({ "copied_to": [&last] }).to_string();
             c.exec_drop(checkpoint, self.checkpoint_params(copied, Some(state)))
                 .await?;
-            c.query_drop("COMMIT").await?;
-            Ok::<_, mysql_async::Error>(Some(vec![last]))
-        }
-        .await;
-        if done.is_err() {
-            let _ = c.query_drop("ROLLBACK").await;
-        }
-        done.map_err(|e| classify(&e))
+            Ok(Some(vec![last]))
+        })
+        .await
+        .map_err(|e| classify(&e))
     }
 
     /// `key IN (…)` for a batch of keys: the key expression, the list, the parameters.
@@ -256,9 +244,7 @@ impl Rebuild {
             self.source_sql()
         );
         let q = |e: mysql_async::Error| classify(&e);
-        c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .await
-            .map_err(q)?;
+        c.query_drop(READ_COMMITTED).await.map_err(q)?;
         let present: Vec<mysql_async::Row> = c.exec(lock, params).await.map_err(q)?;
         let present: std::collections::HashSet<Vec<String>> =
             present.iter().map(|r| self.key_of(r)).collect();
@@ -268,21 +254,14 @@ impl Rebuild {
             .cloned()
             .collect();
         let [delete, write] = self.recopy_sql(batch, Some(&gone));
-        let done = async {
-            c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await?;
-            c.query_drop("START TRANSACTION").await?;
+        in_transaction(c, Some(READ_COMMITTED), async |c| {
             if !delete.1.is_empty() {
                 c.exec_drop(&delete.0, delete.1).await?;
             }
-            c.exec_drop(&write.0, write.1).await?;
-            c.query_drop("COMMIT").await
-        }
-        .await;
-        if done.is_err() {
-            let _ = c.query_drop("ROLLBACK").await;
-        }
-        done.map_err(q)
+            c.exec_drop(&write.0, write.1).await
+        })
+        .await
+        .map_err(q)
     }
 
     /// The delete from the shadow and the write into it that copy `batch` again, each

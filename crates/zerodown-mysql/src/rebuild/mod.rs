@@ -17,7 +17,7 @@ mod verify;
 
 pub(crate) use checks::is_sentry;
 use checks::*;
-use state::{load_state, save};
+use state::{load_state, rows_copied, save};
 
 use std::time::{Duration, Instant};
 
@@ -123,9 +123,14 @@ impl Rebuild {
     }
 
     fn checkpoint_params(&self, rows: u64, state: Option<String>) -> Vec<Value> {
-        vec![
-            rows.into(),
-            state.into(),
+        let mut params = vec![rows.into(), state.into()];
+        params.extend(self.step_row());
+        params
+    }
+
+    /// `db, migration_id, step_no` of the step's row in `_zerodown.steps`.
+    fn step_row(&self) -> [Value; 3] {
+        [
             self.state_db.clone().into(),
             self.migration.clone().into(),
             self.step.into(),
@@ -277,21 +282,6 @@ pub async fn run(
     capture.abort();
     // What the executor reports as "held": the longest the tables were locked.
     result
-}
-
-/// Rows the step's copies recorded (every run of it, re-copied ranges included).
-async fn rows_copied(c: &mut Conn, rb: &Rebuild) -> Result<u64, DriverError> {
-    let rows: Option<u64> = one(
-        c,
-        "SELECT rows_done FROM `_zerodown`.steps WHERE db = ? AND migration_id = ? AND step_no = ?",
-        vec![
-            rb.state_db.clone().into(),
-            rb.migration.clone().into(),
-            rb.step.into(),
-        ],
-    )
-    .await?;
-    Ok(rows.unwrap_or(0))
 }
 
 fn fastrand_id() -> u32 {
