@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{control, exit_by, migration, mysql_rows_copied, zerodown};
+use common::{app_tables, control, exit_by, migration, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use zerodown_mysql::server::Server;
@@ -102,10 +102,7 @@ async fn rate_pause_and_abort_reach_the_online_copy() {
     // The second abort undoes: the shadow goes, the table is as it was.
     let (code, said) = control(&["abort"], &url);
     assert_eq!(code, Some(0), "{said}");
-    let tables: Vec<String> = c
-        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY 1")
-        .await
-        .expect("tables");
+    let tables = app_tables(&mut c).await;
     assert_eq!(tables, ["t"], "no leftovers");
     let kind: Option<String> = c
         .query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{migration, mysql_altered_definition, mysql_definition, zerodown};
+use common::{app_tables, migration, mysql_altered_definition, mysql_definition, zerodown};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -222,10 +222,7 @@ async fn int_to_bigint_online_under_load() {
     assert_eq!(untouched_wrong, 0);
     assert_eq!(mysql_definition(&mut c, "t").await, expected_definition);
     // No leftovers but the old table, kept until someone drops it.
-    let tables: Vec<String> = c
-        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
-        .await
-        .expect("tables");
+    let tables = app_tables(&mut c).await;
     assert_eq!(tables, vec!["t", "t_zdold"]);
 }
 

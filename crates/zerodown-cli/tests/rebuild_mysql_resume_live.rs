@@ -10,7 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    control, migration, mysql_altered_definition, mysql_definition, mysql_rows_copied, zerodown,
+    app_tables, control, migration, mysql_altered_definition, mysql_definition, mysql_rows_copied,
+    zerodown,
 };
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
@@ -240,10 +241,7 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
     assert_ne!(out.status.code(), Some(0), "the run stopped");
     let (code, said) = control(&["abort"], &url);
     assert_eq!(code, Some(0), "{said}");
-    let tables: Vec<String> = c
-        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
-        .await
-        .expect("tables");
+    let tables = app_tables(&mut c).await;
     assert_eq!(tables, vec!["t"], "no leftovers");
     let len: Option<u64> = c
         .query_first("SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'")
@@ -308,10 +306,7 @@ async fn a_table_with_triggers_is_refused_before_anything_changes() {
         .expect("plan");
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains("triggers (t_audit)"), "{text}");
-    let tables: Vec<String> = c
-        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'")
-        .await
-        .expect("tables");
+    let tables = app_tables(&mut c).await;
     assert_eq!(tables, vec!["t"]);
     assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
 }
@@ -386,10 +381,7 @@ async fn binary_and_latin1_keys_are_refused_before_anything_changes() {
                 && stderr.contains("nothing was changed"),
             "{stderr}"
         );
-        let tables: Vec<String> = c
-            .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY 1")
-            .await
-            .expect("tables");
+        let tables = app_tables(&mut c).await;
         assert_eq!(tables, ["b", "l"], "no shadow made");
         let (code, said) = control(&["abort"], &url);
         assert_eq!(code, Some(0), "{said}");

@@ -118,3 +118,11 @@ pub fn control(args: &[&str], url: &str) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The tables of the database `app`, by name.
+pub async fn app_tables(c: &mut mysql_async::Conn) -> Vec<String> {
+    use mysql_async::prelude::Queryable;
+    c.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY TABLE_NAME")
+        .await
+        .expect("tables")
+}
