@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use zerodown_exec::{Event, EventSink, RetryReason};
+use zerodown_exec::{Event, EventSink, RebuildPhase, RetryReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -19,6 +19,8 @@ pub struct Sink {
     format: LogFormat,
     bar: Option<ProgressBar>,
     last_line: Instant,
+    /// When the current step started (the online rebuild's phases say how far in).
+    step_started: Instant,
 }
 
 impl Sink {
@@ -27,7 +29,26 @@ impl Sink {
             format,
             bar: None,
             last_line: Instant::now(),
+            step_started: Instant::now(),
         }
+    }
+
+    /// A progress bar of rows on a terminal (none in a log).
+    fn start_bar(&mut self, estimated_rows: Option<u64>, rows_done: u64) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = match estimated_rows {
+            Some(n) => ProgressBar::new(n.max(rows_done)),
+            None => ProgressBar::no_length(),
+        };
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("      {bar:30} {pos}/{len} rows, {msg}, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_position(rows_done);
+        self.bar = Some(bar);
     }
 
     fn line(&self, s: String) {
@@ -86,7 +107,10 @@ impl EventSink for Sink {
                 step,
                 total,
                 description,
-            } => self.line(format!("[{}/{total}] {description}", step + 1)),
+            } => {
+                self.step_started = Instant::now();
+                self.line(format!("[{}/{total}] {description}", step + 1))
+            }
             Event::StepAlreadyDone { step } => self.line(format!(
                 "[{}] already done before the interruption: skipped",
                 step + 1
@@ -152,20 +176,28 @@ impl EventSink for Sink {
                         String::new()
                     }
                 ));
-                if std::io::stderr().is_terminal() {
-                    let bar = match estimated_rows {
-                        Some(n) => ProgressBar::new(*n),
-                        None => ProgressBar::no_length(),
-                    };
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "      {bar:30} {pos}/{len} rows, {msg}, ETA {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    bar.set_position(*rows_done);
-                    self.bar = Some(bar);
+                self.start_bar(*estimated_rows, *rows_done);
+            }
+            Event::RebuildPhase {
+                phase,
+                rows_done,
+                estimated_rows,
+                ..
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let at = self.step_started.elapsed().as_secs_f64();
+                let rows = match phase {
+                    RebuildPhase::Copy if *rows_done > 0 => {
+                        format!(", resuming after {rows_done} rows")
+                    }
+                    RebuildPhase::Copy => String::new(),
+                    _ => format!(" ({rows_done} rows copied)"),
+                };
+                self.line(format!("      {at:.1} s: {}{rows}", phase.text()));
+                if *phase == RebuildPhase::Copy {
+                    self.start_bar(*estimated_rows, *rows_done);
                 }
             }
             Event::Batch {

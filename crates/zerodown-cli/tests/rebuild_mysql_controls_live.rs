@@ -98,6 +98,13 @@ async fn rate_pause_and_abort_reach_the_online_copy() {
         "{stderr}"
     );
     assert!(at_stop < ROWS, "stopped mid-copy ({at_stop} rows copied)");
+    // The run said so when the pause took effect and when it ended.
+    let paused_at = stderr.find("      paused (zerodown unpause");
+    let unpaused_at = stderr.find("      unpaused");
+    assert!(
+        paused_at.is_some() && paused_at < unpaused_at,
+        "the pause and its end are reported: {stderr}"
+    );
 
     // The second abort undoes: the shadow goes, the table is as it was.
     let (code, said) = control(&["abort"], &url);

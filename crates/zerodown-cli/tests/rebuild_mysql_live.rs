@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{app_tables, migration, mysql_altered_definition, mysql_definition, zerodown};
 use mysql_async::prelude::Queryable;
+use zerodown_exec::RebuildPhase;
 use zerodown_mysql::server::Server;
 
 const ROWS: u64 = 200_000;
@@ -171,6 +172,21 @@ async fn int_to_bigint_online_under_load() {
         copied.is_some_and(|n| n >= ROWS * 9 / 10),
         "the report counts the rows copied ({copied:?}): {stderr}"
     );
+    // The rebuild says where it is: each phase once, in order.
+    let phases: Vec<&str> = [
+        RebuildPhase::Copy,
+        RebuildPhase::CatchUp,
+        RebuildPhase::Verify,
+        RebuildPhase::Cutover,
+    ]
+    .iter()
+    .map(|p| p.text())
+    .collect();
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| phases.iter().find(|p| l.contains(*p)).copied())
+        .collect();
+    assert_eq!(said, phases, "{stderr}");
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     assert!(errors.is_empty(), "client errors: {errors:?}");
     let worst = logs.iter().map(|l| l.worst).max().unwrap_or_default();

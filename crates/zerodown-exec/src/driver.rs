@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use zerodown_core::plan::{BackfillSpec, Step};
 
+use crate::events::EventSink;
+
 /// Errors classified the same way on every engine (PostgreSQL SQLSTATE, MySQL codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,11 +125,13 @@ pub trait Database: Send {
     /// transaction when the step is transactional. Returns how long it took.
     async fn run_step(&mut self, step: &Step) -> Result<Duration, DriverError>;
     /// Runs an online rebuild step (MySQL/MariaDB: a shadow table, a chunked copy, changes
-    /// from the binary log, a cut-over), resuming from what it recorded for `at`.
+    /// from the binary log, a cut-over), resuming from what it recorded for `at`, and
+    /// reporting its phases and chunks to `events`.
     async fn online_rebuild(
         &mut self,
         _at: &Checkpoint<'_>,
         _step: &Step,
+        _events: &mut dyn EventSink,
     ) -> Result<Rebuilt, DriverError> {
         Err(DriverError::permanent(
             "this database has no online rebuild: the step cannot run here",

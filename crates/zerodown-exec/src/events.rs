@@ -44,6 +44,37 @@ impl RetryReason {
     }
 }
 
+/// A part of an online rebuild (MySQL/MariaDB), in the order they come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildPhase {
+    /// Rows are copied into the shadow table by key; `batch` events follow.
+    Copy,
+    /// The rows changed meanwhile (read from the binary log) are copied again.
+    CatchUp,
+    /// Put-off indexes are built and the checksums of table and shadow compared.
+    Verify,
+    /// `--postpone-cutover`: waiting for `zerodown cutover`, changed rows still copied.
+    CutoverPostponed,
+    /// The tables are swapped.
+    Cutover,
+}
+
+impl RebuildPhase {
+    /// For people: what the rebuild does now.
+    pub fn text(self) -> &'static str {
+        match self {
+            RebuildPhase::Copy => "copying the rows into the shadow table",
+            RebuildPhase::CatchUp => "copying again the rows changed meanwhile (binary log)",
+            RebuildPhase::Verify => "building put-off indexes and comparing checksums",
+            RebuildPhase::CutoverPostponed => {
+                "cut-over postponed: `zerodown cutover` swaps the tables (changed rows are still copied)"
+            }
+            RebuildPhase::Cutover => "swapping the tables",
+        }
+    }
+}
+
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -90,6 +121,14 @@ pub enum Event {
     BackfillStarted {
         step: usize,
         key: Vec<String>,
+        rows_done: u64,
+        estimated_rows: Option<u64>,
+    },
+    /// An online rebuild moved to `phase`; `rows_done`: rows copied so far (over every
+    /// run of the step), `estimated_rows`: the table's estimate (None: unknown).
+    RebuildPhase {
+        step: usize,
+        phase: RebuildPhase,
         rows_done: u64,
         estimated_rows: Option<u64>,
     },
@@ -183,6 +222,12 @@ mod tests {
                 rows_done: 0,
                 estimated_rows: None,
             },
+            Event::RebuildPhase {
+                step,
+                phase: RebuildPhase::Copy,
+                rows_done: 0,
+                estimated_rows: None,
+            },
             Event::Batch {
                 step,
                 rows: 0,
@@ -216,6 +261,7 @@ mod tests {
                 | Event::BlockerTerminated { .. }
                 | Event::InvalidIndexDropped { .. }
                 | Event::BackfillStarted { .. }
+                | Event::RebuildPhase { .. }
                 | Event::Batch { .. }
                 | Event::Throttled { .. }
                 | Event::Paused { .. }
@@ -225,6 +271,26 @@ mod tests {
             }
         }
         events
+    }
+
+    #[test]
+    fn every_rebuild_phase_is_documented() {
+        let doc = include_str!("../../../docs/apply-events.md");
+        let row = doc
+            .lines()
+            .find(|l| l.contains("`rebuild_phase`"))
+            .expect("rebuild_phase row");
+        for phase in [
+            RebuildPhase::Copy,
+            RebuildPhase::CatchUp,
+            RebuildPhase::Verify,
+            RebuildPhase::CutoverPostponed,
+            RebuildPhase::Cutover,
+        ] {
+            let name = serde_json::to_value(phase).expect("json");
+            let name = name.as_str().expect("a name");
+            assert!(row.contains(&format!("`{name}`")), "phase {name}: {row}");
+        }
     }
 
     #[test]

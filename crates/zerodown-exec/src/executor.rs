@@ -399,7 +399,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                     migration: &self.migration,
                     step: n,
                 };
-                self.db.online_rebuild(&at, step).await
+                self.db.online_rebuild(&at, step, &mut *self.sink).await
             } else {
                 self.db
                     .run_step(step)

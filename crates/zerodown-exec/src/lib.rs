@@ -13,5 +13,5 @@ pub mod executor;
 
 pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;
-pub use events::{Event, EventSink, RetryReason};
+pub use events::{Event, EventSink, RebuildPhase, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};

@@ -140,8 +140,9 @@ impl Database for MyDriver {
         &mut self,
         at: &Checkpoint<'_>,
         step: &Step,
+        events: &mut dyn zerodown_exec::EventSink,
     ) -> Result<zerodown_exec::Rebuilt, DriverError> {
-        crate::rebuild::run(self, at, step).await
+        crate::rebuild::run(self, at, step, events).await
     }
 
     async fn run_step(&mut self, step: &Step) -> Result<Duration, DriverError> {

@@ -32,14 +32,22 @@ pub async fn busy_sessions(c: &mut Conn) -> Result<Option<u32>, DriverError> {
 
 impl Throttle {
     /// Waits until no replica lags more than `max_lag` and at most `max_busy` sessions
-    /// run statements. A measurement that fails ends the wait (as the executor does):
-    /// an unreachable replica must not stop the copy for ever.
-    pub async fn wait(&mut self, c: &mut Conn, db: &str) {
+    /// run statements, telling `waiting` why and for how long before each wait. A
+    /// measurement that fails ends the wait (as the executor does): an unreachable
+    /// replica must not stop the copy for ever.
+    pub async fn wait(
+        &mut self,
+        c: &mut Conn,
+        db: &str,
+        waiting: &mut (dyn FnMut(String, Duration) + Send),
+    ) {
         while let Ok(Some(lag)) = self.replicas.lag(c, db).await {
             if lag <= self.max_lag {
                 break;
             }
-            tokio::time::sleep(lag.min(Duration::from_secs(5))).await;
+            let delay = lag.min(Duration::from_secs(5));
+            waiting(format!("replica lag {:.1} s", lag.as_secs_f64()), delay);
+            tokio::time::sleep(delay).await;
         }
         let Some(max) = self.max_busy else {
             return;
@@ -48,6 +56,10 @@ impl Throttle {
             if busy <= max {
                 break;
             }
+            waiting(
+                format!("{busy} sessions running statements, more than {max}"),
+                POLL,
+            );
             tokio::time::sleep(POLL).await;
         }
     }

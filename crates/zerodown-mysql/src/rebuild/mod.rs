@@ -12,11 +12,13 @@ mod copy;
 mod cutover;
 mod indexes;
 mod pace;
+mod progress;
 mod state;
 mod verify;
 
 pub(crate) use checks::is_sentry;
 use checks::*;
+use progress::{estimated_rows, Progress};
 use state::{load_state, rows_copied, save};
 
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 use zerodown_core::plan::Step;
 use zerodown_core::sql::quote::mysql_table;
-use zerodown_exec::{Checkpoint, DriverError, ErrorClass, Rebuilt};
+use zerodown_exec::{Checkpoint, DriverError, ErrorClass, EventSink, RebuildPhase, Rebuilt};
 
 use crate::catalog::split_name;
 use crate::driver::MyDriver;
@@ -155,6 +157,7 @@ pub async fn run(
     d: &mut MyDriver,
     at: &Checkpoint<'_>,
     step: &Step,
+    events: &mut dyn EventSink,
 ) -> Result<Rebuilt, DriverError> {
     let table_name = step
         .table
@@ -231,6 +234,8 @@ pub async fn run(
     }
     (rb.columns, rb.check_parts) = shared_columns(c, &rb).await?;
     rb.upsert = only_primary_unique(c, &rb).await?;
+    let mut progress = Progress::new(events, at.step, rows_copied(c, &rb).await?);
+    progress.estimated = estimated_rows(c, &rb).await?;
     let server_id = 1_000_000 + fastrand_id();
     let (captured, capture) = binlog::start(
         rb.opts.clone(),
@@ -245,11 +250,16 @@ pub async fn run(
     let result = async {
         let c = d.conn().await?;
         if !state.copy_done {
-            rb.copy_all(c, &mut state, &captured, &mut throttle).await?;
+            progress.phase(RebuildPhase::Copy);
+            rb.copy_all(c, &mut state, &captured, &mut throttle, &mut progress)
+                .await?;
         }
+        progress.phase(RebuildPhase::CatchUp);
         rb.settle(c, &captured).await?;
+        progress.phase(RebuildPhase::Verify);
         let (_, verify_held) = rb.verify(c, &captured, lock_secs, &state.deferred).await?;
-        rb.wait_for_cutover(c, &captured).await?;
+        rb.wait_for_cutover(c, &captured, &mut progress).await?;
+        progress.phase(RebuildPhase::Cutover);
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {
             rb.settle(c, &captured).await?;
@@ -307,16 +317,18 @@ impl Rebuild {
         state: &mut State,
         captured: &std::sync::Mutex<binlog::Captured>,
         throttle: &mut Throttle,
+        progress: &mut Progress<'_>,
     ) -> Result<(), DriverError> {
         let mut size = FIRST_CHUNK;
         let mut replayed = Instant::now();
         loop {
-            throttle.wait(c, &self.state_db).await;
+            let mut waiting = |reason, delay| progress.throttled(reason, delay);
+            throttle.wait(c, &self.state_db, &mut waiting).await;
             let t0 = Instant::now();
             let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
-            let upto = match mark {
+            let (upto, copied) = match mark {
                 Some(after) => match self.copy_next(c, after, size).await? {
-                    Some(last) => last,
+                    Some(next) => next,
                     None => break,
                 },
                 None => {
@@ -324,12 +336,14 @@ impl Rebuild {
                     else {
                         break;
                     };
-                    self.copy_chunk(c, state.copied_to.as_deref(), &upto)
+                    let copied = self
+                        .copy_chunk(c, state.copied_to.as_deref(), &upto)
                         .await?;
-                    upto
+                    (upto, copied)
                 }
             };
             let took = t0.elapsed();
+            progress.chunk(copied, size, took);
             // Keep each chunk near the target: its transaction holds row locks that long.
             let scale = CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(0.001);
             let rows = size;
@@ -337,7 +351,10 @@ impl Rebuild {
             let end = state.copied_to.as_ref() == Some(&upto);
             state.copied_to = Some(upto);
             let copied_to = state.copied_to.as_deref();
-            if let Some(cap) = self.pace(c, captured, copied_to, rows, took).await? {
+            if let Some(cap) = self
+                .pace(c, captured, copied_to, rows, took, progress)
+                .await?
+            {
                 size = size.min(cap);
             }
             if replayed.elapsed() > REPLAY_EVERY {

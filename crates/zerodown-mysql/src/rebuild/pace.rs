@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use mysql_async::Conn;
 use zerodown_exec::DriverError;
 
+use zerodown_exec::RebuildPhase;
+
 use super::binlog::Captured;
+use super::progress::Progress;
 use super::{one, refuse, Rebuild, REPLAY_EVERY};
 
 /// How often a held copy looks at the controls again.
@@ -59,10 +62,12 @@ impl Rebuild {
         copied_to: Option<&[String]>,
         rows: u32,
         took: Duration,
+        progress: &mut Progress<'_>,
     ) -> Result<Option<u32>, DriverError> {
         let mut replayed = Instant::now();
         loop {
             let controls = self.controls(c).await?;
+            progress.paused(controls.paused && !controls.abort_requested);
             if controls.abort_requested {
                 return Err(refuse(
                     "abort requested during the copy; the table is unchanged (zerodown abort drops the shadow table)".into(),
@@ -91,7 +96,9 @@ impl Rebuild {
         &self,
         c: &mut Conn,
         captured: &Mutex<Captured>,
+        progress: &mut Progress<'_>,
     ) -> Result<(), DriverError> {
+        let mut announced = false;
         loop {
             let controls = self.controls(c).await?;
             if controls.abort_requested {
@@ -101,6 +108,10 @@ impl Rebuild {
             }
             if !controls.postpone_cutover {
                 return Ok(());
+            }
+            if !announced {
+                progress.phase(RebuildPhase::CutoverPostponed);
+                announced = true;
             }
             self.replay(c, captured).await?;
             tokio::time::sleep(REPLAY_EVERY).await;
