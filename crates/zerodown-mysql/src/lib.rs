@@ -88,9 +88,10 @@ pub async fn table_info_in(
 ) -> Result<zerodown_core::analyze::mysql_actions::TableInfo, MyError> {
     use zerodown_core::analyze::mysql_actions::{ColumnInfo, TableInfo};
     let q = |what| move |source| MyError::Query { what, source };
-    let columns: Vec<(String, String, Option<u64>, String)> = conn
+    type Column = (String, String, Option<u64>, String, Option<String>);
+    let columns: Vec<Column> = conn
         .exec(
-            "SELECT LOWER(COLUMN_NAME), COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE
+            "SELECT LOWER(COLUMN_NAME), COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE, CHARACTER_SET_NAME
                FROM information_schema.COLUMNS
               WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
             (db, table),
@@ -113,11 +114,12 @@ pub async fn table_info_in(
     Ok(TableInfo {
         columns: columns
             .into_iter()
-            .map(|(name, column_type, bytes, nullable)| {
+            .map(|(name, column_type, bytes, nullable, charset)| {
                 let info = ColumnInfo {
                     column_type,
                     max_bytes: bytes.and_then(|b| u32::try_from(b).ok()),
                     nullable: nullable == "YES",
+                    charset,
                 };
                 (name, info)
             })

@@ -22,6 +22,8 @@ pub struct ColumnInfo {
     /// `CHARACTER_OCTET_LENGTH` of character columns.
     pub max_bytes: Option<u32>,
     pub nullable: bool,
+    /// `CHARACTER_SET_NAME` of character columns.
+    pub charset: Option<String>,
 }
 
 /// What the mapping needs of a table (lower-case names).
@@ -379,6 +381,7 @@ mod tests {
             column_type: t.into(),
             max_bytes: bytes,
             nullable,
+            charset: bytes.map(|_| "utf8mb4".into()),
         };
         TableInfo {
             columns: [

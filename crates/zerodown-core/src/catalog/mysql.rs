@@ -65,7 +65,44 @@ impl MyTable {
         if self.known && self.primary_key().is_none() {
             return Some("it has no primary key to copy it by".into());
         }
+        for key in self.primary_key().unwrap_or_default() {
+            let Some(c) = self.info.columns.get(key) else {
+                continue;
+            };
+            if let Some(why) = unfollowable_key(&c.column_type, c.charset.as_deref()) {
+                return Some(format!(
+                    "its primary key column {key} ({}{}) cannot be followed: {why}",
+                    c.column_type,
+                    c.charset
+                        .as_deref()
+                        .map(|s| format!(" {s}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
         None
+    }
+}
+
+/// Why the online rebuild cannot follow a primary key column of this type (`DATA_TYPE`
+/// or `COLUMN_TYPE`) and character set, if it cannot: its binary log reader takes keys as
+/// UTF-8 text. Bytes that are not UTF-8 are misread (a BINARY(16) key ended the copy after
+/// its first chunk; a latin1 'é' made the re-copy fail, and latin1 bytes that happen to be
+/// valid UTF-8 would name another row).
+pub fn unfollowable_key(column_type: &str, charset: Option<&str>) -> Option<&'static str> {
+    let data_type = column_type
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match (data_type.as_str(), charset) {
+        ("binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob", _) => {
+            Some("a binary key is read from the binary log as text")
+        }
+        (_, Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) | (_, None) => None,
+        (_, Some(_)) => {
+            Some("only UTF-8 and ASCII keys are read from the binary log as they are stored")
+        }
     }
 }
 
@@ -197,7 +234,20 @@ fn column_charset(def: &ColumnDef) -> Option<String> {
 
 /// A column as information_schema would show it.
 pub fn column_info(def: &ColumnDef, table_charset: &str) -> ColumnInfo {
-    let per_char = charset_bytes(&column_charset(def).unwrap_or_else(|| table_charset.into()));
+    let charset = column_charset(def).unwrap_or_else(|| table_charset.into());
+    let per_char = charset_bytes(&charset);
+    let textual = matches!(
+        def.data_type,
+        DataType::Varchar(_)
+            | DataType::Char(_)
+            | DataType::CharacterVarying(_)
+            | DataType::Text
+            | DataType::TinyText
+            | DataType::MediumText
+            | DataType::LongText
+            | DataType::Enum(..)
+            | DataType::Set(_)
+    );
     let chars = match &def.data_type {
         DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
         | DataType::Char(Some(CharacterLength::IntegerLength { length, .. }))
@@ -208,6 +258,7 @@ pub fn column_info(def: &ColumnDef, table_charset: &str) -> ColumnInfo {
     };
     ColumnInfo {
         column_type: def.data_type.to_string().to_ascii_lowercase(),
+        charset: textual.then(|| charset.to_ascii_lowercase()),
         max_bytes: chars.map(|c| c * per_char),
         nullable: !def.options.iter().any(|o| {
             matches!(
@@ -386,6 +437,9 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
         AlterOp::Extra(ExtraOp::ConvertCharset { charset, .. }) => {
             let per_char = charset_bytes(charset);
             for c in info.columns.values_mut() {
+                if c.charset.is_some() {
+                    c.charset = Some(charset.to_ascii_lowercase());
+                }
                 if let (Some(bytes), Some(len)) = (c.max_bytes, declared_length(&c.column_type)) {
                     if bytes > 0 {
                         c.max_bytes = Some(len * per_char);
@@ -452,5 +506,58 @@ mod tests {
         );
         cat.live = true;
         assert!(cat.table("t").is_none());
+    }
+
+    #[test]
+    fn keys_the_binary_log_reader_cannot_follow_stop_the_online_rebuild() {
+        let mut cat = MyCatalog::default();
+        run(
+            &mut cat,
+            "CREATE TABLE b (id BINARY(16) PRIMARY KEY, n INT);
+             CREATE TABLE l (code VARCHAR(10) PRIMARY KEY, n INT) DEFAULT CHARSET=latin1;
+             CREATE TABLE u (code VARCHAR(10) CHARACTER SET utf8mb4 PRIMARY KEY) DEFAULT CHARSET=latin1;
+             CREATE TABLE i (id INT PRIMARY KEY, v VARCHAR(5)) DEFAULT CHARSET=latin1;",
+        );
+        let obstacle = |t: &str| cat.tables[t].online_rebuild_obstacle();
+        let b = obstacle("b").expect("binary key");
+        assert!(b.contains("column id (binary(16))"), "{b}");
+        let l = obstacle("l").expect("latin1 key");
+        assert!(l.contains("column code (varchar(10) latin1)"), "{l}");
+        assert_eq!(obstacle("u"), None);
+        assert_eq!(obstacle("i"), None, "a latin1 column that is not the key");
+        run(&mut cat, "ALTER TABLE l CONVERT TO CHARACTER SET utf8mb4;");
+        assert_eq!(
+            cat.tables["l"].info.columns["code"].charset.as_deref(),
+            Some("utf8mb4")
+        );
+        assert_eq!(cat.tables["l"].online_rebuild_obstacle(), None);
+    }
+
+    #[test]
+    fn binary_and_non_utf8_key_types_are_named() {
+        for (column_type, charset) in [
+            ("binary", None),
+            ("varbinary(20)", None),
+            ("BLOB", None),
+            ("varchar(10)", Some("latin1")),
+            ("char", Some("cp1251")),
+        ] {
+            assert!(
+                unfollowable_key(column_type, charset).is_some(),
+                "{column_type}"
+            );
+        }
+        for (column_type, charset) in [
+            ("varchar(10)", Some("utf8mb4")),
+            ("varchar", Some("utf8mb3")),
+            ("char(2)", Some("ascii")),
+            ("int(11) unsigned", None),
+            ("datetime", None),
+        ] {
+            assert!(
+                unfollowable_key(column_type, charset).is_none(),
+                "{column_type}"
+            );
+        }
     }
 }

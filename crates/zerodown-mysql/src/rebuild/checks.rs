@@ -3,6 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use zerodown_core::catalog::mysql::unfollowable_key;
 use zerodown_core::sql::quote::mysql_literal;
 use zerodown_exec::DriverError;
 
@@ -130,7 +131,7 @@ pub(super) async fn only_primary_unique(c: &mut Conn, rb: &Rebuild) -> Result<bo
 
 /// Where each key column is in the table's rows, and for an integer column its width and
 /// whether it is unsigned (the binary log reader must read such values as unsigned).
-/// Refuses a key the reader cannot follow (see [`unfollowable`]), before anything changes.
+/// Refuses a key the reader cannot follow (see [`unfollowable_key`]), before anything changes.
 pub(super) async fn key_positions(
     c: &mut Conn,
     rb: &Rebuild,
@@ -151,7 +152,7 @@ pub(super) async fn key_positions(
                 .iter()
                 .find(|(c, ..)| c == k)
                 .ok_or_else(|| refuse(format!("key column {k} not found")))?;
-            if let Some(why) = unfollowable(data_type, charset.as_deref()) {
+            if let Some(why) = unfollowable_key(data_type, charset.as_deref()) {
                 return Err(refuse(format!(
                     "{}: the online rebuild cannot follow its primary key column `{k}` ({column_type}{}): {why}, and changes made during the copy would be lost; nothing was changed. Convert the key to utf8mb4 first, or make the change as a blocking ALTER TABLE in a quiet window",
                     rb.table,
@@ -165,22 +166,6 @@ pub(super) async fn key_positions(
             })
         })
         .collect()
-}
-
-/// Why a key column of this type cannot be followed, if it cannot: the binary log reader
-/// takes keys as UTF-8 text. Bytes that are not UTF-8 are misread (a BINARY(16) key ended
-/// the copy after its first chunk; a latin1 'é' made the re-copy fail, and latin1 bytes
-/// that happen to be valid UTF-8 would name another row).
-fn unfollowable(data_type: &str, charset: Option<&str>) -> Option<&'static str> {
-    match (data_type, charset) {
-        ("binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob", _) => {
-            Some("a binary key is read from the binary log as text")
-        }
-        (_, Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) | (_, None) => None,
-        (_, Some(_)) => {
-            Some("only UTF-8 and ASCII keys are read from the binary log as they are stored")
-        }
-    }
 }
 
 fn integer_bits(data_type: &str) -> Option<u32> {
@@ -229,22 +214,4 @@ pub(super) async fn shared_columns(
         columns.push(name);
     }
     Ok((columns, parts))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unfollowable;
-
-    #[test]
-    fn binary_and_non_utf8_keys_are_refused() {
-        assert!(unfollowable("binary", None).is_some());
-        assert!(unfollowable("varbinary", None).is_some());
-        assert!(unfollowable("varchar", Some("latin1")).is_some());
-        assert!(unfollowable("char", Some("cp1251")).is_some());
-        assert!(unfollowable("varchar", Some("utf8mb4")).is_none());
-        assert!(unfollowable("varchar", Some("utf8mb3")).is_none());
-        assert!(unfollowable("char", Some("ascii")).is_none());
-        assert!(unfollowable("int", None).is_none());
-        assert!(unfollowable("datetime", None).is_none());
-    }
 }
