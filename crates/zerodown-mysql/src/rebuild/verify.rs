@@ -6,8 +6,9 @@
 //! comparison ends (changed rows wait in the capture), so it still holds that moment
 //! after the indexes put off by the copy are built on it: its side is read after that
 //! build, while the table's side is read at the same time as the build. With a key of one
-//! integer column the sums are by bucket, each table's halves on two sessions
-//! (`buckets.rs`); otherwise chunk by chunk, side by side.
+//! integer column each table is summed in two halves on two sessions, and a half that
+//! differs is summed again by bucket (`buckets.rs`); otherwise chunk by chunk, side by
+//! side.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use mysql_async::Conn;
 use zerodown_exec::DriverError;
 
 use super::binlog::Captured;
-use super::buckets::{bucket_range, differing};
+use super::buckets::{bucket_range, halves};
 use super::indexes::Deferred;
 use super::Rebuild;
 use crate::errors::classify;
@@ -58,28 +59,12 @@ impl Rebuild {
         lock_wait_secs: u64,
         deferred: &[Deferred],
     ) -> Result<(u64, Duration), DriverError> {
-        let source_sql = self.source_sql();
-        let width = i128::from(CHECK_CHUNK);
         let (differing, held) = if self.integer_key {
             let mut table = self.sessions::<2>().await?;
             let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
-            let shadow_side = async {
-                self.build_deferred(c, deferred).await?;
-                let mut shadow = self.sessions::<2>().await?;
-                let sums = self.side_sums(&mut shadow, &self.shadow_sql(), width).await;
-                disconnect(shadow).await;
-                sums
-            };
-            let sums =
-                tokio::try_join!(self.side_sums(&mut table, &source_sql, width), shadow_side);
+            let ranges = self.differing_spans(c, &mut table, deferred).await;
             disconnect(table).await;
-            let (source, shadow) = sums?;
-            let ranges: Ranges = differing(&source, &shadow)
-                .into_iter()
-                .map(|b| bucket_range(b, width))
-                .map(|(after, upto)| (Some(vec![after.to_string()]), vec![upto.to_string()]))
-                .collect();
-            (ranges, held)
+            (ranges?, held)
         } else {
             let mut table = self.sessions::<1>().await?;
             let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
@@ -96,6 +81,57 @@ impl Rebuild {
             self.copy_chunk(c, after.as_deref(), upto).await?;
         }
         Ok((differing.len() as u64, held))
+    }
+
+    /// With a key of one integer column: the table's two halves summed by `table` (in
+    /// the snapshot) while the put-off indexes are built, then the shadow's; the key
+    /// ranges to copy again, from the halves whose sums differ, summed again by bucket.
+    async fn differing_spans(
+        &self,
+        c: &mut Conn,
+        table: &mut [Conn; 2],
+        deferred: &[Deferred],
+    ) -> Result<Ranges, DriverError> {
+        let source_sql = self.source_sql();
+        let width = i128::from(CHECK_CHUNK);
+        let spans = halves(self.key_bounds(&mut table[0], &source_sql).await?);
+        let shadow_side = async {
+            self.build_deferred(c, deferred).await?;
+            let mut shadow = self.sessions::<2>().await?;
+            match self.side_sums(&mut shadow, &self.shadow_sql(), spans).await {
+                Ok(sums) => Ok((shadow, sums)),
+                Err(e) => {
+                    disconnect(shadow).await;
+                    Err(e)
+                }
+            }
+        };
+        let (source, (mut shadow, copy)) =
+            tokio::try_join!(self.side_sums(table, &source_sql, spans), shadow_side)?;
+        let mut buckets = Vec::new();
+        let mut found = Ok(());
+        for (i, span) in spans.into_iter().enumerate() {
+            if source[i] == copy[i] {
+                continue;
+            }
+            match self
+                .differing_buckets(&mut table[i], &mut shadow[i], span, width)
+                .await
+            {
+                Ok(b) => buckets.extend(b),
+                Err(e) => found = Err(e),
+            }
+        }
+        disconnect(shadow).await;
+        found?;
+        // A bucket on both sides of the middle is found in both halves: copied once.
+        buckets.sort_unstable();
+        buckets.dedup();
+        Ok(buckets
+            .into_iter()
+            .map(|b| bucket_range(b, width))
+            .map(|(after, upto)| (Some(vec![after.to_string()]), vec![upto.to_string()]))
+            .collect())
     }
 
     /// Write-locks the table and the shadow, copies the last changed rows (the two are
