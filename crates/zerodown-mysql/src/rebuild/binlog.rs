@@ -188,9 +188,22 @@ pub fn lock(c: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
     c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Whether the capture has read up to `target`.
+/// Whether the capture has read up to `target`. Files compare by their number, where
+/// both have one: after `binlog.999999` the server writes `binlog.1000000` (MariaDB
+/// goes up to 2147483647), which sorts before it as text: a capture still in the old
+/// file would have seemed caught up, and a cut-over could have swapped without the
+/// changes of the new one.
 pub fn reached(c: &Captured, target: &Position) -> bool {
-    (c.read_to.0.as_str(), c.read_to.1) >= (target.0.as_str(), target.1)
+    let number = |file: &str| {
+        file.rsplit_once('.')
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+    };
+    let (read, want) = (&c.read_to, target);
+    match (number(&read.0), number(&want.0)) {
+        (Some(r), Some(w)) if r != w => r > w,
+        _ if read.0 != want.0 => read.0 > want.0,
+        _ => read.1 >= want.1,
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +237,11 @@ mod tests {
         assert!(!reached(&c, &("binlog.000001".into(), 9_607_120)));
         assert!(reached(&c, &("binlog.000001".into(), 9_606_861)));
         assert!(!reached(&c, &("binlog.000002".into(), 4)));
+        let past = Captured {
+            read_to: ("binlog.1000000".into(), 4),
+            ..Captured::default()
+        };
+        assert!(reached(&past, &("binlog.999999".into(), 9_606_861)));
+        assert!(!reached(&c, &("binlog.1000000".into(), 4)));
     }
 }
