@@ -200,6 +200,9 @@ impl EventSink for Sink {
                     self.start_bar(*estimated_rows, *rows_done);
                 }
             }
+            Event::RebuildRestarted { reason, .. } => {
+                self.line(format!("      starting the copy again: {reason}"))
+            }
             Event::Batch {
                 rows,
                 batch_size,

@@ -132,6 +132,11 @@ pub enum Event {
         rows_done: u64,
         estimated_rows: Option<u64>,
     },
+    /// An online rebuild resumed with a copy it cannot trust starts it again (`reason`).
+    RebuildRestarted {
+        step: usize,
+        reason: String,
+    },
     Batch {
         step: usize,
         rows: u64,
@@ -228,6 +233,10 @@ mod tests {
                 rows_done: 0,
                 estimated_rows: None,
             },
+            Event::RebuildRestarted {
+                step,
+                reason: String::new(),
+            },
             Event::Batch {
                 step,
                 rows: 0,
@@ -262,6 +271,7 @@ mod tests {
                 | Event::InvalidIndexDropped { .. }
                 | Event::BackfillStarted { .. }
                 | Event::RebuildPhase { .. }
+                | Event::RebuildRestarted { .. }
                 | Event::Batch { .. }
                 | Event::Throttled { .. }
                 | Event::Paused { .. }

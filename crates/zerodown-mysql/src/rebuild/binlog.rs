@@ -47,6 +47,18 @@ pub async fn current_position(c: &mut Conn) -> Result<Position, DriverError> {
     Ok((file, pos))
 }
 
+/// Whether `file` is still one of the server's binary logs (`SHOW BINARY LOGS`): a
+/// purge (`expire_logs_days`, `PURGE BINARY LOGS`) removes the oldest.
+pub async fn on_server(c: &mut Conn, file: &str) -> Result<bool, DriverError> {
+    let logs: Vec<mysql_async::Row> = c
+        .query("SHOW BINARY LOGS")
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(logs
+        .iter()
+        .any(|r| r.get::<String, _>(0).as_deref() == Some(file)))
+}
+
 /// A key column of the rows read.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyColumn {

@@ -28,7 +28,7 @@ use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 use zerodown_core::plan::Step;
 use zerodown_core::sql::quote::mysql_table;
-use zerodown_exec::{Checkpoint, DriverError, ErrorClass, EventSink, RebuildPhase, Rebuilt};
+use zerodown_exec::{Checkpoint, DriverError, ErrorClass, Event, EventSink, RebuildPhase, Rebuilt};
 
 use crate::catalog::split_name;
 use crate::driver::MyDriver;
@@ -203,7 +203,18 @@ pub async fn run(
     rb.key = key_columns(c, &rb).await?;
     let key_positions = key_positions(c, &rb).await?;
     rb.integer_key = matches!(key_positions.as_slice(), [k] if k.integer_bits.is_some());
-    if state.binlog_file.is_empty() || !exists(c, &rb.db, &rb.shadow).await? {
+    let purged = !state.binlog_file.is_empty() && !binlog::on_server(c, &state.binlog_file).await?;
+    if purged {
+        // The changes since that position cannot be read: the copy is not to be trusted.
+        events.emit(&Event::RebuildRestarted {
+            step: at.step,
+            reason: format!(
+                "the binary log {} it read changes from is no longer on the server (purged), so the changes made since cannot be read",
+                state.binlog_file
+            ),
+        });
+    }
+    if purged || state.binlog_file.is_empty() || !exists(c, &rb.db, &rb.shadow).await? {
         let (file, pos) = binlog::current_position(c).await?;
         c.query_drop(format!("DROP TABLE IF EXISTS {}", rb.shadow_sql()))
             .await
