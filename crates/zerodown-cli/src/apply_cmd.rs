@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zerodown_core::migrations::{identity, source_names};
-use zerodown_core::plan::Plan;
+use zerodown_core::plan::{lock_label, Plan};
 use zerodown_core::report;
 use zerodown_exec::{
     Database, ExecError, Executor, MigrationStatus, Options, RunReport, StateAdmin, StateStore,
@@ -354,7 +354,7 @@ pub fn render_report(r: &RunReport) -> String {
         out.push_str(&format!(
             "{:>4}  {:<24} {:>8} {:>8} {:>7}  {}{}\n",
             s.step + 1,
-            s.lock.map(|l| l.pg_name()).unwrap_or("-"),
+            lock_label(s.lock, s.online, s.kind).unwrap_or_else(|| "-".into()),
             s.attempts,
             s.held_ms,
             s.rows,

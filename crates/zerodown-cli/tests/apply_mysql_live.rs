@@ -128,9 +128,21 @@ async fn add_column_backfill_index_and_not_null_under_load() {
         stderr.contains("(instant)") && stderr.contains("index build"),
         "{stderr}"
     );
+    // The report names what each ALTER asked for, and counts every row backfilled.
+    for asked in ["INSTANT LOCK=NONE", "NOCOPY LOCK=NONE", "INPLACE LOCK=NONE"] {
+        assert!(
+            stderr.contains(&format!("  {asked}  ")),
+            "{asked}: {stderr}"
+        );
+    }
+    let backfilled = stderr
+        .split("rows backfilled: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse::<u64>().ok());
     assert!(
-        stderr.contains("200000 rows") || stderr.contains("rows"),
-        "{stderr}"
+        backfilled.is_some_and(|n| n >= 200_000),
+        "rows backfilled ({backfilled:?}): {stderr}"
     );
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     assert!(errors.is_empty(), "client errors: {errors:?}");

@@ -163,10 +163,18 @@ async fn int_to_bigint_online_under_load() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // The run report's line for the step: step, lock, attempts, held ms, rows, what (the
     // rows the copy found: the clients delete some before it gets to them).
-    let copied = stderr
+    let line = stderr
         .lines()
         .find(|l| l.contains("online rebuild of") && l.trim_start().starts_with('1'))
-        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap_or_default();
+    assert!(
+        line.contains("  cut-over only  "),
+        "the step's lock: {line}"
+    );
+    let copied = line
+        .split("online rebuild of")
+        .next()
+        .and_then(|columns| columns.split_whitespace().last())
         .and_then(|rows| rows.parse::<u64>().ok());
     assert!(
         copied.is_some_and(|n| n >= ROWS * 9 / 10),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+use zerodown_core::analyze::mysql_online::Online;
 use zerodown_core::lock::LockMode;
 use zerodown_core::plan::{Plan, Step, StepKind};
 
@@ -108,6 +109,10 @@ pub struct StepReport {
     pub step: usize,
     pub description: String,
     pub lock: Option<LockMode>,
+    /// MySQL/MariaDB: the ALGORITHM and LOCK the step's ALTER TABLE asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<Online>,
+    pub kind: StepKind,
     pub attempts: u32,
     pub elapsed_ms: u64,
     /// Duration of the attempt that succeeded: how long the step held its locks.
@@ -226,6 +231,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                             step: n,
                             description: step.description.clone(),
                             lock: step.lock,
+                            online: step.online,
+                            kind: step.kind,
                             attempts: 0,
                             elapsed_ms: 0,
                             held_ms: 0,
@@ -284,6 +291,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                         step: n,
                         description: step.description.clone(),
                         lock: step.lock,
+                        online: step.online,
+                        kind: step.kind,
                         attempts: done.attempts,
                         elapsed_ms: ms(elapsed),
                         held_ms: ms(done.held),

@@ -144,6 +144,22 @@ pub struct Step {
     pub source: StepSource,
 }
 
+/// The lock of a step as reports show it: PostgreSQL's lock name, the `ALGORITHM` and
+/// `LOCK` a MySQL/MariaDB ALTER TABLE asks for, or an online rebuild's (it locks the
+/// table only for its cut-over).
+pub fn lock_label(
+    lock: Option<LockMode>,
+    online: Option<Online>,
+    kind: StepKind,
+) -> Option<String> {
+    match (lock, online, kind) {
+        (Some(l), ..) => Some(l.pg_name().to_owned()),
+        (None, Some(o), _) => Some(format!("{} LOCK={}", o.algorithm.name(), o.lock.name())),
+        (None, None, StepKind::OnlineRebuild) => Some("cut-over only".to_owned()),
+        (None, None, _) => None,
+    }
+}
+
 impl Step {
     /// Whether the step holds a lock that blocks traffic while it rewrites or scans an
     /// existing table: what a safe plan never does.
