@@ -9,7 +9,8 @@
 # For each: how long the change took, copy rows/s, the worst latency any sysbench client
 # saw in the seconds the change ran (each second's worst, from sysbench's per-second
 # reports) and over its whole run (sysbench's max), tps while the change ran, and the
-# row lock waits (InnoDB's count, all sessions) while it ran.
+# row lock waits (InnoDB's count, all sessions) while it ran. Each change starts on a fresh
+# copy of the table, its redo flushed.
 #
 #   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
@@ -67,6 +68,24 @@ reset_table() {
              CREATE TABLE sbtest1 LIKE sbtest_base; INSERT INTO sbtest1 SELECT * FROM sbtest_base;
              ANALYZE TABLE sbtest1" >/dev/null
   sql -e "RESET MASTER"
+  flush_redo
+}
+
+# The table's copy above leaves ~260 MB of redo for InnoDB to flush; flushed at its own
+# pace, it stalls clients up to 117 ms in seconds where nothing else runs (BENCHMARKS.md,
+# session 9). Each change starts from a checkpointed server instead: dirty pages written
+# at a high rate, then the server's settings back.
+flush_redo() {
+  local settings age
+  settings=$(sql -e "SELECT CONCAT('SET GLOBAL innodb_max_dirty_pages_pct = ', @@innodb_max_dirty_pages_pct,
+    ', GLOBAL innodb_io_capacity = ', @@innodb_io_capacity, ', GLOBAL innodb_io_capacity_max = ', @@innodb_io_capacity_max)")
+  sql -e "SET GLOBAL innodb_io_capacity_max = 100000, GLOBAL innodb_io_capacity = 50000, GLOBAL innodb_max_dirty_pages_pct = 0"
+  for _ in $(seq 1 600); do
+    age=$(sql -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_CHECKPOINT_AGE'")
+    [ "$age" -lt 1048576 ] && break
+    sleep 0.2
+  done
+  sql -e "$settings"
 }
 
 # Row lock waits of all sessions since the server started.
