@@ -271,7 +271,7 @@ async fn as_written(input: &RunInput<'_>) -> (Vec<Span>, Option<String>) {
         let result = client.batch_execute(&s.sql).await;
         spans.push(Span {
             description: format!("{}:{}: {}", s.file, s.line, one_line(&s.sql)),
-            declared: runs::declared(s.impact.lock, s.impact.online),
+            declared: runs::declared(s.impact.lock, s.impact.online, false),
             started,
             ended: Some(Instant::now()),
         });

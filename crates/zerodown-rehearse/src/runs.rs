@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use zerodown_core::analyze::mysql_online::Online;
 use zerodown_core::analyze::StatementAnalysis;
 use zerodown_core::lock::LockMode;
-use zerodown_core::plan::Plan;
+use zerodown_core::plan::{Plan, StepKind};
 use zerodown_exec::{Database, Event, EventSink, Executor, MigrationStatus, Options, StateStore};
 use zerodown_load::Spec;
 
@@ -243,8 +243,9 @@ fn observe(n: usize, s: &Span, samples: &[Sample], ms: impl Fn(Instant) -> u64) 
     }
 }
 
-/// The lock a statement or step is expected to take, as the run report shows it.
-pub fn declared(lock: Option<LockMode>, online: Option<Online>) -> Option<String> {
+/// The lock a statement or step is expected to take, as the run report shows it
+/// (`rebuild`: an online rebuild step, which locks the table only for its cut-over).
+pub fn declared(lock: Option<LockMode>, online: Option<Online>, rebuild: bool) -> Option<String> {
     match (lock, online) {
         (Some(l), _) => Some(l.pg_locks_name().to_owned()),
         (None, Some(o)) => Some(format!(
@@ -252,6 +253,7 @@ pub fn declared(lock: Option<LockMode>, online: Option<Online>) -> Option<String
             o.algorithm.name(),
             o.lock.name()
         )),
+        (None, None) if rebuild => Some("cut-over only".to_owned()),
         (None, None) => None,
     }
 }
@@ -291,7 +293,9 @@ impl EventSink for Recorder<'_> {
                 let s = self.plan.steps().nth(*step);
                 self.spans.push(Span {
                     description: s.map(|s| s.description.clone()).unwrap_or_default(),
-                    declared: s.and_then(|s| declared(s.lock, s.online)),
+                    declared: s.and_then(|s| {
+                        declared(s.lock, s.online, s.kind == StepKind::OnlineRebuild)
+                    }),
                     started: Instant::now(),
                     ended: None,
                 });

@@ -179,6 +179,7 @@ async fn on_a_throwaway_mariadb_a_key_widened_as_written_blocks_writes_and_zerod
         "{:?}",
         zd.steps
     );
+    assert_eq!(zd.steps[0].declared_lock.as_deref(), Some("cut-over only"));
     assert!(zd.migration_error.is_none(), "{:?}", zd.migration_error);
     assert!(zd.error_samples.is_empty(), "{:?}", zd.error_samples);
     let worst = |r: &zerodown_rehearse::report::Run| r.phase("during").expect("during").max_ms;

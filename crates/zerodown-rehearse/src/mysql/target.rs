@@ -125,7 +125,7 @@ impl Target for MyTarget {
             let result = conn.query_drop(&s.sql).await;
             spans.push(Span {
                 description: format!("{}:{}: {}", s.file, s.line, one_line(&s.sql)),
-                declared: runs::declared(s.impact.lock, s.impact.online),
+                declared: runs::declared(s.impact.lock, s.impact.online, false),
                 started,
                 ended: Some(Instant::now()),
             });
