@@ -313,7 +313,6 @@ pub(crate) fn schema_and_table(name: &str) -> (Option<String>, String) {
     (db.map(str::to_owned), t.to_owned())
 }
 
-/// `(a, b) > (?, ?)`, or `a > ?` for a single column (a plain range scan).
 /// Runs `work` in one transaction on `c`, after `isolation` (a `SET TRANSACTION …`
 /// statement) if given: committed when it succeeds, rolled back when anything fails.
 pub(crate) async fn in_transaction<T>(
@@ -337,6 +336,7 @@ pub(crate) async fn in_transaction<T>(
     done
 }
 
+/// `(a, b) > (?, ?)`, or `a > ?` for a single column (a plain range scan).
 pub(crate) fn key_compare(columns: &[String], op: &str) -> String {
     if columns.len() == 1 {
         format!("{} {op} ?", mysql_ident(&columns[0]))
