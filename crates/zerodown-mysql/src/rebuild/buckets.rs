@@ -2,8 +2,7 @@
 //! its key range, read at the same time by two sessions, one plain aggregate per half:
 //! summing by bucket (`GROUP BY key DIV width`) goes through a temporary table and costs
 //! 40% more (290-310 ms against 205 ms for 1,000,000 rows). Only a half whose sums
-//! differ is summed again by bucket, on both tables, to find the ranges to copy again
-//! (bucket sums merge: COUNT adds, BIT_XOR is its own inverse).
+//! differ is summed again by bucket, on both tables, to find the ranges to copy again.
 
 use std::collections::BTreeMap;
 
@@ -101,18 +100,7 @@ impl Rebuild {
         span: Span,
     ) -> Result<(u64, u64), DriverError> {
         let (cond, params) = self.span_cond(span);
-        let row: Option<(u64, Option<u64>)> = c
-            .exec_first(
-                format!(
-                    "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {}))) FROM {table_sql} WHERE {cond}",
-                    self.check_parts.join(", ")
-                ),
-                params,
-            )
-            .await
-            .map_err(|e| classify(&e))?;
-        let (n, sum) = row.unwrap_or((0, None));
-        Ok((n, sum.unwrap_or(0)))
+        self.sums_where(c, table_sql, &cond, params).await
     }
 
     /// Sums per bucket of the rows of `table_sql` in `span`.
@@ -128,23 +116,22 @@ impl Rebuild {
         let rows: Vec<(String, u64, Option<u64>)> = c
             .exec(
                 format!(
-                    "SELECT CAST({key} DIV {width} AS CHAR) AS b, COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {}))) FROM {table_sql} WHERE {cond} GROUP BY b",
-                    self.check_parts.join(", "),
+                    "SELECT CAST({key} DIV {width} AS CHAR) AS b, {} FROM {table_sql} WHERE {cond} GROUP BY b",
+                    self.sums_sql(),
                 ),
                 params,
             )
             .await
             .map_err(|e| classify(&e))?;
-        let mut sums = Sums::new();
-        for (b, n, x) in rows {
-            let b: i128 = b
-                .parse()
-                .map_err(|_| DriverError::permanent(format!("bucket {b} is not a number")))?;
-            let e = sums.entry(b).or_insert((0, 0));
-            e.0 += n;
-            e.1 ^= x.unwrap_or(0);
-        }
-        Ok(sums)
+        // One row per bucket (GROUP BY).
+        rows.into_iter()
+            .map(|(b, n, x)| {
+                let b: i128 = b
+                    .parse()
+                    .map_err(|_| DriverError::permanent(format!("bucket {b} is not a number")))?;
+                Ok((b, (n, x.unwrap_or(0))))
+            })
+            .collect()
     }
 
     /// Sums of the two `spans` of `table_sql`, read at the same time by the two sessions.

@@ -317,14 +317,29 @@ impl Rebuild {
         upto: &[String],
     ) -> Result<(u64, u64), DriverError> {
         let (cond, params) = self.range(after, upto);
-        let parts = &self.check_parts;
+        self.sums_where(c, table_sql, &cond, params).await
+    }
+
+    /// `COUNT(*), BIT_XOR(CRC32(…))` of the rows: their count and the checksum of their
+    /// compared columns (the 0x1F separator keeps ('ab','c') apart from ('a','bc')).
+    pub(super) fn sums_sql(&self) -> String {
+        format!(
+            "COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {})))",
+            self.check_parts.join(", ")
+        )
+    }
+
+    /// Row count and checksum of the rows of `table_sql` where `cond` holds.
+    pub(super) async fn sums_where(
+        &self,
+        c: &mut Conn,
+        table_sql: &str,
+        cond: &str,
+        params: Vec<Value>,
+    ) -> Result<(u64, u64), DriverError> {
         let row: Option<(u64, Option<u64>)> = c
             .exec_first(
-                format!(
-                    // The separator keeps ('ab','c') apart from ('a','bc').
-                    "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS(0x1F, {}))) FROM {table_sql} WHERE {cond}",
-                    parts.join(", ")
-                ),
+                format!("SELECT {} FROM {table_sql} WHERE {cond}", self.sums_sql()),
                 params,
             )
             .await
