@@ -8,7 +8,7 @@ use zerodown_core::plan::Step;
 
 use crate::backoff::Backoff;
 use crate::driver::*;
-use crate::events::{ms, Event, RetryReason};
+use crate::events::{busy_reason, lag_reason, ms, Event, RetryReason};
 use crate::executor::{Done, ExecError, Executor};
 
 impl<D: Database + StateStore> Executor<'_, D> {
@@ -182,7 +182,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
             let delay = lag.min(Duration::from_secs(5));
             self.sink.emit(&Event::Throttled {
                 step: n,
-                reason: format!("replica lag {:.1} s", lag.as_secs_f64()),
+                reason: lag_reason(lag),
                 delay_ms: ms(delay),
             });
             tokio::time::sleep(delay).await;
@@ -203,7 +203,7 @@ impl<D: Database + StateStore> Executor<'_, D> {
             }
             self.sink.emit(&Event::Throttled {
                 step: n,
-                reason: format!("{busy} sessions running statements, more than {max}"),
+                reason: busy_reason(busy, max),
                 delay_ms: ms(self.opts.poll),
             });
             tokio::time::sleep(self.opts.poll).await;

@@ -180,8 +180,19 @@ impl EventSink for Collect {
     }
 }
 
-pub(crate) fn ms(d: Duration) -> u64 {
+/// A duration as the events' whole milliseconds.
+pub fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+/// The `reason` of a `throttled` event while a replica lags.
+pub fn lag_reason(lag: Duration) -> String {
+    format!("replica lag {:.1} s", lag.as_secs_f64())
+}
+
+/// The `reason` of a `throttled` event while more sessions run statements than allowed.
+pub fn busy_reason(busy: u32, max: u32) -> String {
+    format!("{busy} sessions running statements, more than {max}")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use zerodown_exec::events::{busy_reason, lag_reason};
 use zerodown_exec::DriverError;
 
 use crate::errors::classify;
@@ -46,7 +47,7 @@ impl Throttle {
                 break;
             }
             let delay = lag.min(Duration::from_secs(5));
-            waiting(format!("replica lag {:.1} s", lag.as_secs_f64()), delay);
+            waiting(lag_reason(lag), delay);
             tokio::time::sleep(delay).await;
         }
         let Some(max) = self.max_busy else {
@@ -56,10 +57,7 @@ impl Throttle {
             if busy <= max {
                 break;
             }
-            waiting(
-                format!("{busy} sessions running statements, more than {max}"),
-                POLL,
-            );
+            waiting(busy_reason(busy, max), POLL);
             tokio::time::sleep(POLL).await;
         }
     }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
+use zerodown_exec::events::ms;
 use zerodown_exec::{DriverError, Event, EventSink, RebuildPhase};
 
 use super::{one, Rebuild};
@@ -53,7 +54,7 @@ impl<'a> Progress<'a> {
             step: self.step,
             rows: self.rows,
             batch_size: size,
-            batch_ms: took.as_millis().min(u128::from(u64::MAX)) as u64,
+            batch_ms: ms(took),
             rows_per_sec: self.rows.saturating_sub(self.copy_start.0) as f64 / secs,
         });
     }
@@ -75,7 +76,7 @@ impl<'a> Progress<'a> {
         self.events.emit(&Event::Throttled {
             step: self.step,
             reason,
-            delay_ms: delay.as_millis().min(u128::from(u64::MAX)) as u64,
+            delay_ms: ms(delay),
         });
     }
 }
