@@ -12,45 +12,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
-rows="${1:-1000000}"
+. "$here/mysql_lib.sh"
 secs="${2:-20}"
 runs="${3:-2}"
-work="$(mktemp -d /tmp/zerodown-bench-cutover.XXXXXX)"
-port=$((20000 + RANDOM % 20000))
-cleanup() {
-  [ -f "$work/mariadb.pid" ] && kill "$(cat "$work/mariadb.pid")" 2>/dev/null || true
-  sleep 2
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if ! command -v sysbench >/dev/null; then
-  echo "installing sysbench (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y sysbench >/dev/null
-  else sudo apt-get install -y sysbench >/dev/null; fi
-fi
-cargo build --release --quiet --bin zerodown
-zd="$here/../target/release/zerodown"
-user_opt=()
-[ "$(id -u)" = 0 ] && user_opt=(--user=root)
-
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
-  --skip-test-db "${user_opt[@]}" >"$work/install.log" 2>&1
-mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --pid-file="$work/mariadb.pid" \
-  --port="$port" --bind-address=127.0.0.1 --log-bin="$work/binlog" --binlog-format=ROW --server-id=1 \
-  --skip-name-resolve --innodb-buffer-pool-size=2G --innodb-log-file-size=512M \
-  "${user_opt[@]}" >"$work/server.log" 2>&1 &
-for _ in $(seq 1 300); do
-  mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
-  sleep 0.1
-done
-sql() { mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N "$@"; }
-sql -e "CREATE DATABASE sb"
-sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=root --mysql-db=sb
-    --tables=1 --table-size="$rows")
-echo "preparing $rows rows..." >&2
-sysbench oltp_update_non_index "${sb[@]}" prepare >/dev/null
-sql sb -e "RENAME TABLE sbtest1 TO sbtest_base"
+need_packages sysbench -- sysbench
+sysbench_server "${1:-1000000}" "$(mktemp -d /tmp/zerodown-bench-cutover.XXXXXX)"
 echo "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0;" >"$work/m.sql"
 url="mysql://root@127.0.0.1:$port/sb"
 
