@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{app_tables, control, exit_by, migration, mysql_rows_copied, zerodown};
+use common::{app_tables, control, exit_by, migration, mysql_app_t, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use zerodown_mysql::server::Server;
@@ -34,14 +34,7 @@ fn stderr_of(child: Child) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_pause_and_abort_reach_the_online_copy() {
     let server = Server::start(&[]).expect("throwaway MariaDB");
-    let mut c = Conn::from_url(server.url("mysql")).await.expect("admin");
-    c.query_drop(format!(
-        "CREATE DATABASE app; USE app;
-         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL);
-         INSERT INTO t SELECT seq, seq FROM seq_1_to_{ROWS};"
-    ))
-    .await
-    .expect("table");
+    let mut c = mysql_app_t(&server, ROWS).await;
     let url = server.url("app");
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
     let cap = CAP.to_string();

@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{migration, mysql_rows_copied, zerodown};
+use common::{migration, mysql_app_t, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -27,16 +27,7 @@ async fn binlog_file(c: &mut mysql_async::Conn) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_the_binary_log_was_purged_starts_the_copy_again() {
     let server = Server::start(&[]).expect("throwaway MariaDB");
-    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
-        .await
-        .expect("admin");
-    c.query_drop(format!(
-        "CREATE DATABASE app; USE app;
-         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL);
-         INSERT INTO t SELECT seq, seq FROM seq_1_to_{ROWS};"
-    ))
-    .await
-    .expect("table");
+    let mut c = mysql_app_t(&server, ROWS).await;
     let url = server.url("app");
     let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
     // Capped, so the copy is still under way when it is killed.

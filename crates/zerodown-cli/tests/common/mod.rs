@@ -126,3 +126,20 @@ pub async fn app_tables(c: &mut mysql_async::Conn) -> Vec<String> {
         .await
         .expect("tables")
 }
+
+/// On a throwaway server: the database `app` with `t (id INT PRIMARY KEY, qty INT)`, rows
+/// 1..=`rows` with qty = id; returns an admin connection (in `app`).
+pub async fn mysql_app_t(server: &zerodown_mysql::server::Server, rows: u64) -> mysql_async::Conn {
+    use mysql_async::prelude::Queryable;
+    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    c.query_drop(format!(
+        "CREATE DATABASE app; USE app;
+         CREATE TABLE t (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL);
+         INSERT INTO t SELECT seq, seq FROM seq_1_to_{rows};"
+    ))
+    .await
+    .expect("table");
+    c
+}
