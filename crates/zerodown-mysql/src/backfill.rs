@@ -8,6 +8,7 @@ use zerodown_core::plan::BackfillSpec;
 use zerodown_core::sql::quote::mysql_ident;
 use zerodown_exec::*;
 
+use crate::catalog::estimated_rows;
 use crate::driver::{
     columns_sql, in_transaction, key_compare as compare, schema_and_table, table_sql, MyDriver,
 };
@@ -32,14 +33,9 @@ pub async fn key(d: &mut MyDriver, spec: &BackfillSpec) -> Result<BackfillKey, D
             .await
         })
         .await?;
-    let estimated: Option<Option<u64>> = d
+    let estimated = d
         .with_conn("", async |c, _| {
-            c.exec_first(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES
-                  WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
-                (db.clone(), table.clone()),
-            )
-            .await
+            estimated_rows(c, db.as_deref(), &table).await
         })
         .await?;
     let (columns, types): (Vec<String>, Vec<String>) = if spec.key.is_empty() {
@@ -75,7 +71,7 @@ pub async fn key(d: &mut MyDriver, spec: &BackfillSpec) -> Result<BackfillKey, D
     Ok(BackfillKey {
         columns,
         types,
-        estimated_rows: estimated.flatten(),
+        estimated_rows: estimated,
     })
 }
 

@@ -11,6 +11,23 @@ use zerodown_core::engine::{Engine, ServerProfile};
 
 use crate::{mdl, server_profile, table_info_in, MyError};
 
+/// The row estimate of `db.table` (`information_schema.TABLES.TABLE_ROWS`, InnoDB's
+/// sampled count; `db` None: the session's database), for progress and ETAs.
+pub(crate) async fn estimated_rows(
+    c: &mut mysql_async::Conn,
+    db: Option<&str>,
+    table: &str,
+) -> Result<Option<u64>, mysql_async::Error> {
+    let rows: Option<Option<u64>> = c
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES
+              WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .await?;
+    Ok(rows.flatten())
+}
+
 /// `db.t` -> (Some(db), t); `t` -> (None, t).
 pub fn split_name(name: &str) -> (Option<&str>, &str) {
     match name.split_once('.') {

@@ -18,7 +18,7 @@ mod verify;
 
 pub(crate) use checks::is_sentry;
 use checks::*;
-use progress::{estimated_rows, Progress};
+use progress::Progress;
 use state::{load_state, rows_copied, save};
 
 use std::time::{Duration, Instant};
@@ -246,7 +246,9 @@ pub async fn run(
     (rb.columns, rb.check_parts) = shared_columns(c, &rb).await?;
     rb.upsert = only_primary_unique(c, &rb).await?;
     let mut progress = Progress::new(events, at.step, rows_copied(c, &rb).await?);
-    progress.estimated = estimated_rows(c, &rb).await?;
+    progress.estimated = crate::catalog::estimated_rows(c, Some(&rb.db), &rb.table)
+        .await
+        .map_err(|e| classify(&e))?;
     let server_id = 1_000_000 + fastrand_id();
     let (captured, capture) = binlog::start(
         rb.opts.clone(),

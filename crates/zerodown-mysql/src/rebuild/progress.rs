@@ -4,11 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use mysql_async::Conn;
 use zerodown_exec::events::ms;
-use zerodown_exec::{DriverError, Event, EventSink, RebuildPhase};
-
-use super::{one, Rebuild};
+use zerodown_exec::{Event, EventSink, RebuildPhase};
 
 pub(super) struct Progress<'a> {
     events: &'a mut dyn EventSink,
@@ -79,15 +76,4 @@ impl<'a> Progress<'a> {
             delay_ms: ms(delay),
         });
     }
-}
-
-/// The table's row estimate (`information_schema.TABLES`, InnoDB's sampled count).
-pub(super) async fn estimated_rows(c: &mut Conn, rb: &Rebuild) -> Result<Option<u64>, DriverError> {
-    let rows: Option<Option<u64>> = one(
-        c,
-        "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        vec![rb.db.clone().into(), rb.table.clone().into()],
-    )
-    .await?;
-    Ok(rows.flatten())
 }
