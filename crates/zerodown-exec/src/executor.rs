@@ -143,6 +143,24 @@ pub struct Executor<'a, D: Database + StateStore> {
 }
 
 /// What a finished step reports back.
+impl StepReport {
+    /// Step `n`'s line as the plan describes it, with nothing run yet.
+    fn of(n: usize, step: &Step) -> Self {
+        StepReport {
+            step: n,
+            description: step.description.clone(),
+            lock: step.lock,
+            online: step.online,
+            kind: step.kind,
+            attempts: 0,
+            elapsed_ms: 0,
+            held_ms: 0,
+            rows: 0,
+            skipped: false,
+        }
+    }
+}
+
 pub(crate) struct Done {
     pub attempts: u32,
     pub held: Duration,
@@ -228,16 +246,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                             .await?;
                         self.sink.emit(&Event::StepAlreadyDone { step: n });
                         self.report.steps.push(StepReport {
-                            step: n,
-                            description: step.description.clone(),
-                            lock: step.lock,
-                            online: step.online,
-                            kind: step.kind,
-                            attempts: 0,
-                            elapsed_ms: 0,
-                            held_ms: 0,
-                            rows: 0,
                             skipped: true,
+                            ..StepReport::of(n, step)
                         });
                         continue;
                     }
@@ -288,16 +298,11 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                         0
                     };
                     self.report.steps.push(StepReport {
-                        step: n,
-                        description: step.description.clone(),
-                        lock: step.lock,
-                        online: step.online,
-                        kind: step.kind,
                         attempts: done.attempts,
                         elapsed_ms: ms(elapsed),
                         held_ms: ms(done.held),
                         rows: done.rows,
-                        skipped: false,
+                        ..StepReport::of(n, step)
                     });
                 }
                 Err(e) => {
