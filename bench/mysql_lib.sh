@@ -17,6 +17,10 @@ need_packages() {
 # sysbench_server ROWS WORK: builds zerodown ($zd), starts mariadbd in WORK on a random
 # port ($port) with a row binary log, defines sql (the client on it) and $sb (sysbench's
 # options), and prepares ROWS rows as sb.sbtest_base.
+# The binary log is synced at each commit (sync_binlog=1, MySQL 8's default and the
+# setting for crash-safe replication; MariaDB's default is 0). With SYNC_BINLOG=0 the
+# kernel writes the file out when its pages are 30 s old (vm.dirty_expire_centisecs), in
+# one burst that stalls every client 40-90 ms whatever runs (BENCHMARKS.md, session 10).
 sysbench_server() {
   rows="$1"
   work="$2"
@@ -30,7 +34,7 @@ sysbench_server() {
     --skip-test-db "${user_opt[@]}" >"$work/install.log" 2>&1
   mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --pid-file="$work/mariadb.pid" \
     --port="$port" --bind-address=127.0.0.1 --log-bin="$work/binlog" --binlog-format=ROW --server-id=1 \
-    --skip-name-resolve --innodb-buffer-pool-size=2G --innodb-log-file-size=512M \
+    --skip-name-resolve --innodb-buffer-pool-size=2G --innodb-log-file-size=512M --sync-binlog="${SYNC_BINLOG:-1}" \
     "${user_opt[@]}" >"$work/server.log" 2>&1 &
   for _ in $(seq 1 300); do
     mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break

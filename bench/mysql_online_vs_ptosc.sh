@@ -18,7 +18,8 @@
 # to `zerodown apply`; RATE=N runs sysbench at N transactions/s in all (default: as fast
 # as it can, which on a small machine leaves no CPU to spare for any copy); SHOW_OUTPUT=1
 # prints each change's output and sysbench's per-second reports (each second's tps and
-# worst latency: --percentile=100).
+# worst latency: --percentile=100); SYNC_BINLOG=0 runs the server with MariaDB's default
+# sync_binlog=0 instead of 1 (see mysql_lib.sh).
 # Needs: mariadb-server, sysbench, percona-toolkit (installed with apt-get when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
