@@ -332,6 +332,32 @@ impl Rebuild {
         throttle: &mut Throttle,
         progress: &mut Progress<'_>,
     ) -> Result<(), DriverError> {
+        if let Some(mark) = state.copied_to.as_deref().and_then(|k| self.int_key(k)) {
+            self.drop_past_mark(c, mark).await?;
+        }
+        let mut second = None;
+        let copied = self
+            .copy_chunks(c, &mut second, state, captured, throttle, progress)
+            .await;
+        if let Some(s) = second {
+            let _ = s.disconnect().await;
+        }
+        copied?;
+        state.copy_done = true;
+        save(c, self, state, false).await
+    }
+
+    /// The copy's loop: chunk after chunk (two at a time on `second` with a key of one
+    /// integer column), with the operator's controls, throttling and replays between.
+    async fn copy_chunks(
+        &self,
+        c: &mut Conn,
+        second: &mut Option<Conn>,
+        state: &mut State,
+        captured: &std::sync::Mutex<binlog::Captured>,
+        throttle: &mut Throttle,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), DriverError> {
         let mut size = FIRST_CHUNK;
         let mut replayed = Instant::now();
         loop {
@@ -339,11 +365,23 @@ impl Rebuild {
             throttle.wait(c, &self.state_db, &mut waiting).await;
             let t0 = Instant::now();
             let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
-            let (upto, copied) = match mark {
-                Some(after) => match self.copy_next(c, after, size).await? {
-                    Some(next) => next,
-                    None => break,
-                },
+            let (upto, copied, rows) = match mark {
+                Some(after) => {
+                    if second.is_none() {
+                        *second = Some(
+                            Conn::new(self.opts.clone())
+                                .await
+                                .map_err(|e| classify(&e))?,
+                        );
+                    }
+                    let s = second
+                        .as_mut()
+                        .ok_or_else(|| refuse("no second copy session".into()))?;
+                    match self.copy_pair(c, s, after, size).await? {
+                        Some((upto, copied)) => (upto, copied, 2 * size),
+                        None => break,
+                    }
+                }
                 None => {
                     let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await?
                     else {
@@ -352,14 +390,13 @@ impl Rebuild {
                     let copied = self
                         .copy_chunk(c, state.copied_to.as_deref(), &upto)
                         .await?;
-                    (upto, copied)
+                    (upto, copied, size)
                 }
             };
             let took = t0.elapsed();
-            progress.chunk(copied, size, took);
+            progress.chunk(copied, rows, took);
             // Keep each chunk near the target: its transaction holds row locks that long.
             let scale = CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(0.001);
-            let rows = size;
             size = ((f64::from(size) * scale.clamp(0.5, 2.0)) as u32).clamp(100, MAX_CHUNK);
             let end = state.copied_to.as_ref() == Some(&upto);
             state.copied_to = Some(upto);
@@ -376,11 +413,10 @@ impl Rebuild {
                 replayed = Instant::now();
             }
             if end {
-                break;
+                return Ok(());
             }
         }
-        state.copy_done = true;
-        save(c, self, state, false).await
+        Ok(())
     }
 
     /// Copies again every row changed since the last replay.
