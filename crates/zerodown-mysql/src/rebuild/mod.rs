@@ -13,6 +13,7 @@ mod cutover;
 mod indexes;
 mod pace;
 mod progress;
+mod replay;
 mod state;
 mod verify;
 
@@ -41,8 +42,6 @@ const MAX_CHUNK: u32 = 20_000;
 const CHUNK_TARGET: Duration = Duration::from_millis(200);
 /// Changed rows are copied again at least this often during the copy.
 const REPLAY_EVERY: Duration = Duration::from_millis(500);
-/// A replay that copied fewer rows than this leaves a short catch-up for a lock.
-const SETTLED: u64 = 200;
 /// Cut-over attempts within one run (each waits at most lock_wait_timeout).
 const CUTOVER_ATTEMPTS: u32 = 10;
 
@@ -84,10 +83,6 @@ pub struct Rebuild {
     migration: String,
     step: u64,
 }
-
-/// The longest [`Rebuild::wait_for_reader`] waits for the binary log reader (the locked
-/// catch-up then has its own limit and retries).
-const READER_WAIT: Duration = Duration::from_secs(60);
 
 /// `<t>_zd<suffix>`: the shadow and the sentry must sort after the table. The cut-over's
 /// RENAME takes its metadata locks in name order; were it queued on another name, a
@@ -415,82 +410,6 @@ impl Rebuild {
             if end {
                 return Ok(());
             }
-        }
-        Ok(())
-    }
-
-    /// Copies again every row changed since the last replay.
-    async fn replay(
-        &self,
-        c: &mut Conn,
-        captured: &std::sync::Mutex<binlog::Captured>,
-    ) -> Result<u64, DriverError> {
-        self.replay_upto(c, captured, None).await
-    }
-
-    /// Copies again the rows changed since the last replay; during the copy (`copied_to`
-    /// given) only those the copy has passed: the others it copies when it gets there.
-    async fn replay_upto(
-        &self,
-        c: &mut Conn,
-        captured: &std::sync::Mutex<binlog::Captured>,
-        copied_to: Option<&[String]>,
-    ) -> Result<u64, DriverError> {
-        let keys: Vec<Vec<String>> = {
-            let mut cap = binlog::lock(captured);
-            if let Some(e) = &cap.error {
-                return Err(DriverError::permanent(e.clone()));
-            }
-            std::mem::take(&mut cap.keys).into_iter().collect()
-        };
-        let keys: Vec<Vec<String>> = match copied_to.and_then(|k| self.int_key(k)) {
-            Some(mark) => keys
-                .into_iter()
-                .filter(|k| self.int_key(k).is_none_or(|v| v <= mark))
-                .collect(),
-            None => keys,
-        };
-        self.recopy(c, &keys, false).await?;
-        Ok(keys.len() as u64)
-    }
-
-    /// Replays until few changes are left to copy (so a lock that follows is short).
-    async fn settle(
-        &self,
-        c: &mut Conn,
-        captured: &std::sync::Mutex<binlog::Captured>,
-    ) -> Result<(), DriverError> {
-        for _ in 0..20 {
-            self.wait_for_reader(c, captured).await?;
-            if self.replay(c, captured).await? < SETTLED {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits (without any lock) until the binary log reader has read up to where the
-    /// server is now. It receives every row event of the server, the copy's own inserts
-    /// into the shadow included, and can trail by seconds after a big copy: the catch-up
-    /// under the cut-over's or the checksum's lock must not be where it closes that gap.
-    async fn wait_for_reader(
-        &self,
-        c: &mut Conn,
-        captured: &std::sync::Mutex<binlog::Captured>,
-    ) -> Result<(), DriverError> {
-        let target = binlog::current_position(c).await?;
-        let started = Instant::now();
-        while started.elapsed() < READER_WAIT {
-            {
-                let cap = binlog::lock(captured);
-                if let Some(e) = &cap.error {
-                    return Err(DriverError::permanent(e.clone()));
-                }
-                if binlog::reached(&cap, &target) {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(())
     }
