@@ -153,31 +153,31 @@ impl Rebuild {
         after: i128,
         limit: u32,
     ) -> Result<Option<(Vec<String>, u64)>, DriverError> {
-        let Some(mid) = self.chunk_end(c, Some(&[after.to_string()]), limit).await? else {
+        let from = [after.to_string()];
+        let Some(mid) = self.chunk_end(c, Some(&from), limit).await? else {
             return Ok(None);
         };
         let key = mysql_ident(&self.key[0]);
         let cols = columns_sql(&self.columns);
         let (shadow, source) = (self.shadow_sql(), self.source_sql());
-        let first = format!(
-            "INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} > ? AND {key} <= ?"
-        );
+        let (cond, params) = self.range(Some(&from), &mid);
+        let first =
+            format!("INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {cond}");
         let next = format!(
             "INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} > ? ORDER BY {key} LIMIT {limit}"
         );
         let last = format!("SELECT CAST(MAX({key}) AS CHAR) FROM {shadow} WHERE {key} > ?");
-        let (lo, hi) = (super::buckets::int_value(after), self.values(&mid));
-        let hi2 = hi.clone();
+        let past = self.values(&mid);
         // Both run to their end (a failed one must not leave the other's transaction open).
         let (first, next) = tokio::join!(
             in_transaction(c, Some(READ_COMMITTED), async |c| {
-                c.exec_drop(first, [vec![lo], hi].concat()).await?;
+                c.exec_drop(first, params).await?;
                 Ok(c.affected_rows())
             }),
             in_transaction(second, Some(READ_COMMITTED), async |s| {
-                s.exec_drop(next, hi2.clone()).await?;
+                s.exec_drop(next, past.clone()).await?;
                 let copied = s.affected_rows();
-                let last: Option<Option<String>> = s.exec_first(last, hi2).await?;
+                let last: Option<Option<String>> = s.exec_first(last, past).await?;
                 Ok((copied, last.flatten()))
             }),
         );

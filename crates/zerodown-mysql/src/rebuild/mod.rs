@@ -330,9 +330,18 @@ impl Rebuild {
         if let Some(mark) = state.copied_to.as_deref().and_then(|k| self.int_key(k)) {
             self.drop_past_mark(c, mark).await?;
         }
-        let mut second = None;
+        // The second copy session, for two chunks at once past an integer key's mark.
+        let mut second = if self.integer_key {
+            Some(
+                Conn::new(self.opts.clone())
+                    .await
+                    .map_err(|e| classify(&e))?,
+            )
+        } else {
+            None
+        };
         let copied = self
-            .copy_chunks(c, &mut second, state, captured, throttle, progress)
+            .copy_chunks(c, second.as_mut(), state, captured, throttle, progress)
             .await;
         if let Some(s) = second {
             let _ = s.disconnect().await;
@@ -347,7 +356,7 @@ impl Rebuild {
     async fn copy_chunks(
         &self,
         c: &mut Conn,
-        second: &mut Option<Conn>,
+        mut second: Option<&mut Conn>,
         state: &mut State,
         captured: &std::sync::Mutex<binlog::Captured>,
         throttle: &mut Throttle,
@@ -360,24 +369,12 @@ impl Rebuild {
             throttle.wait(c, &self.state_db, &mut waiting).await;
             let t0 = Instant::now();
             let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
-            let (upto, copied, rows) = match mark {
-                Some(after) => {
-                    if second.is_none() {
-                        *second = Some(
-                            Conn::new(self.opts.clone())
-                                .await
-                                .map_err(|e| classify(&e))?,
-                        );
-                    }
-                    let s = second
-                        .as_mut()
-                        .ok_or_else(|| refuse("no second copy session".into()))?;
-                    match self.copy_pair(c, s, after, size).await? {
-                        Some((upto, copied)) => (upto, copied, 2 * size),
-                        None => break,
-                    }
-                }
-                None => {
+            let (upto, copied, rows) = match (mark, second.as_deref_mut()) {
+                (Some(after), Some(s)) => match self.copy_pair(c, s, after, size).await? {
+                    Some((upto, copied)) => (upto, copied, 2 * size),
+                    None => break,
+                },
+                _ => {
                     let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await?
                     else {
                         break;
