@@ -8,8 +8,10 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{app_tables, control, exit_by, migration, mysql_app_t, mysql_rows_copied, zerodown};
-use mysql_async::prelude::Queryable;
+use common::{
+    app_tables, control, exit_by, migration, mysql_app_t, mysql_qty_type, mysql_rows_copied,
+    zerodown,
+};
 use mysql_async::Conn;
 use zerodown_mysql::server::Server;
 
@@ -104,9 +106,5 @@ async fn rate_pause_and_abort_reach_the_online_copy() {
     assert_eq!(code, Some(0), "{said}");
     let tables = app_tables(&mut c).await;
     assert_eq!(tables, ["t"], "no leftovers");
-    let kind: Option<String> = c
-        .query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
-        .await
-        .expect("type");
-    assert_eq!(kind.as_deref(), Some("int"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("int"));
 }

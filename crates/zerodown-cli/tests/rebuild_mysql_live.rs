@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{app_tables, migration, mysql_altered_definition, mysql_definition, zerodown};
+use common::{
+    app_tables, migration, mysql_altered_definition, mysql_definition, mysql_qty_type, zerodown,
+};
 use mysql_async::prelude::Queryable;
 use zerodown_exec::RebuildPhase;
 use zerodown_mysql::server::Server;
@@ -209,11 +211,7 @@ async fn int_to_bigint_online_under_load() {
     let mut c = mysql_async::Conn::from_url(url.clone())
         .await
         .expect("check");
-    let ty: Option<String> = c
-        .query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
-        .await
-        .expect("type");
-    assert_eq!(ty.as_deref(), Some("bigint"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
     let rows: Vec<(u64, i64)> = c.query("SELECT id, qty FROM t").await.expect("rows");
     let now: HashMap<u64, i64> = rows.into_iter().collect();
     let mut expected = ROWS as i64;

@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{migration, mysql_app_t, mysql_rows_copied, zerodown};
+use common::{control, migration, mysql_app_t, mysql_qty_type, mysql_rows_copied, zerodown};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -74,22 +74,14 @@ async fn resume_after_the_binary_log_was_purged_starts_the_copy_again() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let out = zerodown()
-        .args(["resume", "--database-url", &url])
-        .output()
-        .expect("resume");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = control(&["resume"], &url);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains(&format!("starting the copy again: the binary log {file}"))
             && stderr.contains("no longer on the server"),
         "the restart is said: {stderr}"
     );
-    let kind: Option<String> = c
-        .query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
-        .await
-        .expect("type");
-    assert_eq!(kind.as_deref(), Some("bigint"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
     let wrong: Option<u64> = c
         .query_first(
             "SELECT COUNT(*) FROM app.t WHERE NOT (qty = id OR (id IN (1, 2) AND qty = -1))",

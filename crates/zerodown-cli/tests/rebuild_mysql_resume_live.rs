@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    app_tables, control, migration, mysql_altered_definition, mysql_definition, mysql_rows_copied,
-    zerodown,
+    app_tables, control, migration, mysql_altered_definition, mysql_definition, mysql_qty_type,
+    mysql_rows_copied, zerodown,
 };
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
@@ -29,12 +29,6 @@ async fn table(server: &Server, rows: u64) -> mysql_async::Conn {
     .await
     .expect("table");
     c
-}
-
-async fn column_type(c: &mut mysql_async::Conn) -> Option<String> {
-    c.query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
-        .await
-        .expect("type")
 }
 
 /// `zerodown apply --postpone-cutover` of `sql` in the background (the migration file
@@ -151,17 +145,9 @@ async fn kill_9_during_the_copy_then_resume() {
     .await
     .expect("rows past the checkpoint");
     assert_eq!(c.affected_rows(), 1000, "rows put past the checkpoint");
-    let out = zerodown()
-        .args(["resume", "--database-url", &url])
-        .output()
-        .expect("resume");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    let (code, said) = control(&["resume"], &url);
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
     assert_eq!(mysql_definition(&mut c, "t").await, expected_definition);
     let wrong: Option<u64> = c
         .query_first(
@@ -196,13 +182,13 @@ async fn postponed_cutover_waits_for_the_command_and_abort_leaves_the_table() {
     let (child, _m) = apply_postponed("ALTER TABLE t MODIFY qty BIGINT NOT NULL;", &url);
     // Copied and in sync, but not swapped: the table is still INT while apply waits.
     wait_for_the_copy(&mut c, 20_000).await;
-    assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("int"));
     // A change made while it waits is carried over.
     c.query_drop("UPDATE t SET qty = -5 WHERE id = 10")
         .await
         .expect("update");
     release_the_cutover(&url, child).await;
-    assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
     let v: Option<i64> = c
         .query_first("SELECT qty FROM t WHERE id = 10")
         .await
@@ -281,13 +267,9 @@ async fn a_table_with_triggers_is_refused_before_anything_changes() {
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     c.query_drop(trigger).await.expect("trigger");
-    let out = zerodown()
-        .args(["resume", "--database-url", &url])
-        .output()
-        .expect("resume");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{stderr}");
-    assert!(stderr.contains("has triggers"), "{stderr}");
+    let (code, said) = control(&["resume"], &url);
+    assert_eq!(code, Some(6), "{said}");
+    assert!(said.contains("has triggers"), "{said}");
     let (code, said) = control(&["abort"], &url);
     assert_eq!(code, Some(0), "{said}");
     // Planned with the trigger there: a blocking copy that apply will not run unasked.
@@ -317,7 +299,7 @@ async fn a_table_with_triggers_is_refused_before_anything_changes() {
     assert!(text.contains("triggers (t_audit)"), "{text}");
     let tables = app_tables(&mut c).await;
     assert_eq!(tables, vec!["t"]);
-    assert_eq!(column_type(&mut c).await.as_deref(), Some("int"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("int"));
 }
 
 /// An INT UNSIGNED key above 2^31: MariaDB's row events do not say a column is unsigned
@@ -346,7 +328,7 @@ async fn unsigned_keys_above_the_signed_range_are_followed() {
     .await
     .expect("changes");
     release_the_cutover(&url, child).await;
-    assert_eq!(column_type(&mut c).await.as_deref(), Some("bigint"));
+    assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
     let changed: Vec<(u64, i64)> = c
         .query("SELECT id, qty FROM t WHERE id IN (3000000010, 3000019999)")
         .await

@@ -127,6 +127,14 @@ pub async fn app_tables(c: &mut mysql_async::Conn) -> Vec<String> {
         .expect("tables")
 }
 
+/// The type of `app.t`'s column `qty` (`int`, `bigint`), None when there is none.
+pub async fn mysql_qty_type(c: &mut mysql_async::Conn) -> Option<String> {
+    use mysql_async::prelude::Queryable;
+    c.query_first("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't' AND COLUMN_NAME = 'qty'")
+        .await
+        .expect("type")
+}
+
 /// On a throwaway server: the database `app` with `t (id INT PRIMARY KEY, qty INT)`, rows
 /// 1..=`rows` with qty = id; returns an admin connection (in `app`).
 pub async fn mysql_app_t(server: &zerodown_mysql::server::Server, rows: u64) -> mysql_async::Conn {
