@@ -3,12 +3,14 @@
 //! copied in chunks by primary key, the rows changed meanwhile read from the binary log
 //! and copied again, every chunk's checksum compared, then the sentry cut-over. State
 //! (binary log start, how far the copy got, whether the swap happened) is kept with the
-//! step in `_zerodown.steps.data`, so a killed run resumes where it was.
+//! step in `_zerodown.steps.data`, so a killed run resumes where it was. The table's
+//! AUTO_INCREMENT counter is carried to the shadow before the swap.
 
 mod binlog;
 mod buckets;
 mod checks;
 mod copy;
+mod counter;
 mod cutover;
 mod indexes;
 mod pace;
@@ -271,6 +273,7 @@ pub async fn run(
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {
             rb.settle(c, &captured).await?;
+            rb.carry_counter(c).await?;
             match rb.cut_over(&captured, lock_secs).await {
                 Ok(cutover_held) => {
                     state.swapped = true;
