@@ -14,6 +14,8 @@
 #
 #   bash bench/mysql_online_vs_ptosc.sh [ROWS] [SECONDS]
 # SECONDS: how long each sysbench run lasts (default 120); each change must end before.
+# REPEAT=N runs the contenders N times in turn (default 1) and ends with the medians
+# and their ratios: one run on a shared machine decides little.
 # RUNS="ptosc zerodown" runs only those (default: all four); ZERODOWN_ARGS adds options
 # to `zerodown apply`; RATE=N runs sysbench at N transactions/s in all (default: as fast
 # as it can, which on a small machine leaves no CPU to spare for any copy); SHOW_OUTPUT=1
@@ -98,20 +100,43 @@ run() {
   # Errors clients got (deadlocks, lock waits, a missing table), ignored so the run goes on.
   errors=$(awk '/ignored errors:/ { print $3; exit }' "$work/$name.sysbench")
   printf "%-9s %9.2f s %10.0f rows/s %12s ms %12s ms %8s %7s %6s\n" "$name" "$took" "$(calc "$rows / $took")" "$during" "${max:--}" "$tps" "${errors:--}" "$waits"
+  echo "$name $took ${max:--}" >>"$work/results"
+}
+
+# median NAME FIELD: the median of a contender's FIELD (2: took, 3: worst over the run).
+median() {
+  awk -v n="$1" -v f="$2" '$1 == n && $f != "-" { print $f }' "$work/results" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
 echo "MariaDB $(sql -e 'SELECT VERSION()'), $rows rows, sysbench oltp_update_non_index, $threads threads${RATE:+, $RATE tps}"
 printf "%-9s %11s %17s %15s %15s %8s %7s %6s\n" change took "rows/s (change)" "worst (change)" "worst (run)" "tps" "errors" "waits"
 runs="${RUNS:-instant blocking ptosc zerodown}"
 wanted() { case " $runs " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-wanted instant && run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
-wanted blocking && run blocking sql sb -e "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0"
-wanted ptosc && run ptosc pt-online-schema-change --alter "MODIFY k BIGINT NOT NULL DEFAULT 0" \
-  --execute --recursion-method=none --no-check-alter --set-vars lock_wait_timeout=1 \
-  "h=127.0.0.1,P=$port,u=root,D=sb,t=sbtest1"
 echo "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0;" >"$work/m.sql"
-# shellcheck disable=SC2086 # ZERODOWN_ARGS is a list of options
-wanted zerodown && run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes ${ZERODOWN_ARGS:-}
+for _ in $(seq 1 "${REPEAT:-1}"); do
+  # Each zerodown run is a new migration: its state from the last run goes.
+  sql -e "DROP DATABASE IF EXISTS _zerodown"
+  wanted instant && run instant sql sb -e "ALTER TABLE sbtest1 ADD COLUMN extra INT, ALGORITHM=INSTANT"
+  wanted blocking && run blocking sql sb -e "ALTER TABLE sbtest1 MODIFY k BIGINT NOT NULL DEFAULT 0"
+  wanted ptosc && run ptosc pt-online-schema-change --alter "MODIFY k BIGINT NOT NULL DEFAULT 0" \
+    --execute --recursion-method=none --no-check-alter --set-vars lock_wait_timeout=1 \
+    "h=127.0.0.1,P=$port,u=root,D=sb,t=sbtest1"
+  # shellcheck disable=SC2086 # ZERODOWN_ARGS is a list of options
+  wanted zerodown && run zerodown "$zd" apply "$work/m.sql" --database-url "mysql://root@127.0.0.1:$port/sb" --yes ${ZERODOWN_ARGS:-}
+done
+if [ "${REPEAT:-1}" -gt 1 ]; then
+  echo "medians of ${REPEAT} runs each:"
+  for name in $runs; do
+    printf "%-9s took %6.2f s, worst (run) %8.2f ms\n" "$name" "$(median "$name" 2)" "$(median "$name" 3)"
+  done
+  if wanted ptosc && wanted zerodown; then
+    echo "copy rate zerodown / pt-osc: $(printf "%.2f" "$(calc "$(median ptosc 2) / $(median zerodown 2)")") x (target >= 1)"
+  fi
+  if wanted instant && wanted zerodown; then
+    echo "worst stall zerodown / INSTANT: $(printf "%.2f" "$(calc "$(median zerodown 3) / $(median instant 3)")") x (target <= 1.5)"
+  fi
+fi
 echo "(rows/s: table rows over the whole change; pt-osc copies only, zerodown also compares"
 echo " every chunk's checksum; worst (change): the worst latency of any client in the seconds"
 echo " the change ran; worst (run): sysbench's max over its whole run, the change or not;"
