@@ -38,14 +38,15 @@ impl Rebuild {
     }
 
     /// Raises the shadow's AUTO_INCREMENT counter to the table's, where that is higher.
-    /// Returns the counter set, if any.
-    pub(super) async fn carry_counter(&self, c: &mut Conn) -> Result<Option<u64>, DriverError> {
+    /// (Not under the cut-over's LOCK TABLES: an ALTER there let other sessions write
+    /// the altered table, its lock gone.)
+    pub(super) async fn carry_counter(&self, c: &mut Conn) -> Result<(), DriverError> {
         let Some(table) = self.counter(c, &self.source_sql()).await? else {
-            return Ok(None);
+            return Ok(());
         };
         let shadow = self.counter(c, &self.shadow_sql()).await?;
         if shadow.is_some_and(|s| s >= table) {
-            return Ok(None);
+            return Ok(());
         }
         // A change of the table options only: no copy, no rebuild.
         c.query_drop(format!(
@@ -53,8 +54,7 @@ impl Rebuild {
             self.shadow_sql()
         ))
         .await
-        .map_err(|e| classify(&e))?;
-        Ok(Some(table))
+        .map_err(|e| classify(&e))
     }
 }
 
