@@ -94,6 +94,16 @@ impl Rebuild {
         Ok(row.map(|r| self.key_of(&r)))
     }
 
+    /// `INSERT INTO shadow (…) SELECT … FROM table WHERE {tail}`: the copy's statement.
+    fn insert_select(&self, tail: &str) -> String {
+        let cols = columns_sql(&self.columns);
+        format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {tail}",
+            self.shadow_sql(),
+            self.source_sql()
+        )
+    }
+
     /// The range condition `after < key <= upto` and its parameters.
     fn range(&self, after: Option<&[String]>, upto: &[String]) -> (String, Vec<Value>) {
         let mut cond = Vec::new();
@@ -117,13 +127,8 @@ impl Rebuild {
         upto: &[String],
     ) -> Result<u64, DriverError> {
         let (cond, params) = self.range(after, upto);
-        let cols = columns_sql(&self.columns);
         let delete = format!("DELETE FROM {} WHERE {cond}", self.shadow_sql());
-        let insert = format!(
-            "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {cond}",
-            self.shadow_sql(),
-            self.source_sql()
-        );
+        let insert = self.insert_select(&cond);
         let checkpoint = self.checkpoint_sql();
         let state = serde_json::json!({ "copied_to": upto }).to_string();
         in_transaction(c, Some(READ_COMMITTED), async |c| {
@@ -158,15 +163,13 @@ impl Rebuild {
             return Ok(None);
         };
         let key = mysql_ident(&self.key[0]);
-        let cols = columns_sql(&self.columns);
-        let (shadow, source) = (self.shadow_sql(), self.source_sql());
         let (cond, params) = self.range(Some(&from), &mid);
-        let first =
-            format!("INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {cond}");
-        let next = format!(
-            "INSERT INTO {shadow} ({cols}) SELECT {cols} FROM {source} WHERE {key} > ? ORDER BY {key} LIMIT {limit}"
+        let first = self.insert_select(&cond);
+        let next = self.insert_select(&format!("{key} > ? ORDER BY {key} LIMIT {limit}"));
+        let last = format!(
+            "SELECT CAST(MAX({key}) AS CHAR) FROM {} WHERE {key} > ?",
+            self.shadow_sql()
         );
-        let last = format!("SELECT CAST(MAX({key}) AS CHAR) FROM {shadow} WHERE {key} > ?");
         let past = self.values(&mid);
         // Both run to their end (a failed one must not leave the other's transaction open).
         let (first, next) = tokio::join!(

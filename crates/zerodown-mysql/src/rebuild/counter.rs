@@ -30,11 +30,8 @@ impl Rebuild {
     /// The AUTO_INCREMENT counter of `table_sql`, read live (SHOW CREATE TABLE asks the
     /// engine; MySQL 8's information_schema may show a cached value).
     async fn counter(&self, c: &mut Conn, table_sql: &str) -> Result<Option<u64>, DriverError> {
-        let create: Option<(String, String)> = c
-            .query_first(format!("SHOW CREATE TABLE {table_sql}"))
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(create.and_then(|(_, text)| counter_of(&text)))
+        let create = self.show_create(c, table_sql).await?;
+        Ok(create.as_deref().and_then(counter_of))
     }
 
     /// Raises the shadow's AUTO_INCREMENT counter to the table's, where that is higher.

@@ -29,12 +29,7 @@ impl Rebuild {
         captured: &Mutex<Captured>,
         lock_wait_secs: u64,
     ) -> Result<Duration, DriverError> {
-        let mut a = Conn::new(self.opts.clone())
-            .await
-            .map_err(|e| classify(&e))?;
-        let mut c = Conn::new(self.opts.clone())
-            .await
-            .map_err(|e| classify(&e))?;
+        let [mut a, mut c] = self.sessions::<2>().await?;
         let timeouts = format!(
             "SET SESSION lock_wait_timeout = {lock_wait_secs}, innodb_lock_wait_timeout = {lock_wait_secs}"
         );

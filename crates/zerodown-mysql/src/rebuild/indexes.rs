@@ -88,11 +88,7 @@ impl Rebuild {
         if expected.is_empty() {
             return Ok(Vec::new());
         }
-        let create: Option<(String, String)> = c
-            .query_first(format!("SHOW CREATE TABLE {}", self.shadow_sql()))
-            .await
-            .map_err(|e| classify(&e))?;
-        let Some((_, create)) = create else {
+        let Some(create) = self.show_create(c, &self.shadow_sql()).await? else {
             return Ok(Vec::new());
         };
         let deferred = deferrable(&create, &self.in_definition_order(&create, expected));

@@ -102,6 +102,33 @@ fn derived(table: &str, suffix: &str) -> Result<String, DriverError> {
 }
 
 impl Rebuild {
+    /// `N` new sessions of the rebuild's own (copy streams, checksum readers, locks).
+    async fn sessions<const N: usize>(&self) -> Result<[Conn; N], DriverError> {
+        let mut all = Vec::with_capacity(N);
+        for _ in 0..N {
+            all.push(
+                Conn::new(self.opts.clone())
+                    .await
+                    .map_err(|e| classify(&e))?,
+            );
+        }
+        all.try_into()
+            .map_err(|_| DriverError::permanent("could not open the rebuild's sessions"))
+    }
+
+    /// `SHOW CREATE TABLE` of `table_sql`: the server's own text of its definition.
+    async fn show_create(
+        &self,
+        c: &mut Conn,
+        table_sql: &str,
+    ) -> Result<Option<String>, DriverError> {
+        let create: Option<(String, String)> = c
+            .query_first(format!("SHOW CREATE TABLE {table_sql}"))
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(create.map(|(_, text)| text))
+    }
+
     fn qualified(&self, name: &str) -> String {
         mysql_table(&format!("{}.{name}", self.db))
     }
@@ -335,11 +362,8 @@ impl Rebuild {
         }
         // The second copy session, for two chunks at once past an integer key's mark.
         let mut second = if self.integer_key {
-            Some(
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| classify(&e))?,
-            )
+            let [s] = self.sessions::<1>().await?;
+            Some(s)
         } else {
             None
         };

@@ -36,19 +36,6 @@ async fn disconnect(sessions: impl IntoIterator<Item = Conn>) {
 }
 
 impl Rebuild {
-    async fn sessions<const N: usize>(&self) -> Result<[Conn; N], DriverError> {
-        let mut all = Vec::with_capacity(N);
-        for _ in 0..N {
-            all.push(
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| classify(&e))?,
-            );
-        }
-        all.try_into()
-            .map_err(|_| DriverError::permanent("could not open the checksum sessions"))
-    }
-
     /// Builds the `deferred` indexes and compares the checksums; returns how many ranges
     /// differed (and were copied again), and how long the tables were locked to take
     /// the snapshot.
@@ -144,7 +131,7 @@ impl Rebuild {
         lock_wait_secs: u64,
     ) -> Result<Duration, DriverError> {
         let q = |e: mysql_async::Error| classify(&e);
-        let mut a = Conn::new(self.opts.clone()).await.map_err(q)?;
+        let [mut a] = self.sessions::<1>().await?;
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
