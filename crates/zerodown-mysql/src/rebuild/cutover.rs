@@ -1,17 +1,19 @@
 //! The atomic cut-over, safe on MariaDB (where RENAME under LOCK TABLES is refused): the
 //! sentry algorithm measured in the facts file. Session A creates the sentry table under
 //! the old table's future name and write-locks the table, the shadow and the sentry;
-//! with writes stopped it reads the binary log up to the current position and copies the
-//! last changed rows; session C issues `RENAME TABLE t TO old, shadow TO t`, which queues
-//! behind A's locks ahead of the clients; A drops the sentry and unlocks, and the rename
-//! runs first. Should A die at any point, its locks go, the rename finds the sentry in its
-//! way and fails: the table is never swapped with changes left out.
+//! session C issues `RENAME TABLE t TO old, shadow TO t`, which queues behind A's locks
+//! ahead of the clients; meanwhile A, writes stopped, reads the binary log up to the
+//! current position and copies the last changed rows; A drops the sentry and unlocks, and
+//! the rename runs first. Should A die or fail at any point, its locks go, the rename
+//! finds the sentry in its way and fails: the table is never swapped with changes left
+//! out.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use tokio::task::JoinHandle;
 use zerodown_exec::{DriverError, ErrorClass};
 
 use super::binlog::{self, Captured};
@@ -22,10 +24,12 @@ use crate::errors::classify;
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(3);
 
 impl Rebuild {
-    /// Swaps the shadow table in. Ok(locked for): done. A lock not granted in time
+    /// Swaps the shadow table in, the changes made meanwhile copied on `main` until few
+    /// are left just before the lock. Ok(locked for): done. A lock not granted in time
     /// (LockTimeout) or a catch-up too slow leaves everything as it was: retry later.
     pub async fn cut_over(
         &self,
+        main: &mut Conn,
         captured: &Mutex<Captured>,
         lock_wait_secs: u64,
     ) -> Result<Duration, DriverError> {
@@ -46,31 +50,46 @@ impl Rebuild {
         a.query_drop(format!("CREATE TABLE {} (sentry INT)", self.old_sql()))
             .await
             .map_err(q)?;
-        let locked = a
-            .query_drop(format!(
-                "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
-                self.source_sql(),
-                self.shadow_sql(),
-                self.old_sql()
-            ))
-            .await;
+        // Last, so that the changes left to copy under the lock are only those of the
+        // moments before it (~40 rows at 4,000 updates/s; ~2.5 ms of the lock).
+        let settled = self.settle(main, captured).await;
+        let locked = match settled {
+            Ok(()) => a
+                .query_drop(format!(
+                    "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
+                    self.source_sql(),
+                    self.shadow_sql(),
+                    self.old_sql()
+                ))
+                .await
+                .map_err(q),
+            Err(e) => Err(e),
+        };
         if let Err(e) = locked {
             let _ = a
                 .query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
                 .await;
-            return Err(classify(&e));
+            return Err(e);
         }
         let locked_at = Instant::now();
-        let outcome = self.swap_under_lock(&mut a, c, captured).await;
+        // The rename is sent at once: it queues behind A's locks while A catches up.
+        let c_id = c.id();
+        let rename = tokio::spawn(self.rename(c));
+        let outcome = self
+            .swap_under_lock(&mut a, (c_id, &rename), captured)
+            .await;
         let _ = a.query_drop("UNLOCK TABLES").await;
-        let swapped = match outcome {
-            Ok(rename) => rename
-                .await
-                .map_err(|e| DriverError::permanent(e.to_string()))?,
-            Err(e) => Err(e),
+        // Only a dropped sentry lets the rename through, and A drops it last: a rename
+        // that succeeded swapped the tables with every change copied, whatever A saw.
+        let renamed = rename
+            .await
+            .map_err(|e| DriverError::permanent(e.to_string()))?;
+        let swapped = match (renamed, outcome) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Ok(())) | (_, Err(e)) => Err(e),
         };
         if swapped.is_err() {
-            // The rename failed on the sentry (or never ran): remove the sentry.
+            // The rename has failed on the sentry (or never ran): remove the sentry.
             let _ = a
                 .query_drop(format!("DROP TABLE IF EXISTS {}", self.old_sql()))
                 .await;
@@ -78,6 +97,22 @@ impl Rebuild {
         let held = locked_at.elapsed();
         let _ = a.disconnect().await;
         swapped.map(|()| held)
+    }
+
+    /// `RENAME TABLE t TO old, shadow TO t` on session C, which it then closes.
+    fn rename(&self, mut c: Conn) -> impl std::future::Future<Output = Result<(), DriverError>> {
+        let rename = format!(
+            "RENAME TABLE {} TO {}, {} TO {}",
+            self.source_sql(),
+            self.old_sql(),
+            self.shadow_sql(),
+            self.source_sql()
+        );
+        async move {
+            let r = c.query_drop(rename).await.map_err(|e| classify(&e));
+            let _ = c.disconnect().await;
+            r
+        }
     }
 
     /// With writes stopped by a session's LOCK TABLES: reads the binary log up to the
@@ -114,38 +149,24 @@ impl Rebuild {
         self.recopy(a, &keys, true).await
     }
 
-    /// Under A's locks: catch up, queue the rename on C, drop the sentry. Returns the
-    /// rename, which runs once A unlocks.
+    /// Under A's locks: catch up, see the rename (on session `c_id`) queued, drop the
+    /// sentry. The rename runs once A unlocks, and fails on the sentry unless this ended
+    /// well.
     async fn swap_under_lock(
         &self,
         a: &mut Conn,
-        mut c: Conn,
+        (c_id, rename): (u32, &JoinHandle<Result<(), DriverError>>),
         captured: &Mutex<Captured>,
-    ) -> Result<tokio::task::JoinHandle<Result<(), DriverError>>, DriverError> {
+    ) -> Result<(), DriverError> {
         self.catch_up_locked(a, captured).await?;
-        let rename = format!(
-            "RENAME TABLE {} TO {}, {} TO {}",
-            self.source_sql(),
-            self.old_sql(),
-            self.shadow_sql(),
-            self.source_sql()
-        );
-        let c_id = c.id();
-        let task = tokio::spawn(async move {
-            let r = c.query_drop(rename).await.map_err(|e| classify(&e));
-            let _ = c.disconnect().await;
-            r
-        });
         // The rename must be queued behind A's locks before A lets go: waiting for its
         // metadata lock, not merely started (a rename seen by its text alone, still
         // opening its tables, let clients' writes queued on the table go first and land
         // in the old table: 3 rows lost in one of 16 runs of the live test).
         let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            if rename_waits(a, c_id).await? {
-                break;
-            }
-            if Instant::now() > deadline {
+        while !rename_waits(a, c_id).await? {
+            // Ended already: its lock wait ran out while A caught up (or C died).
+            if rename.is_finished() || Instant::now() > deadline {
                 return Err(DriverError {
                     class: ErrorClass::LockTimeout,
                     message: "the rename was not seen queued; the cut-over is retried".into(),
@@ -157,7 +178,7 @@ impl Rebuild {
         a.query_drop(format!("DROP TABLE {}", self.old_sql()))
             .await
             .map_err(|e| classify(&e))?;
-        Ok(task)
+        Ok(())
     }
 }
 

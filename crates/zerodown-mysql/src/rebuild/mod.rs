@@ -299,9 +299,8 @@ pub async fn run(
         progress.phase(RebuildPhase::Cutover);
         let mut last = None;
         for attempt in 0..CUTOVER_ATTEMPTS {
-            rb.settle(c, &captured).await?;
             rb.carry_counter(c).await?;
-            match rb.cut_over(&captured, lock_secs).await {
+            match rb.cut_over(c, &captured, lock_secs).await {
                 Ok(cutover_held) => {
                     state.swapped = true;
                     let c = d.conn().await?;
