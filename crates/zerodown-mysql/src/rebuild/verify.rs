@@ -48,13 +48,17 @@ impl Rebuild {
     ) -> Result<(u64, Duration), DriverError> {
         let (differing, held) = if self.integer_key {
             let mut table = self.sessions::<2>().await?;
-            let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
+            let held = self
+                .snapshot(c, &mut table, captured, lock_wait_secs)
+                .await?;
             let ranges = self.differing_spans(c, &mut table, deferred).await;
             disconnect(table).await;
             (ranges?, held)
         } else {
             let mut table = self.sessions::<1>().await?;
-            let held = self.snapshot(&mut table, captured, lock_wait_secs).await?;
+            let held = self
+                .snapshot(c, &mut table, captured, lock_wait_secs)
+                .await?;
             let [table] = table;
             if let Err(e) = self.build_deferred(c, deferred).await {
                 disconnect([table]).await;
@@ -121,11 +125,13 @@ impl Rebuild {
             .collect())
     }
 
-    /// Write-locks the table and the shadow, copies the last changed rows (the two are
-    /// then equal) and opens a consistent snapshot on each of `readers` before the lock
-    /// goes. Returns how long the tables were locked.
+    /// Copies the changed rows on `c` until few are left, write-locks the table and the
+    /// shadow, copies the last changed rows (the two are then equal) and opens a
+    /// consistent snapshot on each of `readers` before the lock goes. Returns how long
+    /// the tables were locked.
     async fn snapshot(
         &self,
+        c: &mut Conn,
         readers: &mut [Conn],
         captured: &Mutex<Captured>,
         lock_wait_secs: u64,
@@ -135,6 +141,8 @@ impl Rebuild {
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
+        // Just before the lock, sessions opened: under it only the last moments' changes.
+        self.settle(c, captured).await?;
         a.query_drop(format!(
             "LOCK TABLES {} WRITE, {} WRITE",
             self.source_sql(),
