@@ -10,6 +10,7 @@ mod binlog;
 mod buckets;
 mod checks;
 mod copy;
+mod copy_loop;
 mod counter;
 mod cutover;
 mod indexes;
@@ -24,7 +25,7 @@ use checks::*;
 use progress::Progress;
 use state::{load_state, rows_copied, save};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
@@ -36,12 +37,7 @@ use zerodown_exec::{Checkpoint, DriverError, ErrorClass, Event, EventSink, Rebui
 use crate::catalog::split_name;
 use crate::driver::MyDriver;
 use crate::errors::classify;
-use crate::throttle::Throttle;
 
-/// Rows of the first chunk; then sized to take about [`CHUNK_TARGET`].
-const FIRST_CHUNK: u32 = 5_000;
-const MAX_CHUNK: u32 = 20_000;
-const CHUNK_TARGET: Duration = Duration::from_millis(200);
 /// Changed rows are copied again at least this often during the copy.
 const REPLAY_EVERY: Duration = Duration::from_millis(500);
 /// Cut-over attempts within one run (each waits at most lock_wait_timeout).
@@ -337,103 +333,4 @@ fn fastrand_id() -> u32 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     (nanos ^ std::process::id()) % 1_000_000
-}
-
-impl Rebuild {
-    /// A key's value as a number, where the key is one integer column.
-    fn int_key(&self, key: &[String]) -> Option<i128> {
-        match key {
-            [one] if self.integer_key => one.parse().ok(),
-            _ => None,
-        }
-    }
-
-    async fn copy_all(
-        &self,
-        c: &mut Conn,
-        state: &mut State,
-        captured: &std::sync::Mutex<binlog::Captured>,
-        throttle: &mut Throttle,
-        progress: &mut Progress<'_>,
-    ) -> Result<(), DriverError> {
-        if let Some(mark) = state.copied_to.as_deref().and_then(|k| self.int_key(k)) {
-            self.drop_past_mark(c, mark).await?;
-        }
-        // The second copy session, for two chunks at once past an integer key's mark.
-        let mut second = if self.integer_key {
-            let [s] = self.sessions::<1>().await?;
-            Some(s)
-        } else {
-            None
-        };
-        let copied = self
-            .copy_chunks(c, second.as_mut(), state, captured, throttle, progress)
-            .await;
-        if let Some(s) = second {
-            let _ = s.disconnect().await;
-        }
-        copied?;
-        state.copy_done = true;
-        save(c, self, state, false).await
-    }
-
-    /// The copy's loop: chunk after chunk (two at a time on `second` with a key of one
-    /// integer column), with the operator's controls, throttling and replays between.
-    async fn copy_chunks(
-        &self,
-        c: &mut Conn,
-        mut second: Option<&mut Conn>,
-        state: &mut State,
-        captured: &std::sync::Mutex<binlog::Captured>,
-        throttle: &mut Throttle,
-        progress: &mut Progress<'_>,
-    ) -> Result<(), DriverError> {
-        let mut size = FIRST_CHUNK;
-        let mut replayed = Instant::now();
-        loop {
-            let mut waiting = |reason, delay| progress.throttled(reason, delay);
-            throttle.wait(c, &self.state_db, &mut waiting).await;
-            let t0 = Instant::now();
-            let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
-            let (upto, copied, rows) = match (mark, second.as_deref_mut()) {
-                (Some(after), Some(s)) => match self.copy_pair(c, s, after, size).await? {
-                    Some((upto, copied)) => (upto, copied, 2 * size),
-                    None => break,
-                },
-                _ => {
-                    let Some(upto) = self.chunk_end(c, state.copied_to.as_deref(), size).await?
-                    else {
-                        break;
-                    };
-                    let copied = self
-                        .copy_chunk(c, state.copied_to.as_deref(), &upto)
-                        .await?;
-                    (upto, copied, size)
-                }
-            };
-            let took = t0.elapsed();
-            progress.chunk(copied, rows, took);
-            // Keep each chunk near the target: its transaction holds row locks that long.
-            let scale = CHUNK_TARGET.as_secs_f64() / took.as_secs_f64().max(0.001);
-            size = ((f64::from(size) * scale.clamp(0.5, 2.0)) as u32).clamp(100, MAX_CHUNK);
-            let end = state.copied_to.as_ref() == Some(&upto);
-            state.copied_to = Some(upto);
-            let copied_to = state.copied_to.as_deref();
-            if let Some(cap) = self
-                .pace(c, captured, copied_to, rows, took, progress)
-                .await?
-            {
-                size = size.min(cap);
-            }
-            if replayed.elapsed() > REPLAY_EVERY {
-                self.replay_upto(c, captured, state.copied_to.as_deref())
-                    .await?;
-                replayed = Instant::now();
-            }
-            if end {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
 }
