@@ -27,6 +27,8 @@ impl Rebuild {
         }
     }
 
+    /// Copies the rows from the checkpoint on (a resumed copy first deletes what a dead
+    /// run left past an integer key's mark), then records the copy as done.
     pub(super) async fn copy_all(
         &self,
         c: &mut Conn,
