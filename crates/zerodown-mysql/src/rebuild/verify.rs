@@ -141,15 +141,8 @@ impl Rebuild {
         a.query_drop(format!("SET SESSION lock_wait_timeout = {lock_wait_secs}"))
             .await
             .map_err(q)?;
-        // Just before the lock, sessions opened: under it only the last moments' changes.
-        self.settle(c, captured).await?;
-        a.query_drop(format!(
-            "LOCK TABLES {} WRITE, {} WRITE",
-            self.source_sql(),
-            self.shadow_sql()
-        ))
-        .await
-        .map_err(q)?;
+        let tables = [self.source_sql(), self.shadow_sql()];
+        self.settle_and_lock(c, &mut a, captured, &tables).await?;
         let locked_at = Instant::now();
         let snapshot = async {
             self.catch_up_locked(&mut a, captured).await?;
