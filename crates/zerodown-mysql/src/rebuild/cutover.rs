@@ -129,26 +129,16 @@ impl Rebuild {
         a: &mut Conn,
         captured: &Mutex<Captured>,
     ) -> Result<(), DriverError> {
-        let target = binlog::current_position(a).await?;
-        let started = Instant::now();
-        loop {
-            {
-                let cap = binlog::lock(captured);
-                if let Some(e) = &cap.error {
-                    return Err(DriverError::permanent(e.clone()));
-                }
-                if binlog::reached(&cap, &target) {
-                    break;
-                }
-            }
-            if started.elapsed() > CATCH_UP_LIMIT {
-                return Err(DriverError {
-                    class: ErrorClass::LockTimeout,
-                    message: "the binary log was not read up to the lock in time; retried".into(),
-                    code: None,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let every = Duration::from_millis(1);
+        if !self
+            .reader_reaches_now(a, captured, CATCH_UP_LIMIT, every)
+            .await?
+        {
+            return Err(DriverError {
+                class: ErrorClass::LockTimeout,
+                message: "the binary log was not read up to the lock in time; retried".into(),
+                code: None,
+            });
         }
         let keys: Vec<Vec<String>> = std::mem::take(&mut binlog::lock(captured).keys)
             .into_iter()

@@ -76,20 +76,37 @@ impl Rebuild {
         c: &mut Conn,
         captured: &std::sync::Mutex<binlog::Captured>,
     ) -> Result<(), DriverError> {
+        self.reader_reaches_now(c, captured, READER_WAIT, Duration::from_millis(2))
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads the server's binary log position on `c` and waits, looking every `every`,
+    /// until the reader has read up to it: Ok(false) when `limit` passed first, an error
+    /// when the reader failed.
+    pub(super) async fn reader_reaches_now(
+        &self,
+        c: &mut Conn,
+        captured: &std::sync::Mutex<binlog::Captured>,
+        limit: Duration,
+        every: Duration,
+    ) -> Result<bool, DriverError> {
         let target = binlog::current_position(c).await?;
         let started = Instant::now();
-        while started.elapsed() < READER_WAIT {
+        loop {
             {
                 let cap = binlog::lock(captured);
                 if let Some(e) = &cap.error {
                     return Err(DriverError::permanent(e.clone()));
                 }
                 if binlog::reached(&cap, &target) {
-                    return Ok(());
+                    return Ok(true);
                 }
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            if started.elapsed() > limit {
+                return Ok(false);
+            }
+            tokio::time::sleep(every).await;
         }
-        Ok(())
     }
 }
