@@ -2,14 +2,15 @@
 
 use std::io::IsTerminal;
 
-use zerodown_core::analyze::{CostModel, Verdict};
-use zerodown_core::catalog::Catalog;
+use zerodown_core::analysis::Verdict;
 use zerodown_core::engine::ServerProfile;
-use zerodown_core::ir::QualName;
+use zerodown_core::estimate::CostModel;
+use zerodown_core::pg::catalog::Catalog;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::pipeline;
 use zerodown_core::plan::PlanOptions;
 use zerodown_core::report::{self, Meta};
-use zerodown_core::sql::parse_pg::Diagnostic;
+use zerodown_core::sql::source::Diagnostic;
 
 use crate::exit::{self, Failure};
 use crate::input::{read_sources, FileTransaction};
@@ -302,7 +303,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn read_live(
     conn: &str,
-    files: &[zerodown_core::analyze::ParsedFile],
+    files: &[zerodown_core::pg::parse::ParsedFile],
 ) -> Result<zerodown_pg::Introspection, Failure> {
     runtime()?.block_on(async {
         let client = zerodown_pg::connect(conn)

@@ -2,10 +2,10 @@
 //! MySQL dialect, the live catalog read with zerodown-mysql or an offline target, then
 //! the same report.
 
-use zerodown_core::analyze::CostModel;
-use zerodown_core::catalog::mysql::MyCatalog;
 use zerodown_core::engine::ServerProfile;
+use zerodown_core::estimate::CostModel;
 use zerodown_core::migrations::SourceFile;
+use zerodown_core::mysql::catalog::MyCatalog;
 use zerodown_core::pipeline;
 use zerodown_core::report::Meta;
 

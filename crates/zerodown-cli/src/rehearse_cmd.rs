@@ -202,7 +202,7 @@ pub fn demo(args: DemoArgs) -> Result<u8, Failure> {
         server: Server::Throwaway,
         schema: Schema::Sql(schema.to_owned()),
         rows: vec![(
-            zerodown_core::ir::QualName::new(table_schema, "accounts"),
+            zerodown_core::pg::ir::QualName::new(table_schema, "accounts"),
             args.rows,
         )],
         default_rows: args.rows,

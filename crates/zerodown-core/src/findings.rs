@@ -274,10 +274,10 @@ mod tests {
     #[test]
     fn emitted_codes_are_declared() {
         let sources = [
-            include_str!("analyze/pg.rs"),
-            include_str!("analyze/pg_alter.rs"),
-            include_str!("analyze/txn.rs"),
-            include_str!("analyze/mysql.rs"),
+            include_str!("pg/analyze/statement.rs"),
+            include_str!("pg/analyze/alter.rs"),
+            include_str!("pg/analyze/txn.rs"),
+            include_str!("mysql/analyze.rs"),
         ];
         let is_code = |s: &str| {
             s.contains('-')

@@ -3,15 +3,18 @@
 
 use std::collections::BTreeSet;
 
-use crate::analyze::{self, CostModel, ParsedFile, StatementAnalysis};
-use crate::catalog::mysql::MyCatalog;
-use crate::catalog::Catalog;
+use crate::analysis::StatementAnalysis;
 use crate::engine::ServerProfile;
-use crate::ir::{AlterAction, DdlOp, QualName};
+use crate::estimate::CostModel;
 use crate::migrations::SourceFile;
-use crate::plan::{self, Plan, PlanOptions};
-use crate::sql::parse_mysql::{self, MyKind, MyStatement};
-use crate::sql::parse_pg::{self, Diagnostic};
+use crate::mysql::catalog::MyCatalog;
+use crate::mysql::parse::{self as parse_mysql, MyKind, MyStatement};
+use crate::pg::catalog::Catalog;
+use crate::pg::ir::{AlterAction, DdlOp, QualName};
+use crate::pg::parse as parse_pg;
+use crate::pg::parse::ParsedFile;
+use crate::plan::{Plan, PlanOptions};
+use crate::sql::source::Diagnostic;
 
 /// Analysis and plan of a whole migration.
 #[derive(Debug, Clone)]
@@ -71,10 +74,10 @@ pub fn run_mysql(
     cost: &CostModel,
     opts: &PlanOptions,
 ) -> Result<Outcome, Vec<Diagnostic>> {
-    let analysis = analyze::mysql::analyze(statements, catalog, profile, cost)?;
+    let analysis = crate::mysql::analyze::analyze(statements, catalog, profile, cost)?;
     Ok(Outcome {
         statements: analysis,
-        plan: plan::mysql::plan(statements, catalog, profile, opts),
+        plan: crate::mysql::plan::plan(statements, catalog, profile, opts),
     })
 }
 
@@ -150,11 +153,11 @@ pub fn run(
     cost: &CostModel,
     opts: &PlanOptions,
 ) -> Result<Outcome, Vec<Diagnostic>> {
-    let analysis = analyze::analyze(files, catalog, profile, cost);
+    let analysis = crate::pg::analyze::analyze(files, catalog, profile, cost);
     if !analysis.diagnostics.is_empty() {
         return Err(analysis.diagnostics);
     }
-    let plan = plan::plan(files, catalog, profile, opts);
+    let plan = crate::pg::plan::plan(files, catalog, profile, opts);
     Ok(Outcome {
         statements: analysis.statements,
         plan,

@@ -1,10 +1,11 @@
 //! The MySQL/MariaDB planner, offline: what each statement gets per flavor and version,
 //! and the ladder it is turned into.
 
-use zerodown_core::analyze::mysql_online::{Algorithm, DdlLock};
-use zerodown_core::analyze::{CostModel, Verdict};
-use zerodown_core::catalog::mysql::{MyCatalog, OpenTransaction};
+use zerodown_core::analysis::Verdict;
 use zerodown_core::engine::ServerProfile;
+use zerodown_core::estimate::CostModel;
+use zerodown_core::mysql::catalog::{MyCatalog, OpenTransaction};
+use zerodown_core::mysql::online::{Algorithm, DdlLock};
 use zerodown_core::pipeline::{self, Outcome};
 use zerodown_core::plan::{Phase, PlanOptions, StepKind};
 

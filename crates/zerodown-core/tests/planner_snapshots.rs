@@ -11,11 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
-use zerodown_core::analyze::CostModel;
-use zerodown_core::catalog::Catalog;
 use zerodown_core::engine::ServerProfile;
-use zerodown_core::ir::QualName;
+use zerodown_core::estimate::CostModel;
 use zerodown_core::migrations::{Layout, SourceFile};
+use zerodown_core::pg::catalog::Catalog;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::pipeline;
 use zerodown_core::plan::PlanOptions;
 use zerodown_core::report::{self, Meta};

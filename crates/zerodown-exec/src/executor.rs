@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
-use zerodown_core::analyze::mysql_online::Online;
 use zerodown_core::lock::LockMode;
+use zerodown_core::mysql::online::Online;
 use zerodown_core::plan::{Plan, Step, StepKind};
 
 use crate::backoff::Backoff;

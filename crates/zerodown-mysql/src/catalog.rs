@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use mysql_async::prelude::Queryable;
-use zerodown_core::catalog::mysql::{MyCatalog, MyTable, OpenTransaction};
 use zerodown_core::engine::{Engine, ServerProfile};
+use zerodown_core::mysql::catalog::{MyCatalog, MyTable, OpenTransaction};
 
 use crate::{mdl, server_profile, table_info_in, MyError};
 

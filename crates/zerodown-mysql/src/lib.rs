@@ -76,7 +76,7 @@ pub fn is_mysql_url(url: &str) -> bool {
 pub async fn table_info(
     conn: &mut mysql_async::Conn,
     table: &str,
-) -> Result<zerodown_core::analyze::mysql_actions::TableInfo, MyError> {
+) -> Result<zerodown_core::mysql::actions::TableInfo, MyError> {
     table_info_in(conn, None, table).await
 }
 
@@ -85,8 +85,8 @@ pub async fn table_info_in(
     conn: &mut mysql_async::Conn,
     db: Option<&str>,
     table: &str,
-) -> Result<zerodown_core::analyze::mysql_actions::TableInfo, MyError> {
-    use zerodown_core::analyze::mysql_actions::{ColumnInfo, TableInfo};
+) -> Result<zerodown_core::mysql::actions::TableInfo, MyError> {
+    use zerodown_core::mysql::actions::{ColumnInfo, TableInfo};
     let q = |what| move |source| MyError::Query { what, source };
     type Column = (String, String, Option<u64>, String, Option<String>);
     let columns: Vec<Column> = conn

@@ -5,8 +5,8 @@
 //! be what `mysql_actions` reads from its SQL against the live table.
 
 use mysql_async::prelude::Queryable;
-use zerodown_core::analyze::mysql_actions::alter_actions;
-use zerodown_core::analyze::mysql_online::{
+use zerodown_core::mysql::actions::alter_actions;
+use zerodown_core::mysql::online::{
     clause, statement, Action, Algorithm, ColumnDefault, DdlLock, Online, Position,
 };
 

@@ -5,15 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Client;
-use zerodown_core::catalog::{
+use zerodown_core::engine::{ServerProfile, Settings, Version};
+use zerodown_core::lock::LockMode;
+use zerodown_core::pg::catalog::{
     Backend, Catalog, Column, Constraint, ConstraintType, HeldLock, Index, Table, Volatility,
 };
-use zerodown_core::engine::{ServerProfile, Settings, Version};
-use zerodown_core::ir::{DdlOp, QualName, TypeRef};
-use zerodown_core::lock::LockMode;
+use zerodown_core::pg::ir::{DdlOp, QualName, TypeRef};
+use zerodown_core::pg::parse;
+use zerodown_core::pg::types::{canonical_type_name, decode_typmod};
 use zerodown_core::pipeline::References;
-use zerodown_core::sql::parse_pg;
-use zerodown_core::sql::types::{canonical_type_name, decode_typmod};
 
 use crate::PgError;
 
@@ -288,7 +288,7 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         let oid: u32 = r.get(0);
         let definition: String = r.get(6);
         // Our own parser reads the columns, including those inside expressions.
-        let columns = match parse_pg::parse_file("pg_get_indexdef", &definition).0.first().map(|s| &s.op) {
+        let columns = match parse::parse_file("pg_get_indexdef", &definition).0.first().map(|s| &s.op) {
             Some(DdlOp::CreateIndex(ix)) => ix.columns.clone(),
             _ => Vec::new(),
         };

@@ -1,5 +1,5 @@
 //! zerodown-pg: the PostgreSQL driver. Reads the live catalog and current activity
-//! into the core's [`Catalog`](zerodown_core::catalog::Catalog); execution comes next.
+//! into the core's [`Catalog`](zerodown_core::pg::catalog::Catalog); execution comes next.
 
 mod batch;
 pub mod cluster;

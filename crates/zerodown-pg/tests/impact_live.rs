@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use common::{observe, setup, Observed};
 use tokio_postgres::Client;
-use zerodown_core::analyze::{CostModel, Impact};
+use zerodown_core::analysis::Impact;
+use zerodown_core::estimate::CostModel;
 use zerodown_core::lock::LockMode;
 use zerodown_core::migrations::classify;
 use zerodown_core::pipeline;

@@ -7,7 +7,7 @@ mod common;
 
 use common::{observe, setup};
 use tokio_postgres::Client;
-use zerodown_core::analyze::CostModel;
+use zerodown_core::estimate::CostModel;
 use zerodown_core::migrations::classify;
 use zerodown_core::pipeline;
 use zerodown_core::plan::{Plan, PlanOptions, StepKind};

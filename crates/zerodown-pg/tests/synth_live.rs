@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use zerodown_core::ir::QualName;
+use zerodown_core::pg::ir::QualName;
+use zerodown_core::pg::synth::{fill_order, fill_sql, SynthError};
 use zerodown_core::pipeline::References;
-use zerodown_core::synth::{fill_order, fill_sql, SynthError};
 use zerodown_testkit::{connect, TestDatabase};
 
 const SCHEMA: &str = "

@@ -19,11 +19,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodown_core::ir::QualName;
 use zerodown_core::migrations::SourceFile;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::pipeline;
 use zerodown_core::plan::PlanOptions;
-use zerodown_core::sql::parse_pg::Diagnostic;
+use zerodown_core::sql::source::Diagnostic;
 use zerodown_exec::Event;
 
 pub use report::{Mode, Report};

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 use tokio_postgres::Client;
-use zerodown_core::analyze::CostModel;
-use zerodown_core::ir::QualName;
+use zerodown_core::estimate::CostModel;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::pipeline;
 use zerodown_pg::PgDriver;
 
@@ -22,7 +22,7 @@ use crate::{workload, Config, Progress, RehearseError, Schema};
 pub async fn rehearse_on(
     host: &mut setup::Host,
     cfg: &Config,
-    files: &[zerodown_core::analyze::ParsedFile],
+    files: &[zerodown_core::pg::parse::ParsedFile],
     progress: &dyn Progress,
 ) -> Result<Report, RehearseError> {
     // Unique per rehearsal, also among several in one process on one scratch server.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zerodown_core::analyze::mysql_online::Online;
-use zerodown_core::analyze::StatementAnalysis;
+use zerodown_core::analysis::StatementAnalysis;
 use zerodown_core::lock::LockMode;
+use zerodown_core::mysql::online::Online;
 use zerodown_core::plan::{Plan, StepKind};
 use zerodown_exec::{Database, Event, EventSink, Executor, MigrationStatus, Options, StateStore};
 use zerodown_load::Spec;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_postgres::Client;
-use zerodown_core::catalog::Table;
-use zerodown_core::ir::QualName;
+use zerodown_core::pg::catalog::Table;
+use zerodown_core::pg::ir::QualName;
+use zerodown_core::pg::synth::{fill_order, fill_sql};
 use zerodown_core::pipeline::References;
 use zerodown_core::sql::quote::{ident, qual};
-use zerodown_core::synth::{fill_order, fill_sql};
 use zerodown_pg::cluster::Cluster;
 
 use crate::{Progress, RehearseError, Server};

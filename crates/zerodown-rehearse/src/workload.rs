@@ -4,10 +4,10 @@
 
 use std::str::FromStr;
 
-use zerodown_core::catalog::Table;
-use zerodown_core::ir::QualName;
+use zerodown_core::pg::catalog::Table;
+use zerodown_core::pg::ir::QualName;
+use zerodown_core::pg::synth::insert_one_sql;
 use zerodown_core::sql::quote::{ident, qual};
-use zerodown_core::synth::insert_one_sql;
 use zerodown_load::Op;
 
 /// Weights of reads, updates and inserts (`read=70,update=25,insert=5`).

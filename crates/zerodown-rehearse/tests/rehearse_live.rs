@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use zerodown_core::ir::QualName;
 use zerodown_core::migrations::classify;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::plan::PlanOptions;
 use zerodown_rehearse::{
     rehearse, Config, Family, Mix, Mode, Progress, RehearseError, Report, Schema, Server,

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use zerodown_core::ir::QualName;
 use zerodown_core::migrations::classify;
+use zerodown_core::pg::ir::QualName;
 use zerodown_core::plan::PlanOptions;
 use zerodown_rehearse::{rehearse, Config, Family, Mix, Mode, Progress, Schema, Server};
 use zerodown_testkit::{my_admin, my_base_url, MyTestDatabase};

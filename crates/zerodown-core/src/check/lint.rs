@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Level, Problem};
-use crate::analyze::{ParsedFile, StatementAnalysis};
-use crate::catalog::mysql::MyCatalog;
-use crate::ir::{ColumnDef, ConstraintDef, ConstraintKind, DdlOp, Span};
-use crate::sql::parse_mysql::{MyKind, MyStatement};
+use crate::analysis::StatementAnalysis;
+use crate::mysql::catalog::MyCatalog;
+use crate::mysql::parse::{MyKind, MyStatement};
+use crate::pg::ir::{ColumnDef, ConstraintDef, ConstraintKind, DdlOp, Span};
+use crate::pg::parse::ParsedFile;
 
 fn problem(span: &Span, sql: &str, rule: &'static str, message: String, hint: &str) -> Problem {
     Problem {
@@ -56,7 +57,7 @@ pub fn postgres(files: &[ParsedFile], analysed: &[StatementAnalysis]) -> Vec<Pro
                 }
                 DdlOp::AlterTable { actions, .. } => {
                     for a in actions {
-                        if let crate::ir::AlterAction::AddColumn { column, .. } = a {
+                        if let crate::pg::ir::AlterAction::AddColumn { column, .. } = a {
                             if column.ty.name == "json" {
                                 out.push(json_column(&s.span, &s.sql, &column.name));
                             }

@@ -14,14 +14,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::{CostModel, StatementAnalysis};
-use crate::catalog::mysql::MyCatalog;
-use crate::catalog::Catalog;
+use crate::analysis::StatementAnalysis;
 use crate::engine::{Engine, ServerProfile};
+use crate::estimate::CostModel;
 use crate::findings::Severity;
 use crate::migrations::SourceFile;
+use crate::mysql::catalog::MyCatalog;
+use crate::pg::catalog::Catalog;
 use crate::pipeline;
-use crate::sql::parse_pg::Diagnostic;
+use crate::sql::source::Diagnostic;
 
 /// How much a problem matters: errors fail the check, warnings do not (unless there are
 /// more than `--max-warnings`).
@@ -77,7 +78,7 @@ pub fn check(
                 return Err(diagnostics);
             }
             // The analysis alone: the plan is not needed to judge the files.
-            let analysis = crate::analyze::analyze(&files, &Catalog::default(), profile, &cost);
+            let analysis = crate::pg::analyze::analyze(&files, &Catalog::default(), profile, &cost);
             if !analysis.diagnostics.is_empty() {
                 return Err(analysis.diagnostics);
             }
@@ -90,7 +91,7 @@ pub fn check(
                 return Err(diagnostics);
             }
             let analysed =
-                crate::analyze::mysql::analyze(&statements, &MyCatalog::default(), profile, &cost)?;
+                crate::mysql::analyze::analyze(&statements, &MyCatalog::default(), profile, &cost)?;
             (analysed, lint::mysql(&statements))
         }
     };

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::mysql_online::{DdlLock, Online};
 use crate::lock::LockMode;
+use crate::mysql::online::{DdlLock, Online};
 
 /// The phases of an expand/contract migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

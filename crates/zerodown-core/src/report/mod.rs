@@ -5,7 +5,7 @@ mod text;
 
 use serde::Serialize;
 
-use crate::analyze::{StatementAnalysis, Verdict};
+use crate::analysis::{StatementAnalysis, Verdict};
 use crate::engine::ServerProfile;
 use crate::pipeline::Outcome;
 use crate::plan::{Phase, Step};

@@ -4,10 +4,10 @@
 use std::fmt::Write;
 
 use super::{summary, Meta};
-use crate::analyze::mysql_online::Online;
-use crate::analyze::{StatementAnalysis, Verdict};
+use crate::analysis::{StatementAnalysis, Verdict};
 use crate::engine::{Engine, ServerProfile};
 use crate::findings::Severity;
+use crate::mysql::online::Online;
 use crate::pipeline::Outcome;
 use crate::plan::{Step, StepKind};
 

@@ -1,10 +1,6 @@
-//! SQL front end (parsing into the IR) and back end (quoting and rendering).
+//! SQL text helpers both engines share: quoting, names, source positions and
+//! diagnostics. Each engine's parser lives in its own folder.
 
-mod mysql_alter_extra;
-pub mod parse_mysql;
-pub use mysql_alter_extra::ExtraOp;
-pub mod parse_pg;
+pub mod name;
 pub mod quote;
-pub mod render;
 pub mod source;
-pub mod types;

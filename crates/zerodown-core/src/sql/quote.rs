@@ -3,7 +3,7 @@
 //! Every identifier zerodown puts into SQL goes through [`ident`] or [`qual`], always
 //! quoted, so user-supplied names can never change the statement's meaning.
 
-use crate::ir::QualName;
+use crate::pg::ir::QualName;
 
 /// A PostgreSQL identifier, always double-quoted (embedded quotes doubled).
 pub fn ident(name: &str) -> String {

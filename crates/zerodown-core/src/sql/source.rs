@@ -1,6 +1,28 @@
 //! Positions in source text: skipping comments to a statement's first token, and
 //! byte offsets to 1-based line:column.
 
+use serde::Serialize;
+
+/// Where a statement sits in its source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub file: String,
+    /// 1-based line of the statement's first token.
+    pub line: u32,
+    /// 1-based column (in characters) of the statement's first token.
+    pub column: u32,
+    /// Byte range of the statement in the file.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A problem in the user's SQL, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub span: Span,
+    pub message: String,
+}
+
 /// Byte offset of the first token after whitespace and comments, or None if there is none.
 pub fn first_token_offset(s: &str) -> Option<usize> {
     let b = s.as_bytes();

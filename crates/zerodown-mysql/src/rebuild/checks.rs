@@ -3,7 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use zerodown_core::catalog::mysql::unfollowable_key;
+use zerodown_core::mysql::catalog::unfollowable_key;
 use zerodown_core::sql::quote::mysql_literal;
 use zerodown_exec::DriverError;
 

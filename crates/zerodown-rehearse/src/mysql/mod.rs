@@ -8,11 +8,11 @@ mod target;
 use std::collections::{BTreeMap, BTreeSet};
 
 use mysql_async::prelude::Queryable;
-use zerodown_core::analyze::CostModel;
+use zerodown_core::estimate::CostModel;
+use zerodown_core::mysql::parse::MyStatement;
+use zerodown_core::mysql::synth::{self, FillTable};
 use zerodown_core::pipeline;
-use zerodown_core::sql::parse_mysql::MyStatement;
 use zerodown_core::sql::quote::mysql_ident;
-use zerodown_core::synth_mysql::{self, FillTable};
 use zerodown_load::Op;
 
 use crate::report::{self, Report};
@@ -184,9 +184,8 @@ fn operations(t: &FillTable, key: &str, mix: Mix) -> Result<Vec<Op>, RehearseErr
     let table = mysql_ident(&t.name);
     let k = mysql_ident(key);
     let columns: Vec<String> = t.columns.iter().map(|c| mysql_ident(&c.name)).collect();
-    let plain = |c: &&synth_mysql::Column| {
-        c.name != key && !c.generated && c.references.is_none() && !c.unique
-    };
+    let plain =
+        |c: &&synth::Column| c.name != key && !c.generated && c.references.is_none() && !c.unique;
     let writable = t.columns.iter().filter(plain);
     let change = writable
         .clone()
@@ -227,7 +226,7 @@ fn operations(t: &FillTable, key: &str, mix: Mix) -> Result<Vec<Op>, RehearseErr
     if mix.insert > 0 {
         ops.push(Op {
             name: "insert".into(),
-            sql: synth_mysql::insert_one_sql(t).map_err(RehearseError::synth)?,
+            sql: synth::insert_one_sql(t).map_err(RehearseError::synth)?,
             weight: mix.insert,
             fresh_keys: true,
         });

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use zerodown_core::mysql::synth::{self, Column, FillTable};
 use zerodown_core::sql::quote::mysql_ident;
-use zerodown_core::synth_mysql::{self, Column, FillTable};
 use zerodown_mysql::server::Server as Throwaway;
 
 use crate::{Progress, RehearseError, Server};
@@ -176,7 +176,7 @@ pub async fn with_parents(conn: &mut Conn, names: &[String]) -> Result<Vec<Strin
         parents.insert(name.clone(), refs);
         found.push(name);
     }
-    Ok(synth_mysql::parents_first(&found, |n| {
+    Ok(synth::parents_first(&found, |n| {
         parents.get(n).cloned().unwrap_or_default()
     }))
 }
@@ -274,7 +274,7 @@ type ColumnRow = (
     Option<u64>,
 );
 
-/// `table` of the current database as [`synth_mysql`] fills it; `rows` sizes the
+/// `table` of the current database as [`synth`] fills it; `rows` sizes the
 /// foreign keys' parents.
 pub async fn fill_table(
     conn: &mut Conn,
@@ -376,7 +376,7 @@ pub async fn fill(
                 return Err(RehearseError::Interrupted);
             }
             let last = (first + FILL_CHUNK - 1).min(n);
-            let sql = synth_mysql::fill_sql(t, first, last).map_err(RehearseError::synth)?;
+            let sql = synth::fill_sql(t, first, last).map_err(RehearseError::synth)?;
             conn.query_drop(sql)
                 .await
                 .map_err(db_err("generating rows"))?;

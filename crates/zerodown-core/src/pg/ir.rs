@@ -6,52 +6,9 @@
 use serde::Serialize;
 
 use crate::lock::LockMode;
-
-/// A possibly schema-qualified name. `schema` is None when the SQL did not say.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct QualName {
-    pub schema: Option<String>,
-    pub name: String,
-}
-
-impl QualName {
-    pub fn new(schema: Option<&str>, name: &str) -> Self {
-        QualName {
-            schema: schema.map(str::to_owned),
-            name: name.to_owned(),
-        }
-    }
-
-    /// The name with `public` filled in when no schema was given (search_path default).
-    pub fn resolved(&self) -> QualName {
-        QualName {
-            schema: Some(self.schema.clone().unwrap_or_else(|| "public".to_owned())),
-            name: self.name.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for QualName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-/// Where a statement sits in its source file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Span {
-    pub file: String,
-    /// 1-based line of the statement's first token.
-    pub line: u32,
-    /// 1-based column (in characters) of the statement's first token.
-    pub column: u32,
-    /// Byte range of the statement in the file.
-    pub start: usize,
-    pub end: usize,
-}
+// The IR names tables and places statements with the shared types.
+pub use crate::sql::name::QualName;
+pub use crate::sql::source::Span;
 
 /// A canonical SQL type: `name` is PostgreSQL's internal name (int4, varchar, timestamptz).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

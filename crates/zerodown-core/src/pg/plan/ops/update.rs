@@ -2,11 +2,11 @@
 //! shared by the operations that need one.
 
 use super::Ctx;
-use crate::catalog::Table;
-use crate::ir::{Expr, QualName, Statement};
 use crate::lock::LockMode;
+use crate::pg::catalog::Table;
+use crate::pg::ir::{Expr, QualName, Statement};
+use crate::pg::plan::table_or_assumed;
 use crate::plan::step::{Assignment, BackfillSpec, Phase, StepKind};
-use crate::plan::table_or_assumed;
 use crate::sql::quote::{ident, ident_list, qual};
 
 pub(crate) fn plan(

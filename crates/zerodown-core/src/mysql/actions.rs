@@ -1,4 +1,4 @@
-//! MySQL/MariaDB `ALTER TABLE` text -> the actions [`super::mysql_online`] knows, read
+//! MySQL/MariaDB `ALTER TABLE` text -> the actions [`super::online`] knows, read
 //! with sqlparser's MySQL dialect and the table as the catalog has it (a MODIFY is a
 //! widening or a shrinking only against the column's current type). An operation it does
 //! not model is an error that names it: never dropped silently.
@@ -10,9 +10,9 @@ use sqlparser::ast::{
     GeneratedExpressionMode, TableConstraint,
 };
 
-use super::mysql_online::{Action, ColumnDefault, Position};
-use crate::sql::parse_mysql::{self, AlterOp, MyKind, MyStatement};
-use crate::sql::ExtraOp;
+use super::online::{Action, ColumnDefault, Position};
+use crate::mysql::parse::{self, AlterOp, MyKind, MyStatement};
+use crate::mysql::ExtraOp;
 
 /// A column as `information_schema.COLUMNS` has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub fn alter_actions(
     table: &TableInfo,
     foreign_key_checks: bool,
 ) -> Result<Vec<Action>, String> {
-    let (statements, diagnostics) = parse_mysql::parse_file("", sql);
+    let (statements, diagnostics) = parse::parse_file("", sql);
     if let Some(d) = diagnostics.first() {
         return Err(d.message.clone());
     }

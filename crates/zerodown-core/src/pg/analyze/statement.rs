@@ -3,14 +3,15 @@
 
 use std::borrow::Cow;
 
-use super::pg_alter::alter_action;
-use super::{CostModel, TableLock};
+use super::alter::alter_action;
+use crate::analysis::TableLock;
 use crate::capabilities as cap;
-use crate::catalog::{Catalog, Table};
 use crate::engine::ServerProfile;
+use crate::estimate::CostModel;
 use crate::findings::{Finding, Severity};
-use crate::ir::*;
 use crate::lock::LockMode::{self, *};
+use crate::pg::catalog::{Catalog, Table};
+use crate::pg::ir::*;
 
 /// A table smaller than this, with a known short estimate, gets a caution, not a stop.
 const SMALL_TABLE_ROWS: f64 = 10_000.0;

@@ -13,9 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{ConstraintType, Table};
-use crate::ir::{QualName, TypeRef};
-use crate::sql::parse_pg::uses_column;
+use crate::pg::catalog::{ConstraintType, Table};
+use crate::pg::ir::{QualName, TypeRef};
+use crate::pg::parse::uses_column;
 use crate::sql::quote::{ident, qual};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,7 +220,7 @@ fn insert_sql(
     ))
 }
 
-fn foreign_keys(t: &Table) -> impl Iterator<Item = &crate::catalog::Constraint> {
+fn foreign_keys(t: &Table) -> impl Iterator<Item = &crate::pg::catalog::Constraint> {
     t.constraints
         .iter()
         .filter(|c| c.kind == ConstraintType::ForeignKey)
@@ -307,7 +307,7 @@ fn random_value(ty: &TypeRef) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Column, Constraint, Index};
+    use crate::pg::catalog::{Column, Constraint, Index};
 
     fn ty(name: &str) -> TypeRef {
         TypeRef {

@@ -3,14 +3,14 @@
 //! concurrently, then swapped in one short transaction, so writes never fail.
 
 use super::{constraint, update::backfill_step, Ctx};
-use crate::catalog::{ConstraintType, Index, Table};
-use crate::ir::{Expr, QualName, TypeRef};
 use crate::lock::LockMode;
+use crate::pg::catalog::{ConstraintType, Index, Table};
+use crate::pg::ir::{Expr, QualName, TypeRef};
+use crate::pg::parse::{rename_column_in_expr, retarget_index, uses_column};
+use crate::pg::render::{alter_table, short_name, valid_index_exists};
+use crate::pg::types::{type_change, TypeChange};
 use crate::plan::step::{Assignment, Phase, StepKind};
-use crate::sql::parse_pg::{rename_column_in_expr, retarget_index, uses_column};
 use crate::sql::quote::{ident, literal, qual, regclass};
-use crate::sql::render::{alter_table, short_name, valid_index_exists};
-use crate::sql::types::{type_change, TypeChange};
 
 pub(crate) fn plan(
     ctx: &mut Ctx,
@@ -97,7 +97,7 @@ pub(crate) fn plan(
         expand,
         Some(LockMode::AccessExclusive),
     );
-    step.done_check = Some(crate::sql::render::column_exists(&t.name, &tmp));
+    step.done_check = Some(crate::pg::render::column_exists(&t.name, &tmp));
     step.undo = vec![
         format!(
             "DROP TRIGGER IF EXISTS {} ON {}",
@@ -319,5 +319,5 @@ fn references_from_other_tables(ctx: &Ctx, t: &Table, column: &str) -> bool {
 fn nextval_sequence(default: &str) -> Option<String> {
     let rest = default.split("nextval('").nth(1)?;
     let name = rest.split('\'').next()?;
-    crate::sql::parse_pg::parse_relation_name(name).map(|q| qual(&q))
+    crate::pg::parse::parse_relation_name(name).map(|q| qual(&q))
 }

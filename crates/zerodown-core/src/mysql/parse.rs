@@ -5,7 +5,7 @@
 //! syntax error never hides the others. `ALTER TABLE` is read one operation at a time:
 //! the few MySQL table options sqlparser 0.59 cannot parse (`FORCE`, `ENGINE=`,
 //! `ROW_FORMAT=`, `CONVERT TO CHARACTER SET`, `RENAME INDEX`) are read by
-//! [`super::mysql_alter_extra`]; anything else it cannot read is a diagnostic, never a
+//! [`super::alter_extra`]; anything else it cannot read is a diagnostic, never a
 //! dropped statement.
 
 use sqlparser::ast::{
@@ -15,9 +15,9 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
-use super::mysql_alter_extra::{self, ExtraOp};
-use super::parse_pg::Diagnostic;
-use crate::ir::Span;
+use super::alter_extra::{self, ExtraOp};
+use crate::pg::ir::Span;
+use crate::sql::source::Diagnostic;
 
 /// One operation of an `ALTER TABLE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +177,7 @@ fn offset_of(text: &str, line: u64, column: u64) -> usize {
 }
 
 fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
-    let (line, column) = super::source::line_col(text, start);
+    let (line, column) = crate::sql::source::line_col(text, start);
     Span {
         file: file.to_owned(),
         line,
@@ -201,7 +201,7 @@ pub fn table_name(name: &ObjectName) -> String {
 
 fn read_statement(sql: &str) -> Result<MyKind, String> {
     let dialect = MySqlDialect {};
-    if mysql_alter_extra::is_alter_table(sql) {
+    if alter_extra::is_alter_table(sql) {
         return read_alter(sql);
     }
     let parsed = Parser::parse_sql(&dialect, sql).map_err(|e| clean(&e.to_string()))?;
@@ -309,11 +309,11 @@ fn absorb_options(kind: &mut MyKind, options: &[AlterTableOperation]) {
 
 /// `ALTER TABLE t op, op, ...`: each operation parsed on its own.
 fn read_alter(sql: &str) -> Result<MyKind, String> {
-    let (table, pieces) = mysql_alter_extra::split_alter(sql)?;
+    let (table, pieces) = alter_extra::split_alter(sql)?;
     let mut ops = Vec::new();
     let mut kind_options = Vec::new();
     for piece in pieces {
-        if let Some(extra) = mysql_alter_extra::read(&piece)? {
+        if let Some(extra) = alter_extra::read(&piece)? {
             ops.push(AlterOp::Extra(extra));
             continue;
         }

@@ -1,8 +1,8 @@
 //! SQL text for plan steps. Identifiers always go through `quote`; expressions and
 //! types come from the PostgreSQL deparser (the parser's own printing of user SQL).
 
-use super::quote::{ident, ident_list, literal, qual};
-use crate::ir::{ColumnDef, ConstraintDef, ConstraintKind, QualName};
+use crate::pg::ir::{ColumnDef, ConstraintDef, ConstraintKind, QualName};
+use crate::sql::quote::{ident, ident_list, literal, qual};
 
 /// `ALTER TABLE t <clause>`.
 pub fn alter_table(table: &QualName, clause: &str) -> String {
@@ -101,7 +101,7 @@ pub fn constraint_body(c: &ConstraintDef) -> String {
 pub fn constraint_exists(table: &QualName, name: &str, validated: bool) -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = {} AND conname = {}{})",
-        super::quote::regclass(table),
+        crate::sql::quote::regclass(table),
         literal(name),
         if validated { " AND convalidated" } else { "" }
     )
@@ -111,7 +111,7 @@ pub fn constraint_exists(table: &QualName, name: &str, validated: bool) -> Strin
 pub fn column_exists(table: &QualName, column: &str) -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped)",
-        super::quote::regclass(table),
+        crate::sql::quote::regclass(table),
         literal(column)
     )
 }
@@ -120,7 +120,7 @@ pub fn column_exists(table: &QualName, column: &str) -> String {
 pub fn column_not_null(table: &QualName, column: &str) -> String {
     format!(
         "SELECT COALESCE((SELECT attnotnull FROM pg_catalog.pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped), false)",
-        super::quote::regclass(table),
+        crate::sql::quote::regclass(table),
         literal(column)
     )
 }
@@ -129,7 +129,7 @@ pub fn column_not_null(table: &QualName, column: &str) -> String {
 pub fn valid_index_exists(table: &QualName, index: &str) -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = {} AND c.relname = {} AND i.indisvalid)",
-        super::quote::regclass(table),
+        crate::sql::quote::regclass(table),
         literal(index)
     )
 }

@@ -2,7 +2,7 @@
 
 use crate::capabilities;
 use crate::engine::ServerProfile;
-use crate::ir::TypeRef;
+use crate::pg::ir::TypeRef;
 
 /// Maps a type name as written (or as in `pg_type.typname`) to PostgreSQL's internal name.
 pub fn canonical_type_name(name: &str) -> String {

@@ -1,12 +1,12 @@
 //! Transaction state across statements: locks taken in a transaction are held until
 //! COMMIT, so a quick ALTER followed by a long statement blocks for the long one.
 
-use super::pg::Effect;
-use super::TableLock;
-use crate::catalog::simulate::constraint_name;
-use crate::catalog::Catalog;
+use super::statement::Effect;
+use crate::analysis::TableLock;
 use crate::findings::{Finding, Severity};
-use crate::ir::{AlterAction, DdlOp, TxnControl};
+use crate::pg::catalog::simulate::constraint_name;
+use crate::pg::catalog::Catalog;
+use crate::pg::ir::{AlterAction, DdlOp, TxnControl};
 
 struct Held {
     lock: TableLock,

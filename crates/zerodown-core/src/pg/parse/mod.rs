@@ -9,16 +9,17 @@ use pg_query::protobuf::{
 };
 use pg_query::{NodeEnum, NodeRef};
 
-use super::source::{first_token_offset, line_col};
-use super::types::canonical_type_name;
-use crate::ir::*;
 use crate::lock::LockMode;
+use crate::migrations::SourceFile;
+use crate::pg::ir::*;
+use crate::pg::types::canonical_type_name;
+use crate::sql::source::{first_token_offset, line_col, Diagnostic};
 
-/// A problem in the user's SQL, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Diagnostic {
-    pub span: Span,
-    pub message: String,
+/// A migration file after parsing.
+#[derive(Debug, Clone)]
+pub struct ParsedFile {
+    pub source: SourceFile,
+    pub statements: Vec<Statement>,
 }
 
 /// Parses a migration file's text. `file` is the name used in spans.
@@ -465,7 +466,7 @@ fn column_def(c: &protobuf::ColumnDef) -> Conv<ColumnDef> {
     let ty = type_ref(c.type_name.as_ref().ok_or("column without a type")?)?;
     let mut col = ColumnDef {
         name: c.colname.clone(),
-        serial: super::types::is_serial(&ty),
+        serial: crate::pg::types::is_serial(&ty),
         ty,
         default: boxed_expr(&c.raw_default)?,
         not_null: c.is_not_null,
@@ -922,8 +923,8 @@ fn rename_stmt(s: &protobuf::RenameStmt) -> Conv<DdlOp> {
                 LockMode::AccessExclusive,
                 format!(
                     "RENAME CONSTRAINT {} TO {}",
-                    super::quote::ident(&s.subname),
-                    super::quote::ident(&s.newname)
+                    crate::sql::quote::ident(&s.subname),
+                    crate::sql::quote::ident(&s.newname)
                 ),
             )],
         },
@@ -1076,7 +1077,7 @@ pub fn rename_column_in_expr(expr: &str, old: &str, new: &str) -> Option<String>
         let prev = if i > 0 { text(i - 1) } else { "" };
         if name == old && prev != "." && prev != "::" && text(i + 1) != "(" && text(i + 1) != "." {
             out.push_str(&expr[last..t.start as usize]);
-            out.push_str(&super::quote::ident(new));
+            out.push_str(&crate::sql::quote::ident(new));
             last = t.end as usize;
         }
     }

@@ -1,11 +1,10 @@
-//! How long a scan, rewrite or index build takes, from the table's real size.
+//! How fast a server scans, rewrites, builds indexes and updates rows: the figures
+//! both engines' estimates of a statement's duration are made from.
 //!
 //! Rates are round and err on the long side: under-estimating a lock's duration is the
 //! dangerous mistake. They were calibrated against PostgreSQL 15 on a 2-core machine
 //! (BENCHMARKS.md, `bench/pg_cost_model.sh`); the point is the order of magnitude a
 //! person needs to decide, not a promise.
-
-use crate::catalog::Table;
 
 /// Throughput figures used for estimates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,48 +33,5 @@ impl Default for CostModel {
             update_rows_per_sec: 150e3,
             catalog_seconds: 0.001,
         }
-    }
-}
-
-impl CostModel {
-    pub fn scan(&self, t: &Table) -> Option<f64> {
-        if t.is_empty() {
-            return Some(0.0);
-        }
-        t.heap_bytes.map(|b| b as f64 / self.scan_bytes_per_sec)
-    }
-
-    pub fn rewrite(&self, t: &Table) -> Option<f64> {
-        if t.is_empty() {
-            return Some(0.0);
-        }
-        t.total_bytes
-            .or(t.heap_bytes)
-            .map(|b| b as f64 / self.rewrite_bytes_per_sec)
-    }
-
-    pub fn index_build(&self, t: &Table) -> Option<f64> {
-        if t.is_empty() {
-            return Some(0.0);
-        }
-        t.heap_bytes
-            .map(|b| b as f64 / self.index_build_bytes_per_sec)
-    }
-
-    pub fn fk_validation(&self, t: &Table) -> Option<f64> {
-        if t.is_empty() {
-            return Some(0.0);
-        }
-        match (self.scan(t), t.rows) {
-            (Some(s), Some(r)) => Some(s + r / self.fk_rows_per_sec),
-            _ => None,
-        }
-    }
-
-    pub fn update(&self, t: &Table) -> Option<f64> {
-        if t.is_empty() {
-            return Some(0.0);
-        }
-        t.rows.map(|r| r / self.update_rows_per_sec)
     }
 }

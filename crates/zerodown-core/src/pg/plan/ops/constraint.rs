@@ -4,15 +4,15 @@
 
 use super::Ctx;
 use crate::capabilities as cap;
-use crate::catalog::simulate::{constraint_name, default_name};
-use crate::catalog::Table;
-use crate::ir::{ConstraintDef, ConstraintKind};
 use crate::lock::LockMode;
-use crate::plan::step::{Phase, StepKind};
-use crate::sql::quote::{ident, ident_list, qual};
-use crate::sql::render::{
+use crate::pg::catalog::simulate::{constraint_name, default_name};
+use crate::pg::catalog::Table;
+use crate::pg::ir::{ConstraintDef, ConstraintKind};
+use crate::pg::render::{
     alter_table, column_not_null, constraint, constraint_exists, short_name, valid_index_exists,
 };
+use crate::plan::step::{Phase, StepKind};
+use crate::sql::quote::{ident, ident_list, qual};
 
 /// ADD CONSTRAINT (or an inline column constraint of ADD COLUMN).
 pub(crate) fn add(ctx: &mut Ctx, t: &Table, k: &ConstraintDef, brief: &mut Vec<String>) {

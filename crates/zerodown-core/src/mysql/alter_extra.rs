@@ -9,7 +9,7 @@ use std::fmt;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
-use super::quote::mysql_ident;
+use crate::sql::quote::mysql_ident;
 
 /// An `ALTER TABLE` operation read here.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,15 +2,15 @@
 //! volatile default, identity, serial, generated, constrained domains) and constraints.
 //! Sources: shared/facts/postgres.md; the live tests check them against the server.
 
-use super::pg::{column_must_exist, table, Effect, Work};
-use super::CostModel;
+use super::statement::{column_must_exist, table, Effect, Work};
 use crate::capabilities as cap;
-use crate::catalog::{Catalog, Table, Volatility};
 use crate::engine::ServerProfile;
+use crate::estimate::CostModel;
 use crate::findings::{Finding, Severity};
-use crate::ir::*;
 use crate::lock::LockMode::*;
-use crate::sql::types::{type_change, TypeChange};
+use crate::pg::catalog::{Catalog, Table, Volatility};
+use crate::pg::ir::*;
+use crate::pg::types::{type_change, TypeChange};
 
 pub(super) fn alter_action(
     e: &mut Effect,
@@ -291,7 +291,8 @@ fn add_column(
             .functions
             .iter()
             .filter(|f| {
-                !cat.functions.contains_key(*f) && crate::catalog::builtin_volatility(f).is_none()
+                !cat.functions.contains_key(*f)
+                    && crate::pg::catalog::builtin_volatility(f).is_none()
             })
             .collect();
         if !unknown.is_empty() {

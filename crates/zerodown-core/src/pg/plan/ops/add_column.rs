@@ -2,17 +2,17 @@
 //! otherwise add the column bare, default for new rows, batched backfill, then NOT NULL.
 
 use super::{constraint, update::backfill_step, Ctx};
-use crate::analyze::{inline_constraint, pg_add_column_rewrite};
-use crate::catalog::simulate::constraint_name;
-use crate::catalog::Table;
-use crate::ir::ColumnDef;
-use crate::ir::ConstraintKind;
-use crate::ir::QualName;
 use crate::lock::LockMode;
+use crate::pg::analyze::{inline_constraint, pg_add_column_rewrite};
+use crate::pg::catalog::simulate::constraint_name;
+use crate::pg::catalog::Table;
+use crate::pg::ir::ColumnDef;
+use crate::pg::ir::ConstraintKind;
+use crate::pg::ir::QualName;
+use crate::pg::render::{alter_table, column_def, column_exists, short_name};
+use crate::pg::types::{is_serial, serial_base};
 use crate::plan::step::{Assignment, Phase, StepKind};
 use crate::sql::quote::{ident, ident_list, literal, qual};
-use crate::sql::render::{alter_table, column_def, column_exists, short_name};
-use crate::sql::types::{is_serial, serial_base};
 
 pub(crate) fn plan(
     ctx: &mut Ctx,

@@ -4,7 +4,6 @@
 //! Filled from the live catalog by a driver, or built offline from earlier migration
 //! files and `--rows` hints; then advanced statement by statement ([`simulate`]).
 
-pub mod mysql;
 pub mod simulate;
 mod volatility;
 
@@ -12,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::ir::{QualName, TypeRef};
 use crate::lock::LockMode;
+use crate::pg::ir::{QualName, TypeRef};
 pub use volatility::{builtin_volatility, Volatility};
 
 /// A column as the catalog has it.

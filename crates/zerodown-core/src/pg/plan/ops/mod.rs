@@ -6,15 +6,15 @@ mod constraint;
 mod index;
 mod update;
 
-use super::step::*;
-use super::{as_written_effect, table_or_assumed, PlanOptions};
+use super::{as_written_effect, table_or_assumed};
 use crate::capabilities as cap;
-use crate::catalog::{Catalog, Table};
 use crate::engine::ServerProfile;
-use crate::ir::{AlterAction, DdlOp, QualName, Statement};
 use crate::lock::LockMode;
+use crate::pg::catalog::{Catalog, Table};
+use crate::pg::ir::{AlterAction, DdlOp, QualName, Statement};
+use crate::pg::render::alter_table;
+use crate::plan::*;
 use crate::sql::quote::qual;
-use crate::sql::render::alter_table;
 
 /// What an operation planner works with, and what it produces.
 pub(crate) struct Ctx<'a> {

@@ -2,17 +2,17 @@
 //! gives it, whether it rebuilds the table, how long on the table's real size, and what
 //! a person must know (findings). Walks the catalog forward statement by statement.
 
-use super::estimate::CostModel;
-use super::mysql_actions::{op_actions, ActionError};
-use super::mysql_online::{self, Action, Algorithm, DdlLock, Online};
-use super::{Impact, StatementAnalysis, Verdict};
+use super::actions::{op_actions, ActionError};
+use super::online::{self, Action, Algorithm, DdlLock, Online};
+use crate::analysis::{Impact, StatementAnalysis, Verdict};
 use crate::capabilities as cap;
-use crate::catalog::mysql::{MyCatalog, MyTable};
 use crate::engine::ServerProfile;
+use crate::estimate::CostModel;
 use crate::findings::{Finding, Severity};
-use crate::ir::DdlOp;
-use crate::sql::parse_mysql::{AlterOp, MyKind, MyStatement};
-use crate::sql::parse_pg::Diagnostic;
+use crate::mysql::catalog::{MyCatalog, MyTable};
+use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
+use crate::pg::ir::DdlOp;
+use crate::sql::source::Diagnostic;
 
 /// Tables with fewer rows than this are updated in one statement without an error.
 const SMALL_TABLE_ROWS: f64 = 10_000.0;
@@ -226,7 +226,7 @@ fn alter(
     cost: &CostModel,
 ) {
     let actions: Vec<Action> = per_op.iter().flatten().copied().collect();
-    let o = mysql_online::statement(p, &actions);
+    let o = online::statement(p, &actions);
     a.online = Some(o);
     a.scans = actions.iter().any(|x| builds_index(*x));
     if actions.contains(&Action::UnknownColumnChange) {
@@ -264,10 +264,7 @@ fn alter(
             &hint,
         );
     }
-    let each: Vec<Online> = actions
-        .iter()
-        .map(|x| mysql_online::action(p, *x))
-        .collect();
+    let each: Vec<Online> = actions.iter().map(|x| online::action(p, *x)).collect();
     let instant_part = each.iter().any(|e| e.algorithm == Algorithm::Instant);
     if instant_part
         && o.algorithm != Algorithm::Instant

@@ -5,13 +5,13 @@
 //! refuses rather than silently falls back to something that blocks. A whole-table
 //! UPDATE becomes a batched backfill. Statement order is kept; phases never go back.
 
-use super::{BackfillSpec, Phase, PhaseSteps, Plan, PlanOptions, Step, StepKind, StepSource};
-use crate::analyze::mysql::{alter_actions, builds_index};
-use crate::analyze::mysql_online::{self, Action, Algorithm, DdlLock, Online};
-use crate::catalog::mysql::{MyCatalog, MyTable};
 use crate::engine::ServerProfile;
+use crate::mysql::analyze::{alter_actions, builds_index};
+use crate::mysql::catalog::{MyCatalog, MyTable};
+use crate::mysql::online::{self, Action, Algorithm, DdlLock, Online};
+use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
 use crate::plan::Assignment;
-use crate::sql::parse_mysql::{AlterOp, MyKind, MyStatement};
+use crate::plan::{BackfillSpec, Phase, PhaseSteps, Plan, PlanOptions, Step, StepKind, StepSource};
 use crate::sql::quote::{mysql_ident, mysql_literal, mysql_table};
 
 /// MySQL's `lock_wait_timeout` is whole seconds, at least 1.
@@ -214,10 +214,10 @@ impl Builder<'_> {
     ) {
         let copy = per_op
             .iter()
-            .any(|acts| mysql_online::statement(self.p, acts).algorithm == Algorithm::Copy);
+            .any(|acts| online::statement(self.p, acts).algorithm == Algorithm::Copy);
         let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
         for (i, acts) in per_op.iter().enumerate() {
-            let o = mysql_online::statement(self.p, acts);
+            let o = online::statement(self.p, acts);
             let group = if t.is_empty() {
                 Group::InPlace
             } else if o.algorithm == Algorithm::Copy || (copy && o.rebuilds) {
@@ -272,7 +272,7 @@ impl Builder<'_> {
                 step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
                 continue;
             }
-            let o = mysql_online::statement(self.p, &acts);
+            let o = online::statement(self.p, &acts);
             let phase = match group {
                 Group::Instant | Group::Index(_) => Phase::Expand,
                 _ if acts.iter().all(|a| matches!(a, Action::AddColumn { .. })) => Phase::Expand,
@@ -287,7 +287,7 @@ impl Builder<'_> {
                 // it, with its lock stated (a blocking step: apply asks for --yes).
                 Group::Copy => "table copy, writes wait: no online rebuild for this table",
             };
-            let clause = mysql_online::clause(self.p, o);
+            let clause = online::clause(self.p, o);
             let p = self.p;
             let step = self.step(
                 phase,
@@ -326,12 +326,12 @@ impl Builder<'_> {
                             }
                         })
                         .collect();
-                    let o = mysql_online::statement(p, &drops);
+                    let o = online::statement(p, &drops);
                     step.undo = vec![format!(
                         "ALTER TABLE {} {}, {}",
                         mysql_table(table),
                         parts.join(", "),
-                        mysql_online::clause(p, o)
+                        online::clause(p, o)
                     )];
                 }
                 _ => step.reversible = false,
@@ -440,7 +440,7 @@ fn done_check(table: &str, op: &AlterOp) -> Option<String> {
         }) => Some(fk(&n.value, true)),
         AlterOp::Parsed(Op::DropIndex { name }) => Some(index(&name.value, false)),
         AlterOp::Parsed(Op::DropForeignKey { name, .. }) => Some(fk(&name.value, false)),
-        AlterOp::Extra(crate::sql::ExtraOp::RenameIndex { to, .. }) => Some(index(to, true)),
+        AlterOp::Extra(crate::mysql::ExtraOp::RenameIndex { to, .. }) => Some(index(to, true)),
         _ => None,
     }
     .map(|c| c.replace("( EXISTS", "(EXISTS"))

@@ -3,9 +3,9 @@
 //! and empty; a CHECK validated earlier lets SET NOT NULL skip its scan).
 
 use super::{Catalog, Column, Constraint, ConstraintType, Index, Table};
-use crate::ir::{AlterAction, ColumnDef, ConstraintDef, ConstraintKind, DdlOp, QualName};
+use crate::pg::ir::{AlterAction, ColumnDef, ConstraintDef, ConstraintKind, DdlOp, QualName};
+use crate::pg::types::{is_serial, serial_base};
 use crate::sql::quote::{ident, ident_list, qual};
-use crate::sql::types::{is_serial, serial_base};
 
 /// The name PostgreSQL would give an unnamed constraint or index
 /// (`ChooseConstraintName`: table_columns_suffix, truncated to 63 bytes).
@@ -146,7 +146,7 @@ fn add_constraint(t: &mut Table, c: &ConstraintDef) {
         columns,
         validated: !c.not_valid,
         check_expr,
-        definition: Some(crate::sql::render::constraint_body(c)),
+        definition: Some(crate::pg::render::constraint_body(c)),
         ref_table,
     });
 }

@@ -3,14 +3,14 @@
 
 use super::Ctx;
 use crate::capabilities as cap;
-use crate::catalog::simulate::default_name;
-use crate::catalog::Table;
-use crate::ir::{IndexDef, QualName, Statement};
 use crate::lock::LockMode;
+use crate::pg::catalog::simulate::default_name;
+use crate::pg::catalog::Table;
+use crate::pg::ir::{IndexDef, QualName, Statement};
+use crate::pg::plan::table_or_assumed;
+use crate::pg::render::valid_index_exists;
 use crate::plan::step::{Phase, StepKind};
-use crate::plan::table_or_assumed;
 use crate::sql::quote::{ident, qual};
-use crate::sql::render::valid_index_exists;
 
 /// An index name qualified with its table's schema (indexes live in the table's schema).
 pub(crate) fn index_in_schema(t: &Table, index: &str) -> String {

@@ -10,9 +10,9 @@ use sqlparser::ast::{
     TableConstraint,
 };
 
-use crate::analyze::mysql_actions::{ColumnInfo, TableInfo};
-use crate::sql::parse_mysql::{AlterOp, MyKind};
-use crate::sql::ExtraOp;
+use crate::mysql::actions::{ColumnInfo, TableInfo};
+use crate::mysql::parse::{AlterOp, MyKind};
+use crate::mysql::ExtraOp;
 
 /// One table.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -465,7 +465,7 @@ fn declared_length(column_type: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::parse_mysql::parse_file;
+    use crate::mysql::parse::parse_file;
 
     fn run(cat: &mut MyCatalog, sql: &str) {
         let (stmts, diags) = parse_file("m.sql", sql);
