@@ -4,6 +4,7 @@
 use zerodown_core::analysis::Verdict;
 use zerodown_core::engine::ServerProfile;
 use zerodown_core::estimate::CostModel;
+use zerodown_core::findings::Code;
 use zerodown_core::mysql::catalog::{MyCatalog, OpenTransaction};
 use zerodown_core::mysql::online::{Algorithm, DdlLock};
 use zerodown_core::pipeline::{self, Outcome};
@@ -65,7 +66,11 @@ fn sqls(o: &Outcome) -> Vec<String> {
 }
 
 fn codes(o: &Outcome, i: usize) -> Vec<&'static str> {
-    o.statements[i].findings.iter().map(|f| f.code).collect()
+    o.statements[i]
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect()
 }
 
 #[test]
@@ -270,7 +275,7 @@ fn a_table_the_online_rebuild_cannot_take_keeps_its_blocking_copy_and_says_why()
     let copy = o.statements[0]
         .findings
         .iter()
-        .find(|f| f.code == "mysql-copy")
+        .find(|f| f.code == Code::MysqlCopy)
         .expect("mysql-copy");
     assert!(
         copy.hint
@@ -308,7 +313,7 @@ fn known_metadata_lock_holders_are_named_as_such_and_none_means_no_risk() {
     let risk = o.statements[0]
         .findings
         .iter()
-        .find(|f| f.code == "lock-queue-risk")
+        .find(|f| f.code == Code::LockQueueRisk)
         .expect("lock-queue-risk");
     assert!(
         risk.message.contains("hold a metadata lock on orders now"),

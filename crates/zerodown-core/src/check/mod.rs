@@ -130,7 +130,7 @@ fn from_analysis(s: &StatementAnalysis) -> Vec<Problem> {
                 file: s.file.clone(),
                 line: s.line,
                 column: s.column,
-                rule: f.code,
+                rule: f.code.as_str(),
                 severity,
                 message: f.message.clone(),
                 hint: f.hint.clone(),

@@ -1,8 +1,8 @@
 //! The rule ids of `zerodown check`: every finding code of the analysis
-//! ([`crate::findings::CODES`]) and the rules only the check has. Ids are stable: never
+//! ([`crate::findings::Code`]) and the rules only the check has. Ids are stable: never
 //! renamed, only added. Each has a page, `docs/rules/<id>.md`.
 
-use crate::findings::CODES;
+use crate::findings::Code;
 
 /// Rules the check adds to the analysis' findings, with a one-line description.
 pub const CHECK_ONLY: &[(&str, &str)] = &[
@@ -26,7 +26,10 @@ pub const CHECK_ONLY: &[(&str, &str)] = &[
 
 /// Every rule: id and one-line description.
 pub fn all() -> impl Iterator<Item = (&'static str, &'static str)> {
-    CODES.iter().chain(CHECK_ONLY).copied()
+    Code::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.description()))
+        .chain(CHECK_ONLY.iter().copied())
 }
 
 pub fn is_known(id: &str) -> bool {

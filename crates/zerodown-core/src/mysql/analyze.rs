@@ -8,7 +8,7 @@ use crate::analysis::{Impact, StatementAnalysis, Verdict};
 use crate::capabilities as cap;
 use crate::engine::ServerProfile;
 use crate::estimate::CostModel;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 use crate::mysql::catalog::{MyCatalog, MyTable};
 use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
 use crate::pg::ir::DdlOp;
@@ -81,7 +81,7 @@ impl Analysis {
         }
     }
 
-    fn add(&mut self, code: &'static str, severity: Severity, message: String, hint: &str) {
+    fn add(&mut self, code: Code, severity: Severity, message: String, hint: &str) {
         self.findings
             .push(Finding::new(code, severity, message).hint(hint));
     }
@@ -151,7 +151,7 @@ fn statement(
             };
             alter(&mut a, table, &t, &per_op, p, cost);
             if algorithm.is_none() && lock.is_none() && !t.is_empty() {
-                a.add("mysql-no-algorithm-clause", Severity::Warning,
+                a.add(Code::MysqlNoAlgorithmClause, Severity::Warning,
                     "no ALGORITHM/LOCK clause: the server picks the algorithm, and may fall back to a blocking copy without saying so".into(),
                     "zerodown's plan always names them, so the server refuses rather than blocks");
             }
@@ -179,7 +179,7 @@ fn statement(
                 } else {
                     Severity::Error
                 };
-                a.add("whole-table-update", sev,
+                a.add(Code::WholeTableUpdate, sev,
                     format!("UPDATE {table} in one statement locks every row it changes until it commits (InnoDB also locks the rows it scans): concurrent writes to them wait, and replicas apply it as one long event"),
                     "let zerodown run it as a batched backfill (small transactions, throttled by load and replica lag)");
             }
@@ -187,7 +187,7 @@ fn statement(
         MyKind::DropTable { tables } => {
             for t in tables {
                 a.add(
-                    "breaking-drop-table",
+                    Code::BreakingDropTable,
                     Severity::Warning,
                     format!("DROP TABLE {t}: application versions still reading it fail"),
                     "deploy the application that no longer uses it first",
@@ -196,7 +196,7 @@ fn statement(
         }
         MyKind::RenameTable { pairs } => {
             for (from, to) in pairs {
-                a.add("breaking-rename-table", Severity::Warning,
+                a.add(Code::BreakingRenameTable, Severity::Warning,
                     format!("RENAME TABLE {from} TO {to}: application versions that use the old name fail"),
                     "add a view under the old name, or deploy the application that uses the new name first");
             }
@@ -210,7 +210,7 @@ fn statement(
 fn unmodelled(a: &mut Analysis, message: &str) {
     a.seconds = None;
     a.add(
-        "unmodeled-statement",
+        Code::UnmodeledStatement,
         Severity::Warning,
         format!("{message}: its algorithm and locks are unknown"),
         "review it by hand; zerodown runs it as written",
@@ -230,7 +230,7 @@ fn alter(
     a.online = Some(o);
     a.scans = actions.iter().any(|x| builds_index(*x));
     if actions.contains(&Action::UnknownColumnChange) {
-        a.add("type-change-unknown-old-type", Severity::Warning,
+        a.add(Code::TypeChangeUnknownOldType, Severity::Warning,
             format!("the columns of {table} are unknown offline: a copy of the table is assumed"),
             "plan against the live database, or include the CREATE TABLE in an earlier migration file");
     }
@@ -256,7 +256,7 @@ fn alter(
             Some(why) => format!("zerodown's online rebuild cannot take {table}: {why}; the plan keeps the blocking copy (apply asks for --yes): run it in a quiet window, or remove the obstacle first"),
         };
         a.add(
-            "mysql-copy",
+            Code::MysqlCopy,
             Severity::Error,
             format!(
                 "{table} is copied with ALGORITHM=COPY: writes wait for the whole copy ({took})"
@@ -271,12 +271,12 @@ fn alter(
         && o.rebuilds
         && !each.iter().all(|e| e.rebuilds)
     {
-        a.add("mysql-instant-mixed", Severity::Warning,
+        a.add(Code::MysqlInstantMixed, Severity::Warning,
             format!("instant changes are mixed with others in one ALTER TABLE: the whole statement runs as {} and rebuilds {table}", o.algorithm.name()),
             "zerodown's plan sends the instant part as its own statement");
     }
     if o.algorithm != Algorithm::Copy && o.rebuilds {
-        a.add("mysql-online-rebuild", Severity::Warning,
+        a.add(Code::MysqlOnlineRebuild, Severity::Warning,
             format!("{table} is rebuilt in place ({took}): reads and writes go on, but every row is written again, and each replica replays the rebuild after it ends (replica lag of about that long)"),
             "fine on a small table; on a large one with replicas, zerodown's online rebuild throttles on replica lag");
     }
@@ -290,18 +290,18 @@ fn alter(
         versions_added > 0 && o.algorithm == Algorithm::Instant,
     ) {
         if used + versions_added > limit {
-            a.add("mysql-row-versions", Severity::Error,
+            a.add(Code::MysqlRowVersions, Severity::Error,
                 format!("{table} has used {used} of its {limit} instant row versions: this ALTER needs {versions_added} more, and MySQL refuses INSTANT (error 4092)"),
                 "rebuild the table first (zerodown's online rebuild of `ALTER TABLE … FORCE`), which resets the count");
         } else if used + versions_added + 8 > limit {
-            a.add("mysql-row-versions", Severity::Warning,
+            a.add(Code::MysqlRowVersions, Severity::Warning,
                 format!("{table} will have used {} of its {limit} instant row versions", used + versions_added),
                 "plan a rebuild (`ALTER TABLE … FORCE` through zerodown) before the limit stops instant changes");
         }
     }
     if o.lock != DdlLock::None && o.algorithm != Algorithm::Copy {
         a.add(
-            "mysql-blocking-lock",
+            Code::MysqlBlockingLock,
             Severity::Error,
             format!(
                 "{table} is locked (LOCK={}) for the whole statement ({took})",
@@ -315,10 +315,10 @@ fn alter(
 fn breaking(a: &mut Analysis, op: &AlterOp, actions: &[Action], table: &str) {
     for act in actions {
         match act {
-            Action::DropColumn { .. } => a.add("breaking-drop-column", Severity::Warning,
+            Action::DropColumn { .. } => a.add(Code::BreakingDropColumn, Severity::Warning,
                 format!("`{op}` on {table}: application versions that still read or write the column fail"),
                 "deploy the application that no longer uses it first"),
-            Action::RenameColumn => a.add("breaking-rename-column", Severity::Warning,
+            Action::RenameColumn => a.add(Code::BreakingRenameColumn, Severity::Warning,
                 format!("`{op}` on {table}: application versions that use the old name fail"),
                 "add the new column, write both, backfill, move the readers, then drop the old one"),
             _ => {}
@@ -349,7 +349,7 @@ fn open_transactions(a: &mut Analysis, cat: &MyCatalog, table: &str) {
         format!("{} transaction(s) are open; the oldest, session {} ({}, {:.0} s), may hold a metadata lock on {table} (the server does not say which tables: MariaDB's metadata_lock_info plugin or MySQL's performance_schema would): the ALTER would wait for it and every query behind the ALTER too. Its query: {query}",
             holders.len(), oldest.id, oldest.state, oldest.seconds)
     };
-    a.add("lock-queue-risk", Severity::Warning, message,
+    a.add(Code::LockQueueRisk, Severity::Warning, message,
         "zerodown apply waits with a short lock_wait_timeout and retries; end that transaction or wait for it");
 }
 

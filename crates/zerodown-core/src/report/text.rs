@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::{summary, Meta};
 use crate::analysis::{StatementAnalysis, Verdict};
 use crate::engine::{Engine, ServerProfile};
-use crate::findings::Severity;
+use crate::findings::{Code, Severity};
 use crate::mysql::online::Online;
 use crate::pipeline::Outcome;
 use crate::plan::{Step, StepKind};
@@ -58,7 +58,10 @@ fn online_words(o: Online, prefix: &str) -> String {
 }
 
 fn statement_block(out: &mut String, i: usize, s: &StatementAnalysis) {
-    let unmodeled = s.findings.iter().any(|f| f.code == "unmodeled-statement");
+    let unmodeled = s
+        .findings
+        .iter()
+        .any(|f| f.code == Code::UnmodeledStatement);
     let online = s.impact.online.map(|o| online_words(o, ""));
     let lock = match (s.impact.lock, &online) {
         (Some(l), _) => l.pg_name(),

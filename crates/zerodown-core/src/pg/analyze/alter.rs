@@ -6,7 +6,7 @@ use super::statement::{column_must_exist, table, Effect, Work};
 use crate::capabilities as cap;
 use crate::engine::ServerProfile;
 use crate::estimate::CostModel;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 use crate::lock::LockMode::*;
 use crate::pg::catalog::{Catalog, Table, Volatility};
 use crate::pg::ir::*;
@@ -27,7 +27,7 @@ pub(super) fn alter_action(
             if !if_exists {
                 column_must_exist(cat, t, column)?;
             }
-            e.breaking(t, "breaking-drop-column",
+            e.breaking(t, Code::BreakingDropColumn,
                 format!("DROP COLUMN {column} on {n}: application versions still running that read or write it will fail"),
                 "stop using the column in the application (e.g. Rails ignored_columns) and deploy, then drop it in a later migration");
         }
@@ -42,7 +42,7 @@ pub(super) fn alter_action(
                 Some(_) if using.is_some() => TypeChange::Rewrite,
                 Some(c) => type_change(&c.ty, new_type, p),
                 None => {
-                    e.finding(Finding::new("type-change-unknown-old-type", Severity::Warning,
+                    e.finding(Finding::new(Code::TypeChangeUnknownOldType, Severity::Warning,
                         format!("the current type of {n}.{column} is unknown offline: a table rewrite is assumed"))
                         .hint("give --database-url, or define the table in an earlier migration file, to know whether it rewrites"));
                     TypeChange::Rewrite
@@ -58,14 +58,14 @@ pub(super) fn alter_action(
                         e.scans = true;
                         let secs = cost.index_build(t).map(|s| s * idx.len() as f64);
                         e.time(secs);
-                        e.hazard(t, secs, "type-change-index-rebuild",
+                        e.hazard(t, secs, Code::TypeChangeIndexRebuild,
                             format!("changing {column} to {} keeps the rows but rebuilds {} index(es) under ACCESS EXCLUSIVE", new_type.sql, idx.len()),
                             "zerodown plans a new column kept in sync by a trigger, backfilled, then swapped in a short transaction");
                     }
                 }
                 TypeChange::Rewrite => {
                     e.needs_backfill_key(t);
-                    e.work(t, Work::Rewrite, cost, "type-change-rewrite",
+                    e.work(t, Work::Rewrite, cost, Code::TypeChangeRewrite,
                         format!("changing {column} to {} rewrites {n} and all its indexes under ACCESS EXCLUSIVE", new_type.sql),
                         "zerodown plans a new column kept in sync by a trigger, backfilled in batches, then swapped in a short transaction");
                 }
@@ -91,7 +91,7 @@ pub(super) fn alter_action(
             if let (Some(frac), false) = (nulls, already) {
                 e.finding(
                     Finding::new(
-                        "set-not-null-has-nulls",
+                        Code::SetNotNullHasNulls,
                         Severity::Error,
                         format!(
                             "statistics say about {:.1}% of {n}.{column} is NULL: SET NOT NULL (and any validation) will fail",
@@ -104,7 +104,7 @@ pub(super) fn alter_action(
             if already || proven {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.work(t, Work::Scan, cost, "set-not-null-scan",
+                e.work(t, Work::Scan, cost, Code::SetNotNullScan,
                     format!("SET NOT NULL on {n}.{column} scans the whole table under ACCESS EXCLUSIVE to check for NULLs"),
                     if cap::not_null_not_valid(p) {
                         "add the NOT NULL constraint NOT VALID, then VALIDATE it in another transaction"
@@ -156,7 +156,7 @@ pub(super) fn alter_action(
             let secs = cost.scan(&part);
             e.time(secs);
             if !part.is_empty() {
-                e.finding(Finding::new("attach-partition-scan", Severity::Warning,
+                e.finding(Finding::new(Code::AttachPartitionScan, Severity::Warning,
                     format!("ATTACH PARTITION scans {partition} under ACCESS EXCLUSIVE to check the partition bound"))
                     .hint("first add a CHECK constraint matching the bound NOT VALID and VALIDATE it: the attach then skips the scan"));
             }
@@ -175,14 +175,14 @@ pub(super) fn alter_action(
             e.lock(&part, AccessExclusive);
             e.time(Some(cost.catalog_seconds));
             if !concurrently && cap::detach_partition_concurrently(p) && !t.is_empty() {
-                e.finding(Finding::new("detach-partition-blocking", Severity::Warning,
+                e.finding(Finding::new(Code::DetachPartitionBlocking, Severity::Warning,
                     format!("DETACH PARTITION takes ACCESS EXCLUSIVE on {n}"))
                     .hint("use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+, outside a transaction)"));
             }
         }
         AlterAction::Rewrite { what, .. } => {
             e.lock(t, AccessExclusive);
-            e.work(t, Work::Rewrite, cost, "table-rewrite",
+            e.work(t, Work::Rewrite, cost, Code::TableRewrite,
                 format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
                 "there is no online form; use pg_repack or a shadow table, or schedule downtime");
         }
@@ -199,10 +199,10 @@ pub(crate) fn add_column_rewrite(
     c: &ColumnDef,
     cat: &Catalog,
     p: &ServerProfile,
-) -> Option<(&'static str, String)> {
+) -> Option<(Code, String)> {
     if c.identity.is_some() {
         return Some((
-            "add-column-identity",
+            Code::AddColumnIdentity,
             "an identity column fills every existing row from a sequence".into(),
         ));
     }
@@ -211,7 +211,7 @@ pub(crate) fn add_column_rewrite(
         .contains(&c.ty.name.to_ascii_lowercase())
     {
         return Some((
-            "add-column-constrained-domain",
+            Code::AddColumnConstrainedDomain,
             format!(
                 "{} is a domain with constraints: PostgreSQL checks it for every existing row",
                 c.ty.sql
@@ -220,7 +220,7 @@ pub(crate) fn add_column_rewrite(
     }
     if c.serial {
         return Some((
-            "add-column-serial",
+            Code::AddColumnSerial,
             format!(
                 "{} fills every existing row from a sequence (nextval is volatile)",
                 c.ty.sql
@@ -230,7 +230,7 @@ pub(crate) fn add_column_rewrite(
     if let Some(g) = &c.generated {
         if g.stored {
             return Some((
-                "add-column-stored-generated",
+                Code::AddColumnStoredGenerated,
                 "a stored generated column is computed and written for every row".into(),
             ));
         }
@@ -239,14 +239,14 @@ pub(crate) fn add_column_rewrite(
     let d = c.default.as_ref()?;
     match cat.volatility(&d.functions, d.has_subquery) {
         Volatility::Volatile => Some((
-            "add-column-volatile-default",
+            Code::AddColumnVolatileDefault,
             format!(
                 "the default {} is volatile: PostgreSQL evaluates it for every existing row",
                 d.sql
             ),
         )),
         _ if !cap::fast_default(p) => Some((
-            "add-column-default-rewrite",
+            Code::AddColumnDefaultRewrite,
             format!(
                 "before PostgreSQL 11 any default is written into every row ({})",
                 d.sql
@@ -268,7 +268,7 @@ fn add_column(
     if let Some(g) = &c.generated {
         if !g.stored && !cap::virtual_generated_columns(p) {
             e.finding(Finding::new(
-                "unsupported-on-version",
+                Code::UnsupportedOnVersion,
                 Severity::Error,
                 format!(
                     "virtual generated columns need PostgreSQL 18 (target is {}): add STORED",
@@ -277,7 +277,7 @@ fn add_column(
             ));
         } else if g.stored && !cap::stored_generated_columns(p) {
             e.finding(Finding::new(
-                "unsupported-on-version",
+                Code::UnsupportedOnVersion,
                 Severity::Error,
                 format!(
                     "generated columns need PostgreSQL 12 (target is {})",
@@ -297,7 +297,7 @@ fn add_column(
             .collect();
         if !unknown.is_empty() {
             e.finding(Finding::new(
-                "unknown-function-volatility",
+                Code::UnknownFunctionVolatility,
                 Severity::Info,
                 format!(
                     "volatility of {} is unknown offline: treated as volatile",
@@ -316,15 +316,15 @@ fn add_column(
             e.work(t, Work::Rewrite, cost, code,
                 format!("ADD COLUMN {} rewrites {} under ACCESS EXCLUSIVE: {why}", c.name, t.name),
                 match code {
-                    "add-column-constrained-domain" => "no online form: use the base type plus a CHECK constraint added NOT VALID and validated separately",
-                    "add-column-stored-generated" => "no online form: on PostgreSQL 18 use a VIRTUAL generated column, or a plain column kept by a trigger and backfilled",
+                    Code::AddColumnConstrainedDomain => "no online form: use the base type plus a CHECK constraint added NOT VALID and validated separately",
+                    Code::AddColumnStoredGenerated => "no online form: on PostgreSQL 18 use a VIRTUAL generated column, or a plain column kept by a trigger and backfilled",
                     _ => "zerodown plans: add the column without the default, set the default for new rows, backfill in batches, then enforce NOT NULL without a long lock",
                 });
         }
         None => {
             e.time(Some(cost.catalog_seconds));
             if c.not_null && c.default.is_none() && c.generated.is_none() && !t.is_empty() {
-                e.finding(Finding::new("add-column-not-null-without-default", Severity::Error,
+                e.finding(Finding::new(Code::AddColumnNotNullWithoutDefault, Severity::Error,
                     format!("ADD COLUMN {} NOT NULL without a default fails on {} as soon as the table has a row", c.name, t.name))
                     .hint("add the column nullable (or with a default), backfill it, then set NOT NULL"));
             }
@@ -365,7 +365,7 @@ fn add_constraint(
             if k.not_valid {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.work(t, Work::Scan, cost, "add-check-scan",
+                e.work(t, Work::Scan, cost, Code::AddCheckScan,
                     format!("ADD CHECK on {n} validates every row under ACCESS EXCLUSIVE"),
                     "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction (SHARE UPDATE EXCLUSIVE, reads and writes go on)");
             }
@@ -375,13 +375,13 @@ fn add_constraint(
             e.lock(t, ShareRowExclusive);
             e.lock(&r, ShareRowExclusive);
             if k.not_valid && t.partitioned && !cap::fk_not_valid_on_partitioned(p) {
-                e.finding(Finding::new("unsupported-on-version", Severity::Error,
+                e.finding(Finding::new(Code::UnsupportedOnVersion, Severity::Error,
                     format!("NOT VALID foreign keys on partitioned table {n} need PostgreSQL 18 (target is {})", p.version)));
             }
             if k.not_valid {
                 e.time(Some(cost.catalog_seconds));
             } else {
-                e.work(t, Work::FkValidation, cost, "add-foreign-key-scan",
+                e.work(t, Work::FkValidation, cost, Code::AddForeignKeyScan,
                     format!("ADD FOREIGN KEY on {n} checks every row under SHARE ROW EXCLUSIVE on {n} and {}: writes to both wait", r.name),
                     "add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction");
             }
@@ -392,13 +392,13 @@ fn add_constraint(
             e.lock(t, AccessExclusive);
             if k.not_valid {
                 e.finding(Finding::new(
-                    "unsupported-on-version",
+                    Code::UnsupportedOnVersion,
                     Severity::Error,
                     "UNIQUE and PRIMARY KEY constraints cannot be NOT VALID: PostgreSQL rejects it",
                 ));
             }
             if using_index.is_none() {
-                e.work(t, Work::IndexBuild, cost, "add-unique-builds-index",
+                e.work(t, Work::IndexBuild, cost, Code::AddUniqueBuildsIndex,
                     format!("ADD {} on {n} builds its index under ACCESS EXCLUSIVE: reads and writes wait for the build",
                         if primary { "PRIMARY KEY" } else { "UNIQUE" }),
                     "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX (a brief lock)");
@@ -414,7 +414,7 @@ fn add_constraint(
                     })
                     .collect();
                 if !nullable.is_empty() && !t.assumed {
-                    e.work(t, Work::Scan, cost, "primary-key-sets-not-null",
+                    e.work(t, Work::Scan, cost, Code::PrimaryKeySetsNotNull,
                         format!("PRIMARY KEY sets NOT NULL on {}: a full scan under ACCESS EXCLUSIVE",
                             nullable.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
                         "make the columns NOT NULL first with a validated CHECK (no scan under the strong lock)");
@@ -423,14 +423,14 @@ fn add_constraint(
         }
         ConstraintKind::Exclude => {
             e.lock(t, AccessExclusive);
-            e.work(t, Work::IndexBuild, cost, "add-exclusion-constraint",
+            e.work(t, Work::IndexBuild, cost, Code::AddExclusionConstraint,
                 format!("ADD EXCLUDE on {n} builds its index under ACCESS EXCLUSIVE; exclusion constraints have no NOT VALID and no concurrent form"),
                 "create it while the table is small, or schedule a maintenance window");
         }
         ConstraintKind::NotNull { column } => {
             e.lock(t, AccessExclusive);
             if !cap::not_null_not_valid(p) {
-                e.finding(Finding::new("unsupported-on-version", Severity::Error,
+                e.finding(Finding::new(Code::UnsupportedOnVersion, Severity::Error,
                     format!("ADD CONSTRAINT ... NOT NULL needs PostgreSQL 18 (target is {}); use SET NOT NULL with a validated CHECK", p.version)));
             }
             if k.not_valid || t.column(column).is_some_and(|c| c.not_null) {
@@ -440,7 +440,7 @@ fn add_constraint(
                     t,
                     Work::Scan,
                     cost,
-                    "add-not-null-constraint-scan",
+                    Code::AddNotNullConstraintScan,
                     format!(
                         "ADD CONSTRAINT ... NOT NULL {column} scans {n} under ACCESS EXCLUSIVE"
                     ),

@@ -8,7 +8,7 @@ use crate::analysis::TableLock;
 use crate::capabilities as cap;
 use crate::engine::ServerProfile;
 use crate::estimate::CostModel;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 use crate::lock::LockMode::{self, *};
 use crate::pg::catalog::{Catalog, Table};
 use crate::pg::ir::*;
@@ -75,7 +75,7 @@ impl Effect {
 
     /// A catalog-only change that breaks application versions still using the old shape
     /// (nothing to break on a table created in this migration).
-    pub(super) fn breaking(&mut self, t: &Table, code: &'static str, message: String, hint: &str) {
+    pub(super) fn breaking(&mut self, t: &Table, code: Code, message: String, hint: &str) {
         self.lock(t, AccessExclusive);
         self.time(Some(CostModel::default().catalog_seconds));
         if !t.created_in_migration {
@@ -88,7 +88,7 @@ impl Effect {
         if !t.assumed && !t.is_empty() && t.primary_key().is_none() {
             self.finding(
                 Finding::new(
-                    "no-primary-key",
+                    Code::NoPrimaryKey,
                     Severity::Warning,
                     format!("{} has no primary key: the safe plan backfills in batches by a unique NOT NULL key", t.name),
                 )
@@ -104,7 +104,7 @@ impl Effect {
         t: &Table,
         work: Work,
         cost: &CostModel,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: &str,
     ) {
@@ -128,7 +128,7 @@ impl Effect {
         &mut self,
         t: &Table,
         seconds: Option<f64>,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: &str,
     ) {
@@ -168,7 +168,7 @@ impl Effect {
                     .unwrap_or_default();
                 self.findings.push(
                     Finding::new(
-                        "lock-queue-risk",
+                        Code::LockQueueRisk,
                         Severity::Warning,
                         format!(
                             "pid {} ({}{age}) holds a lock on {} that conflicts with {}: the DDL would wait, and every query behind it too. Its query: {}",
@@ -272,7 +272,7 @@ pub(crate) fn effect(
                     );
                     if !concurrently && !t.is_empty() {
                         e.finding(
-                            Finding::new("drop-index-blocks", Severity::Warning, format!(
+                            Finding::new(Code::DropIndexBlocks, Severity::Warning, format!(
                                 "DROP INDEX {n} takes ACCESS EXCLUSIVE on {}: every query on it queues behind a waiting drop", t.name))
                             .hint("use DROP INDEX CONCURRENTLY (not for constraint-backed indexes)"),
                         );
@@ -289,14 +289,14 @@ pub(crate) fn effect(
         DdlOp::DropTable { names } => {
             for n in names {
                 let t = table(cat, n)?;
-                e.breaking(&t, "breaking-drop-table",
+                e.breaking(&t, Code::BreakingDropTable,
                     format!("DROP TABLE {n}: application versions still running that use it will fail"),
                     "deploy the application that no longer uses the table first, then drop it in a later migration");
             }
         }
         DdlOp::RenameTable { table: n, new_name } => {
             let t = table(cat, n)?;
-            e.breaking(&t, "breaking-rename-table",
+            e.breaking(&t, Code::BreakingRenameTable,
                 format!("RENAME {n} TO {new_name}: running application versions still use the old name"),
                 "expand/contract: create a view with the new name (or the old one) so both versions work, switch the application, then rename and drop the view");
         }
@@ -307,18 +307,18 @@ pub(crate) fn effect(
         } => {
             let t = table(cat, n)?;
             column_must_exist(cat, &t, column)?;
-            e.breaking(&t, "breaking-rename-column",
+            e.breaking(&t, Code::BreakingRenameColumn,
                 format!("RENAME COLUMN {column} TO {new_name} on {n}: running application versions still use the old name"),
                 "expand/contract: add the new column, keep both in sync with a trigger and backfill, move the application, then drop the old column");
         }
         DdlOp::AddEnumValue { type_name, .. } => {
             if in_txn && !cap::enum_add_value_in_transaction(p) {
-                e.finding(Finding::new("enum-value-in-transaction", Severity::Error,
+                e.finding(Finding::new(Code::EnumValueInTransaction, Severity::Error,
                     format!("ALTER TYPE {type_name} ADD VALUE cannot run inside a transaction block on PostgreSQL {}", p.version))
                     .hint("run it in its own migration without a transaction"));
             } else if in_txn {
                 e.finding(Finding::new(
-                    "enum-value-in-transaction",
+                    Code::EnumValueInTransaction,
                     Severity::Info,
                     "the new enum value cannot be used until this transaction commits",
                 ));
@@ -360,7 +360,7 @@ pub(crate) fn effect(
                 } else {
                     Severity::Error
                 };
-                e.finding(Finding::new("whole-table-update", sev,
+                e.finding(Finding::new(Code::WholeTableUpdate, sev,
                     format!("UPDATE {n} in one statement locks {what} until commit: concurrent updates of those rows wait, and it leaves a burst of dead rows and WAL"))
                     .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
             }
@@ -379,7 +379,7 @@ pub(crate) fn effect(
             e.time(Some(cost.catalog_seconds));
             if !in_txn {
                 e.finding(Finding::new(
-                    "lock-outside-transaction",
+                    Code::LockOutsideTransaction,
                     Severity::Error,
                     "LOCK TABLE outside a transaction block is an error in PostgreSQL",
                 ));
@@ -389,11 +389,11 @@ pub(crate) fn effect(
             if let Some(n) = n {
                 let t = table(cat, n)?;
                 e.lock(&t, AccessExclusive);
-                e.work(&t, Work::Rewrite, cost, "table-rewrite", format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
+                e.work(&t, Work::Rewrite, cost, Code::TableRewrite, format!("{what} rewrites {n} under ACCESS EXCLUSIVE: reads and writes wait for the whole rewrite"),
                     "use pg_repack (or REPACK CONCURRENTLY on PostgreSQL 19) instead");
             } else {
                 e.finding(Finding::new(
-                    "table-rewrite",
+                    Code::TableRewrite,
                     Severity::Error,
                     format!("{what} of every table rewrites them under ACCESS EXCLUSIVE"),
                 ));
@@ -402,13 +402,13 @@ pub(crate) fn effect(
         DdlOp::Set { name, .. } => {
             e.time(Some(0.0));
             if matches!(name.as_str(), "lock_timeout" | "statement_timeout") {
-                e.finding(Finding::new("setting-in-migration", Severity::Info,
+                e.finding(Finding::new(Code::SettingInMigration, Severity::Info,
                     format!("SET {name} in the file: zerodown apply sets lock_timeout and statement_timeout per step itself")));
             }
         }
         DdlOp::Transaction(_) | DdlOp::CatalogOnly { .. } => e.time(Some(0.0)),
         DdlOp::Opaque { what } => {
-            e.finding(Finding::new("unmodeled-statement", Severity::Warning,
+            e.finding(Finding::new(Code::UnmodeledStatement, Severity::Warning,
                 format!("zerodown does not model {what}: its locks and duration are not known to the plan"))
                 .hint("review it by hand, or move it to a separate migration"));
         }
@@ -444,7 +444,7 @@ fn reindex(
         e.lock(&t, ShareUpdateExclusive);
         if !cap::reindex_concurrently(p) {
             e.finding(Finding::new(
-                "unsupported-on-version",
+                Code::UnsupportedOnVersion,
                 Severity::Error,
                 format!(
                     "REINDEX CONCURRENTLY needs PostgreSQL 12 (target is {})",
@@ -455,7 +455,7 @@ fn reindex(
         concurrent_build_checks(e, "REINDEX CONCURRENTLY", p, in_txn);
     } else {
         e.lock(&t, Share);
-        e.hazard(&t, secs, "reindex-blocks",
+        e.hazard(&t, secs, Code::ReindexBlocks,
             format!("REINDEX takes SHARE on {} (writes wait) and ACCESS EXCLUSIVE on the index (queries that would use it wait) for the whole rebuild", t.name),
             if cap::reindex_concurrently(p) { "use REINDEX ... CONCURRENTLY, outside a transaction" } else { "before PostgreSQL 12: CREATE INDEX CONCURRENTLY a twin, then drop the old one concurrently" });
     }
@@ -470,7 +470,7 @@ fn concurrent_build_checks(e: &mut Effect, what: &str, p: &ServerProfile, in_txn
     if cap::concurrent_index_corruption_bug(p) {
         e.finding(
             Finding::new(
-                "concurrent-index-corruption-bug",
+                Code::ConcurrentIndexCorruptionBug,
                 Severity::Error,
                 format!("PostgreSQL {} can silently corrupt indexes built or rebuilt CONCURRENTLY (fixed in 14.4)", p.version),
             )
@@ -481,7 +481,7 @@ fn concurrent_build_checks(e: &mut Effect, what: &str, p: &ServerProfile, in_txn
 
 fn concurrently_in_txn(what: &str) -> Finding {
     Finding::new(
-        "concurrently-in-transaction",
+        Code::ConcurrentlyInTransaction,
         Severity::Error,
         format!("{what} cannot run inside a transaction block: PostgreSQL rejects it (the migration tool wraps this file in a transaction, or BEGIN was used)"),
     )
@@ -517,13 +517,13 @@ fn create_index(
         e.lock(&t, ShareUpdateExclusive);
         concurrent_build_checks(e, "CREATE INDEX CONCURRENTLY", p, in_txn);
         if t.partitioned {
-            e.finding(Finding::new("concurrently-on-partitioned", Severity::Error,
+            e.finding(Finding::new(Code::ConcurrentlyOnPartitioned, Severity::Error,
                 format!("CREATE INDEX CONCURRENTLY is not supported on partitioned table {}", t.name))
                 .hint("CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION"));
         }
     } else {
         e.lock(&t, Share);
-        e.hazard(&t, secs, "create-index-blocks-writes",
+        e.hazard(&t, secs, Code::CreateIndexBlocksWrites,
             format!("CREATE INDEX on {} takes SHARE: INSERT, UPDATE and DELETE wait for the whole build", t.name),
             "use CREATE INDEX CONCURRENTLY, outside a transaction");
     }

@@ -3,7 +3,7 @@
 
 use super::statement::Effect;
 use crate::analysis::TableLock;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 use crate::pg::catalog::simulate::constraint_name;
 use crate::pg::catalog::Catalog;
 use crate::pg::ir::{AlterAction, DdlOp, TxnControl};
@@ -68,7 +68,7 @@ impl TxnState {
                     {
                         e.findings.push(
                             Finding::new(
-                                "validate-in-same-transaction",
+                                Code::ValidateInSameTransaction,
                                 Severity::Error,
                                 format!("VALIDATE CONSTRAINT {name} runs in the same transaction that added it NOT VALID: the ADD's lock is held for the whole validation scan"),
                             )
@@ -97,7 +97,7 @@ impl TxnState {
             let short = e.seconds.is_some_and(|s| s < 1.0);
             e.findings.push(
                 Finding::new(
-                    "locks-held-in-transaction",
+                    Code::LocksHeldInTransaction,
                     if short { Severity::Warning } else { Severity::Error },
                     format!(
                         "this statement runs for its whole duration while the transaction still holds {} from earlier statements: traffic on those tables waits until COMMIT",
@@ -132,7 +132,7 @@ impl TxnState {
         if !blocking_new.is_empty() && !blocking_held.is_empty() {
             e.findings.push(
                 Finding::new(
-                    "several-strong-locks",
+                    Code::SeveralStrongLocks,
                     Severity::Warning,
                     format!(
                         "the transaction now blocks traffic on several tables ({} and {}): queries wait on all of them until COMMIT, and lock order may deadlock with the application",

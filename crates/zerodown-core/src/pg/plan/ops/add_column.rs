@@ -2,6 +2,7 @@
 //! otherwise add the column bare, default for new rows, batched backfill, then NOT NULL.
 
 use super::{constraint, update::backfill_step, Ctx};
+use crate::findings::Code;
 use crate::lock::LockMode;
 use crate::pg::analyze::{inline_constraint, pg_add_column_rewrite};
 use crate::pg::catalog::simulate::constraint_name;
@@ -32,7 +33,7 @@ pub(crate) fn plan(
                 ));
             }
         }
-        Some("add-column-constrained-domain") => no_online_form(
+        Some(Code::AddColumnConstrainedDomain) => no_online_form(
             ctx,
             t,
             col,
@@ -40,7 +41,7 @@ pub(crate) fn plan(
             "of a constrained domain",
             "a domain with constraints is checked row by row under ACCESS EXCLUSIVE (a rewrite) and has no online form; use the base type with a CHECK constraint (NOT VALID, then VALIDATE) instead",
         ),
-        Some("add-column-stored-generated") => no_online_form(
+        Some(Code::AddColumnStoredGenerated) => no_online_form(
             ctx,
             t,
             col,
@@ -48,7 +49,7 @@ pub(crate) fn plan(
             "as a stored generated column",
             "PostgreSQL computes a stored generated column for every row under ACCESS EXCLUSIVE and it has no online form; on 18 a VIRTUAL column avoids the rewrite, otherwise keep a plain column maintained by a trigger",
         ),
-        Some("add-column-identity") | Some("add-column-serial") => sequence_path(ctx, t, col),
+        Some(Code::AddColumnIdentity) | Some(Code::AddColumnSerial) => sequence_path(ctx, t, col),
         Some(_) => default_path(ctx, t, col),
     }
     for k in &col.constraints {
