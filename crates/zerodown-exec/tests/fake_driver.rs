@@ -191,37 +191,24 @@ impl StateStore for Fake {
 }
 
 fn step(kind: StepKind, description: &str, lock: LockMode) -> Step {
+    let retry = RetryPolicy {
+        max_attempts: 50,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 2_000,
+        budget_ms: 10_000,
+        jitter: true,
+    };
+    let source = StepSource {
+        file: "m.sql".into(),
+        line: 1,
+    };
     Step {
-        phase: Phase::Expand,
-        kind,
-        description: description.into(),
         table: Some("public.t".into()),
         statements: vec![format!("-- {description}")],
         lock: Some(lock),
-        rewrites_table: false,
-        scans_table: false,
-        transactional: true,
-        lock_timeout_ms: 100,
         statement_timeout_ms: Some(5_000),
-        retry: RetryPolicy {
-            max_attempts: 50,
-            initial_backoff_ms: 100,
-            max_backoff_ms: 2_000,
-            budget_ms: 10_000,
-            jitter: true,
-        },
-        backfill: None,
-        undo: Vec::new(),
-        reversible: true,
         done_check: Some(format!("done? {description}")),
-        index: None,
-        table_is_new: false,
-        online: None,
-        unmodeled: false,
-        source: StepSource {
-            file: "m.sql".into(),
-            line: 1,
-        },
+        ..Step::new(Phase::Expand, kind, description, 100, &retry, &source)
     }
 }
 

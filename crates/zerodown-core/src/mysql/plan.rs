@@ -140,28 +140,17 @@ impl Builder<'_> {
         table: Option<&str>,
     ) -> &mut Step {
         self.steps.push(Step {
-            phase,
-            kind,
-            description,
             table: table.map(str::to_owned),
-            statements: Vec::new(),
-            lock: None,
-            rewrites_table: false,
-            scans_table: false,
             // MySQL commits every DDL on its own.
             transactional: false,
-            lock_timeout_ms: lock_wait_ms(self.opts.lock_timeout_ms),
-            statement_timeout_ms: None,
-            retry: self.opts.retry.clone(),
-            backfill: None,
-            undo: Vec::new(),
-            reversible: true,
-            done_check: None,
-            table_is_new: false,
-            index: None,
-            online: None,
-            unmodeled: false,
-            source: self.source.clone(),
+            ..Step::new(
+                phase,
+                kind,
+                description,
+                lock_wait_ms(self.opts.lock_timeout_ms),
+                &self.opts.retry,
+                &self.source,
+            )
         });
         let last = self.steps.len() - 1;
         &mut self.steps[last]

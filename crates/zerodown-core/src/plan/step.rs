@@ -161,6 +161,44 @@ pub fn lock_label(
 }
 
 impl Step {
+    /// A step with only what every step must say: its phase, kind, description, how
+    /// long it waits for its lock, how it retries, and where it comes from. It runs
+    /// nothing yet, takes no lock, neither rewrites nor scans, runs in a transaction
+    /// without a statement timeout, and is reversible with nothing to undo; planners set
+    /// the rest, usually with struct-update syntax over this.
+    pub fn new(
+        phase: Phase,
+        kind: StepKind,
+        description: impl Into<String>,
+        lock_timeout_ms: u64,
+        retry: &RetryPolicy,
+        source: &StepSource,
+    ) -> Step {
+        Step {
+            phase,
+            kind,
+            description: description.into(),
+            table: None,
+            statements: Vec::new(),
+            lock: None,
+            rewrites_table: false,
+            scans_table: false,
+            transactional: true,
+            lock_timeout_ms,
+            statement_timeout_ms: None,
+            retry: retry.clone(),
+            backfill: None,
+            undo: Vec::new(),
+            reversible: true,
+            done_check: None,
+            table_is_new: false,
+            index: None,
+            online: None,
+            unmodeled: false,
+            source: source.clone(),
+        }
+    }
+
     /// Whether the step holds a lock that blocks traffic while it rewrites or scans an
     /// existing table: what a safe plan never does.
     pub fn blocks_traffic_while_working(&self) -> bool {

@@ -71,14 +71,16 @@ impl<'a> Ctx<'a> {
                 (true, blocking.then_some(self.opts.ddl_statement_timeout_ms))
             }
         };
+        let lock_timeout_ms =
+            if blocking || matches!(kind, StepKind::Backfill | StepKind::AsWritten) {
+                self.opts.lock_timeout_ms
+            } else {
+                self.opts.nonblocking_lock_timeout_ms
+            };
         self.steps.push(Step {
-            phase,
-            kind,
-            description: description.into(),
             table: table.map(|t| t.name.to_string()),
             statements: sql,
             lock,
-            rewrites_table: false,
             // ANALYZE reads a sample (300 x statistics target rows), not the whole table.
             scans_table: matches!(
                 kind,
@@ -87,23 +89,16 @@ impl<'a> Ctx<'a> {
                     | StepKind::ValidateConstraint
             ),
             transactional,
-            lock_timeout_ms: if blocking || matches!(kind, StepKind::Backfill | StepKind::AsWritten)
-            {
-                self.opts.lock_timeout_ms
-            } else {
-                self.opts.nonblocking_lock_timeout_ms
-            },
             statement_timeout_ms,
-            retry: self.opts.retry.clone(),
-            backfill: None,
-            undo: Vec::new(),
-            reversible: true,
-            done_check: None,
             table_is_new: table.is_some_and(Table::is_empty),
-            index: None,
-            online: None,
-            unmodeled: false,
-            source: self.source.clone(),
+            ..Step::new(
+                phase,
+                kind,
+                description,
+                lock_timeout_ms,
+                &self.opts.retry,
+                &self.source,
+            )
         });
         let last = self.steps.len() - 1;
         &mut self.steps[last]
@@ -466,27 +461,17 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
             continue;
         }
         out.push(Step {
-            phase: Phase::Contract,
-            kind: StepKind::Analyze,
-            description: format!("analyze {table}: fresh statistics for the new data"),
             table: Some(table.clone()),
             statements: vec![format!("ANALYZE {}", qualified_text(table))],
             lock: Some(LockMode::ShareUpdateExclusive),
-            rewrites_table: false,
-            scans_table: false,
-            transactional: true,
-            lock_timeout_ms: opts.nonblocking_lock_timeout_ms,
-            statement_timeout_ms: None,
-            retry: opts.retry.clone(),
-            backfill: None,
-            undo: Vec::new(),
-            reversible: true,
-            done_check: None,
-            table_is_new: false,
-            index: None,
-            online: None,
-            unmodeled: false,
-            source: s.source.clone(),
+            ..Step::new(
+                Phase::Contract,
+                StepKind::Analyze,
+                format!("analyze {table}: fresh statistics for the new data"),
+                opts.nonblocking_lock_timeout_ms,
+                &opts.retry,
+                &s.source,
+            )
         });
     }
     out
