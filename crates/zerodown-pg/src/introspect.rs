@@ -203,7 +203,8 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         }
     }
 
-    let generated = if version.major >= 12 {
+    // pg_attribute.attgenerated came with generated columns.
+    let generated = if zerodown_core::capabilities::stored_generated_columns(&profile) {
         "a.attgenerated::text"
     } else {
         "''::text"
