@@ -231,7 +231,7 @@ pub async fn execute(
     {
         return Err(Failure::bad_input(format!(
             "--replica {}: a replica URL starts with mysql:// or mariadb://",
-            zerodown_pg::url::redact(bad)
+            zerodown_exec::redact(bad)
         )));
     }
     let mut db = MyDriver::new(conn).map_err(|e| Failure::bad_input(e.to_string()))?;

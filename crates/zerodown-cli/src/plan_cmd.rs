@@ -221,7 +221,7 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
             pipeline::resolve_names(&mut files, |name| live.schemas.get(name).cloned());
             let meta = Meta {
                 source: "live",
-                database: Some(zerodown_pg::url::redact(conn)),
+                database: Some(zerodown_exec::redact(conn)),
             };
             (live.profile, live.catalog, meta)
         }

@@ -38,7 +38,7 @@ pub fn prepare(
             })?;
             let meta = Meta {
                 source: "live",
-                database: Some(zerodown_pg::url::redact(url)),
+                database: Some(zerodown_exec::redact(url)),
             };
             (profile, catalog, meta)
         }

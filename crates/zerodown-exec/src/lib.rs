@@ -10,8 +10,10 @@ pub mod backoff;
 pub mod driver;
 pub mod events;
 pub mod executor;
+mod redact;
 
 pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;
 pub use events::{Event, EventSink, RebuildPhase, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};
+pub use redact::redact;

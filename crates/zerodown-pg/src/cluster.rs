@@ -263,9 +263,9 @@ pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
         .output()?;
     if !dump.status.success() {
         return Err(ClusterError::Command {
-            what: format!("pg_dump of {}", crate::url::redact(source)),
+            what: format!("pg_dump of {}", zerodown_exec::redact(source)),
             detail: String::from_utf8_lossy(&dump.stderr)
-                .replace(source, &crate::url::redact(source))
+                .replace(source, &zerodown_exec::redact(source))
                 .trim()
                 .to_owned(),
         });

@@ -39,7 +39,7 @@ pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, PgError> {
 /// Connects with `application_name` set to `name` (it overrides the URL's).
 pub async fn connect_as(conn: &str, name: Option<&str>) -> Result<tokio_postgres::Client, PgError> {
     let failed = |source| PgError::Connect {
-        target: url::redact(conn),
+        target: zerodown_exec::redact(conn),
         source,
     };
     let mut config: tokio_postgres::Config = conn.parse().map_err(failed)?;

@@ -1,5 +1,6 @@
-//! Connection strings: from a URL, `DATABASE_URL`, or libpq's `PG*` variables, and
-//! their redacted form for anything printed.
+//! PostgreSQL connection strings: from libpq's `PG*` variables, and a URL's password
+//! split off for a child process. Their redacted form for printing is
+//! `zerodown_exec::redact`, shared with MySQL/MariaDB.
 
 /// A postgres URL without its password, and the password: for a child process, which
 /// gets the password in `PGPASSWORD` rather than on its command line (visible to `ps`).
@@ -20,43 +21,6 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
-}
-
-/// Removes the password from a postgres URL or a `key=value` connection string.
-pub fn redact(conn: &str) -> String {
-    if conn.contains("://") {
-        match url::Url::parse(conn) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                let pairs: Vec<(String, String)> = u
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k.eq_ignore_ascii_case("password") {
-                            "***".to_owned()
-                        } else {
-                            v.into_owned()
-                        };
-                        (k.into_owned(), v)
-                    })
-                    .collect();
-                if !pairs.is_empty() {
-                    u.query_pairs_mut().clear().extend_pairs(pairs);
-                }
-                u.to_string()
-            }
-            Err(_) => "<unparseable connection string>".to_owned(),
-        }
-    } else {
-        conn.split_whitespace()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 /// A `key=value` connection string from libpq's environment variables, if any is set.
@@ -107,23 +71,6 @@ mod tests {
             split_password("host=db user=app password=x"),
             ("host=db user=app password=x".to_owned(), None)
         );
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            redact("postgres://u@h/db?password=secret&sslmode=require"),
-            "postgres://u@h/db?password=***&sslmode=require"
-        );
-        assert_eq!(
-            redact("host=h password=secret dbname=d"),
-            "host=h password=*** dbname=d"
-        );
-        assert!(!redact("postgres://u:p%40ss@h/db").contains("p%40ss"));
     }
 
     #[test]

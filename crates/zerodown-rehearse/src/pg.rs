@@ -36,7 +36,7 @@ pub async fn rehearse_on(
         Schema::From(source) => {
             progress.stage(&format!(
                 "copying the schema of {}",
-                zerodown_pg::url::redact(source)
+                zerodown_exec::redact(source)
             ));
             let url = base_url.clone();
             let src = source.clone();

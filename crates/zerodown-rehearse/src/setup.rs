@@ -61,7 +61,7 @@ impl Host {
                 Ok(Host {
                     cluster: None,
                     base: url.clone(),
-                    kind: format!("scratch server {}", zerodown_pg::url::redact(url)),
+                    kind: format!("scratch server {}", zerodown_exec::redact(url)),
                     admin,
                     created: Vec::new(),
                 })

@@ -59,7 +59,7 @@ async fn rehearse_on(
         Schema::From(source) => {
             progress.stage(&format!(
                 "copying the tables of {}",
-                zerodown_pg::url::redact(source)
+                zerodown_exec::redact(source)
             ));
             let mut src = connect(source).await?;
             let list = setup::with_parents(&mut src, &named).await?;

@@ -76,7 +76,7 @@ impl MyHost {
                 let admin = connect(url).await?;
                 Ok(MyHost {
                     server: None,
-                    kind: format!("scratch server {}", zerodown_pg::url::redact(url)),
+                    kind: format!("scratch server {}", zerodown_exec::redact(url)),
                     base,
                     admin,
                     created: Vec::new(),
