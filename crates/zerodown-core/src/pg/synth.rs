@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::pg::catalog::{ConstraintType, Table};
 use crate::pg::ir::{QualName, TypeRef};
-use crate::pg::parse::uses_column;
+use crate::pg::parse::rewrite::uses_column;
 use crate::sql::quote::{ident, qual};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,7 @@ use super::{constraint, update::backfill_step, Ctx};
 use crate::lock::LockMode;
 use crate::pg::catalog::{ConstraintType, Index, Table};
 use crate::pg::ir::{Expr, QualName, TypeRef};
-use crate::pg::parse::{rename_column_in_expr, retarget_index, uses_column};
+use crate::pg::parse::rewrite::{rename_column_in_expr, retarget_index, uses_column};
 use crate::pg::render::{alter_table, short_name, valid_index_exists};
 use crate::pg::types::{type_change, TypeChange};
 use crate::plan::step::{Assignment, Phase, StepKind};
@@ -319,5 +319,5 @@ fn references_from_other_tables(ctx: &Ctx, t: &Table, column: &str) -> bool {
 fn nextval_sequence(default: &str) -> Option<String> {
     let rest = default.split("nextval('").nth(1)?;
     let name = rest.split('\'').next()?;
-    crate::pg::parse::parse_relation_name(name).map(|q| qual(&q))
+    crate::pg::parse::names::parse_relation_name(name).map(|q| qual(&q))
 }

@@ -1,0 +1,250 @@
+//! CREATE TABLE, CREATE INDEX, DROP, RENAME, REINDEX, LOCK and UPDATE.
+
+use pg_query::protobuf::{self, DropBehavior, ObjectType};
+use pg_query::{NodeEnum, NodeRef};
+
+use crate::lock::LockMode;
+use crate::pg::ir::*;
+
+use super::*;
+
+pub(super) fn create_table(s: &protobuf::CreateStmt) -> Conv<DdlOp> {
+    let mut columns = Vec::new();
+    let mut constraints = Vec::new();
+    for elt in &s.table_elts {
+        match elt.node.as_ref() {
+            Some(NodeEnum::ColumnDef(c)) => columns.push(column_def(c)?),
+            Some(NodeEnum::Constraint(k)) => constraints.push(constraint_def(k, None)?),
+            _ => {}
+        }
+    }
+    for k in &s.constraints {
+        if let Some(NodeEnum::Constraint(k)) = k.node.as_ref() {
+            constraints.push(constraint_def(k, None)?);
+        }
+    }
+    let partition_of = match (&s.partbound, s.inh_relations.first()) {
+        (Some(_), Some(parent)) => match parent.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => Some(range_var(Some(rv))?),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(DdlOp::CreateTable {
+        table: range_var(s.relation.as_ref())?,
+        columns,
+        constraints,
+        partitioned: s.partspec.is_some(),
+        partition_of,
+        if_not_exists: s.if_not_exists,
+    })
+}
+
+/// Columns named by an index element list (plain names and column refs inside expressions).
+pub(super) fn index_columns(params: &[protobuf::Node]) -> Vec<String> {
+    let mut cols = Vec::new();
+    for p in params {
+        let Some(NodeEnum::IndexElem(e)) = p.node.as_ref() else {
+            continue;
+        };
+        if !e.name.is_empty() {
+            cols.push(e.name.clone());
+        } else if let Some(x) = e.expr.as_deref().and_then(|x| x.node.as_ref()) {
+            for (child, _, _, _) in x.nodes() {
+                if let NodeRef::ColumnRef(c) = child {
+                    if let Some(name) = strings(&c.fields).last() {
+                        cols.push(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    cols
+}
+
+pub(super) fn index_def(s: &protobuf::IndexStmt) -> Conv<IndexDef> {
+    let table = range_var(s.relation.as_ref())?;
+    let only = s.relation.as_ref().is_some_and(|r| !r.inh);
+    // Print the body through the deparser with placeholder names, then cut it out.
+    let mut body = s.clone();
+    body.idxname = "zd_placeholder_idx".into();
+    body.concurrent = false;
+    body.if_not_exists = false;
+    body.unique = false;
+    body.relation = Some(protobuf::RangeVar {
+        relname: "zd_placeholder_tbl".into(),
+        inh: true,
+        relpersistence: "p".into(),
+        ..Default::default()
+    });
+    let text = NodeEnum::IndexStmt(Box::new(body))
+        .deparse(Default::default())
+        .map_err(|e| format!("cannot print index: {e}"))?;
+    let body_sql = text
+        .split_once("ON zd_placeholder_tbl ")
+        .map(|(_, b)| b.to_owned())
+        .ok_or("cannot print index body")?;
+    Ok(IndexDef {
+        name: (!s.idxname.is_empty()).then(|| s.idxname.clone()),
+        table,
+        unique: s.unique,
+        concurrently: s.concurrent,
+        if_not_exists: s.if_not_exists,
+        only,
+        columns: index_columns(&s.index_params),
+        body_sql,
+    })
+}
+
+pub(super) fn drop_stmt(s: &protobuf::DropStmt) -> Conv<DdlOp> {
+    let kind = ObjectType::try_from(s.remove_type).unwrap_or(ObjectType::Undefined);
+    let names = || -> Conv<Vec<QualName>> {
+        s.objects
+            .iter()
+            .map(|o| match o.node.as_ref() {
+                Some(NodeEnum::List(l)) => name_list(&l.items),
+                Some(NodeEnum::String(x)) => Ok(QualName::new(None, &x.sval)),
+                _ => Err("cannot read dropped object name".into()),
+            })
+            .collect()
+    };
+    let _cascade = DropBehavior::try_from(s.behavior) == Ok(DropBehavior::DropCascade);
+    Ok(match kind {
+        ObjectType::ObjectTable => DdlOp::DropTable { names: names()? },
+        ObjectType::ObjectIndex => DdlOp::DropIndex {
+            names: names()?,
+            concurrently: s.concurrent,
+            if_exists: s.missing_ok,
+        },
+        ObjectType::ObjectTrigger => {
+            // DROP TRIGGER name ON table: the list is [schema?, table, trigger].
+            let parts = match s.objects.first().and_then(|o| o.node.as_ref()) {
+                Some(NodeEnum::List(l)) => strings(&l.items),
+                _ => Vec::new(),
+            };
+            match parts.as_slice() {
+                [table, name] => DdlOp::DropTrigger {
+                    table: QualName::new(None, table),
+                    name: name.clone(),
+                },
+                [schema, table, name] => DdlOp::DropTrigger {
+                    table: QualName::new(Some(schema), table),
+                    name: name.clone(),
+                },
+                _ => return Err("cannot read DROP TRIGGER target".into()),
+            }
+        }
+        other => DdlOp::CatalogOnly {
+            what: format!("DROP {}", object_word(other)),
+        },
+    })
+}
+
+pub(super) fn rename_stmt(s: &protobuf::RenameStmt) -> Conv<DdlOp> {
+    let kind = ObjectType::try_from(s.rename_type).unwrap_or(ObjectType::Undefined);
+    Ok(match kind {
+        ObjectType::ObjectTable => DdlOp::RenameTable {
+            table: range_var(s.relation.as_ref())?,
+            new_name: s.newname.clone(),
+        },
+        ObjectType::ObjectColumn
+            if ObjectType::try_from(s.relation_type) == Ok(ObjectType::ObjectTable) =>
+        {
+            DdlOp::RenameColumn {
+                table: range_var(s.relation.as_ref())?,
+                column: s.subname.clone(),
+                new_name: s.newname.clone(),
+            }
+        }
+        ObjectType::ObjectTabconstraint => DdlOp::AlterTable {
+            table: range_var(s.relation.as_ref())?,
+            actions: vec![meta(
+                "RENAME CONSTRAINT",
+                LockMode::AccessExclusive,
+                format!(
+                    "RENAME CONSTRAINT {} TO {}",
+                    crate::sql::quote::ident(&s.subname),
+                    crate::sql::quote::ident(&s.newname)
+                ),
+            )],
+        },
+        ObjectType::ObjectIndex => DdlOp::CatalogOnly {
+            what: "ALTER INDEX ... RENAME".into(),
+        },
+        other => DdlOp::CatalogOnly {
+            what: format!("RENAME {}", object_word(other)),
+        },
+    })
+}
+
+pub(super) fn reindex_stmt(s: &protobuf::ReindexStmt) -> Conv<DdlOp> {
+    use protobuf::ReindexObjectType as K;
+    let concurrently = s.params.iter().any(
+        |p| matches!(p.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
+    );
+    let table = match K::try_from(s.kind) {
+        Ok(K::ReindexObjectIndex) => false,
+        Ok(K::ReindexObjectTable) => true,
+        _ => {
+            return Ok(DdlOp::Opaque {
+                what: "REINDEX SCHEMA/DATABASE/SYSTEM".into(),
+            })
+        }
+    };
+    Ok(DdlOp::Reindex {
+        name: range_var(s.relation.as_ref())?,
+        table,
+        concurrently,
+    })
+}
+
+pub(super) fn lock_stmt(s: &protobuf::LockStmt) -> Conv<DdlOp> {
+    // PostgreSQL's lock mode numbers (storage/lockdefs.h): 1 = AccessShareLock ... 8.
+    let mode = usize::try_from(s.mode)
+        .ok()
+        .and_then(|m| m.checked_sub(1))
+        .and_then(|i| LockMode::ALL.get(i).copied())
+        .ok_or("unknown lock mode")?;
+    let tables = s
+        .relations
+        .iter()
+        .map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => range_var(Some(rv)),
+            _ => Err("cannot read LOCK TABLE target".into()),
+        })
+        .collect::<Conv<Vec<_>>>()?;
+    Ok(DdlOp::LockTable { tables, mode })
+}
+
+pub(super) fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {
+    let table = range_var(s.relation.as_ref())?;
+    if !s.from_clause.is_empty() || s.returning_clause.is_some() || s.with_clause.is_some() {
+        return Ok(DdlOp::Opaque {
+            what: "UPDATE with FROM/RETURNING/WITH".into(),
+        });
+    }
+    let mut assignments = Vec::new();
+    for t in &s.target_list {
+        let Some(NodeEnum::ResTarget(r)) = t.node.as_ref() else {
+            return Ok(DdlOp::Opaque {
+                what: "UPDATE".into(),
+            });
+        };
+        let Some(val) = r.val.as_deref() else {
+            return Ok(DdlOp::Opaque {
+                what: "UPDATE".into(),
+            });
+        };
+        if !r.indirection.is_empty() || matches!(val.node, Some(NodeEnum::MultiAssignRef(_))) {
+            return Ok(DdlOp::Opaque {
+                what: "UPDATE with multi-column assignment".into(),
+            });
+        }
+        assignments.push((r.name.clone(), expr(val)?));
+    }
+    Ok(DdlOp::Update {
+        table,
+        assignments,
+        filter: boxed_expr(&s.where_clause)?,
+    })
+}
