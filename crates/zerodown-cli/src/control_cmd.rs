@@ -1,12 +1,7 @@
 //! `zerodown status | pause | unpause | rate | abort`: the migration state kept in the database,
 //! usable from another terminal while `apply` runs.
 
-use std::time::Duration;
-
-use zerodown_core::plan::{Phase, Plan, Step, StepKind};
-use zerodown_exec::backoff::Backoff;
-use zerodown_exec::{Database, MigrationStatus, StateAdmin, StateStore, StepStatus, StepUpdate};
-use zerodown_pg::PgDriver;
+use zerodown::control::Aborted;
 
 use crate::exit::{self, Failure};
 use crate::plan_cmd::{runtime, Format};
@@ -26,7 +21,7 @@ impl Target {
     pub fn connection(&self) -> Result<String, Failure> {
         self.database_url
             .clone()
-            .or_else(|| zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok()))
+            .or_else(|| zerodown::input::from_pg_env(|k| std::env::var(k).ok()))
             .ok_or_else(|| {
                 Failure::bad_input("give --database-url (or DATABASE_URL / PG* variables)")
             })
@@ -41,62 +36,6 @@ pub struct StatusArgs {
     pub format: Format,
 }
 
-fn db_err(e: impl std::fmt::Display) -> Failure {
-    Failure::database(e.to_string())
-}
-
-/// Binds `$db` to the driver of `$conn`'s engine and evaluates `$body` with it (the body
-/// is generic code, compiled once per driver).
-macro_rules! on_driver {
-    ($conn:expr, $db:ident => $body:expr) => {
-        if zerodown_mysql::is_mysql_url($conn) {
-            #[allow(unused_mut)]
-            let mut $db = zerodown_mysql::MyDriver::new($conn)
-                .map_err(|e| Failure::bad_input(e.to_string()))?;
-            $body
-        } else {
-            #[allow(unused_mut)]
-            let mut $db = PgDriver::new($conn);
-            $body
-        }
-    };
-}
-
-/// The migration `id` (or the latest one not finished) and its stored plan.
-pub async fn find_migration(
-    conn: &str,
-    id: Option<&str>,
-    unfinished: bool,
-) -> Result<(String, Plan), Failure> {
-    on_driver!(conn, db => find_on(&mut db, id, unfinished).await)
-}
-
-async fn find_on<D: StateAdmin>(
-    db: &mut D,
-    id: Option<&str>,
-    unfinished: bool,
-) -> Result<(String, Plan), Failure> {
-    let Some((found, plan)) = db.stored_plan(id, unfinished).await.map_err(db_err)? else {
-        if db.migrations().await.map_err(db_err)?.is_empty() {
-            return Err(Failure::bad_input(
-                "no zerodown migration was ever recorded in this database",
-            ));
-        }
-        return Err(match id {
-            Some(id) => {
-                Failure::bad_input(format!("no unfinished migration {id} in this database"))
-            }
-            None => Failure::bad_input("no unfinished migration in this database"),
-        });
-    };
-    let plan: Plan = serde_json::from_value(plan).map_err(|e| {
-        Failure::bad_input(format!(
-            "the stored plan cannot be read by this zerodown version: {e}"
-        ))
-    })?;
-    Ok((found, plan))
-}
-
 pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     let conn = Target {
         database_url: args.database_url,
@@ -104,19 +43,10 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     }
     .connection()?;
     runtime()?.block_on(async {
-        let (rows, runner_alive) = on_driver!(&conn, db => (
-            db.migrations().await.map_err(db_err)?,
-            db.runner_alive().await.map_err(db_err)?,
-        ));
-        let list: Vec<serde_json::Value> = rows
+        let list: Vec<serde_json::Value> = zerodown::control::status(&conn)
+            .await?
             .into_iter()
-            .map(|mut m| {
-                // "running" with nobody holding the run lock means the runner died: say so.
-                if m.status == "running" && !runner_alive {
-                    m.status = "interrupted".to_owned();
-                }
-                serde_json::to_value(m).unwrap_or_default()
-            })
+            .map(|m| serde_json::to_value(m).unwrap_or_default())
             .collect();
         match args.format {
             Format::Json => println!("{}", serde_json::json!({ "migrations": list })),
@@ -167,11 +97,7 @@ pub fn status(args: StatusArgs) -> Result<u8, Failure> {
 pub fn cutover(t: Target) -> Result<u8, Failure> {
     let conn = t.connection()?;
     runtime()?.block_on(async {
-        let id = on_driver!(&conn, db => {
-            let (id, _) = find_on(&mut db, t.id.as_deref(), true).await?;
-            db.postpone_cutover(&id, false).await.map_err(|e| Failure::bad_input(e.to_string()))?;
-            id
-        });
+        let id = zerodown::control::cutover(&conn, t.id.as_deref()).await?;
         eprintln!(
             "migration {id}: cut-over released (the running apply swaps the table within a second)"
         );
@@ -182,11 +108,7 @@ pub fn cutover(t: Target) -> Result<u8, Failure> {
 pub fn set_paused(t: Target, paused: bool) -> Result<u8, Failure> {
     let conn = t.connection()?;
     runtime()?.block_on(async {
-        let id = on_driver!(&conn, db => {
-            let (id, _) = find_on(&mut db, t.id.as_deref(), true).await?;
-            db.set_paused(&id, paused).await.map_err(db_err)?;
-            id
-        });
+        let id = zerodown::control::set_paused(&conn, t.id.as_deref(), paused).await?;
         eprintln!(
             "migration {id} {}",
             if paused {
@@ -230,11 +152,8 @@ pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
     let conn = args.target.connection()?;
     let RateLimit(rate) = args.rows_per_sec;
     runtime()?.block_on(async {
-        let id = on_driver!(&conn, db => {
-            let (id, _) = find_on(&mut db, args.target.id.as_deref(), true).await?;
-            db.set_rate_cap(&id, rate.map(|r| r.unsigned_abs())).await.map_err(db_err)?;
-            id
-        });
+        let cap = rate.map(|r| r.unsigned_abs());
+        let id = zerodown::control::set_rate(&conn, args.target.id.as_deref(), cap).await?;
         match rate {
             Some(r) => {
                 eprintln!("migration {id}: backfills and online copies capped at {r} rows/s")
@@ -247,114 +166,17 @@ pub fn set_rate(args: RateArgs) -> Result<u8, Failure> {
 
 pub fn abort(t: Target) -> Result<u8, Failure> {
     let conn = t.connection()?;
-    runtime()?.block_on(async { on_driver!(&conn, db => abort_on(&mut db, t.id.as_deref()).await) })
-}
-
-/// Stops a running migration (it sees the request at its next step or batch), or undoes
-/// the steps of a stopped one that has not reached its contract phase.
-async fn abort_on<D: Database + StateStore + StateAdmin>(
-    db: &mut D,
-    id: Option<&str>,
-) -> Result<u8, Failure> {
-    let (id, plan) = find_on(db, id, true).await?;
-    db.set_abort_requested(&id, true).await.map_err(db_err)?;
-    if !db.try_lock_run(&id).await.map_err(db_err)? {
-        eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
-        return Ok(exit::STOPPED);
-    }
-    for orphan in db.end_orphans().await.map_err(db_err)? {
-        eprintln!(
-            "ended pid {}, a statement left running by an interrupted run",
-            orphan.pid
-        );
-    }
-    let state = db
-        .load(&id)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| Failure::bad_input("state is gone"))?;
-    let steps: Vec<&Step> = plan.steps().collect();
-    let started: Vec<usize> = state
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| {
-            matches!(
-                s.status,
-                StepStatus::Done | StepStatus::Running | StepStatus::Failed
-            )
-        })
-        .map(|(n, _)| n)
-        .collect();
-    // An online rebuild that has not swapped its table changed nothing yet: its
-    // shadow table is dropped like any other undo.
-    let unswapped_rebuild = |n: usize| {
-        steps
-            .get(n)
-            .is_some_and(|s| s.kind == StepKind::OnlineRebuild)
-            && state
-                .steps
-                .get(n)
-                .is_some_and(|s| s.status != StepStatus::Done)
-    };
-    if let Some(n) = started.iter().find(|n| {
-        steps.get(**n).is_some_and(|s| s.phase == Phase::Contract) && !unswapped_rebuild(**n)
-    }) {
-        db.set_abort_requested(&id, false).await.map_err(db_err)?;
-        return Err(Failure::bad_input(format!(
-                "step {} ({}) of the contract phase already ran: undoing is not safe; roll forward with zerodown resume",
-                n + 1,
-                steps[*n].description
-            )));
-    }
-    for n in started.iter().rev() {
-        let step = steps[*n];
-        if step.undo.is_empty() {
-            db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
-                .await
-                .map_err(db_err)?;
-            continue;
+    let mut say = |text: &str| eprintln!("{text}");
+    let aborted =
+        runtime()?.block_on(zerodown::control::abort(&conn, t.id.as_deref(), &mut say))?;
+    Ok(match aborted {
+        Aborted::Requested { id } => {
+            eprintln!("migration {id} is running elsewhere: it stops at its next step or batch; run zerodown abort again to undo its steps");
+            exit::STOPPED
         }
-        let undo = Step {
-            statements: step.undo.clone(),
-            kind: StepKind::Ddl,
-            transactional: !step.undo.iter().any(|s| s.contains("CONCURRENTLY")),
-            statement_timeout_ms: None,
-            ..step.clone()
-        };
-        eprintln!("undoing step {}: {}", n + 1, step.description);
-        let mut backoff = Backoff::new(&undo.retry, 7)
-            .with_attempt_cost(Duration::from_millis(undo.lock_timeout_ms));
-        loop {
-            match db.run_step(&undo).await {
-                Ok(_) => break,
-                Err(e) if e.class.retryable() => match backoff.next_delay() {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => {
-                        return Err(Failure {
-                            code: exit::STOPPED,
-                            message: format!(
-                                "undo of step {} could not get its lock: {e}; run abort again",
-                                n + 1
-                            ),
-                        })
-                    }
-                },
-                Err(e) => {
-                    return Err(Failure {
-                        code: exit::STEP_FAILED,
-                        message: format!("undo of step {} failed: {e}", n + 1),
-                    })
-                }
-            }
+        Aborted::Undone { id, steps } => {
+            eprintln!("migration {id} aborted: {steps} step(s) undone");
+            exit::OK
         }
-        db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
-            .await
-            .map_err(db_err)?;
-    }
-    db.set_status(&id, MigrationStatus::Aborted, None)
-        .await
-        .map_err(db_err)?;
-    eprintln!("migration {id} aborted: {} step(s) undone", started.len());
-    Ok(exit::OK)
+    })
 }

@@ -44,11 +44,29 @@ impl Failure {
             message: message.into(),
         }
     }
+}
 
-    pub fn database(message: impl Into<String>) -> Self {
+impl From<zerodown::Error> for Failure {
+    fn from(e: zerodown::Error) -> Failure {
+        use zerodown::rehearse::RehearseError;
+        use zerodown::Error;
+        let code = match &e {
+            Error::Input(_) | Error::Sql { .. } => BAD_INPUT,
+            Error::Database(_) => DATABASE,
+            Error::Busy(_) => BUSY,
+            Error::Stopped(_) => STOPPED,
+            Error::StepFailed(_) => STEP_FAILED,
+            Error::Rehearsal(r) => match r {
+                RehearseError::Input(_) | RehearseError::Usage(_) => BAD_INPUT,
+                RehearseError::Interrupted => STOPPED,
+                RehearseError::Database { .. } => DATABASE,
+                _ => REHEARSAL_SETUP,
+            },
+            _ => INTERNAL,
+        };
         Failure {
-            code: DATABASE,
-            message: message.into(),
+            code,
+            message: e.to_string(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `zerodown` binary: arguments -> configuration -> library calls -> exit code.
+//! The `zerodown` binary: arguments -> one call into the `zerodown` library ->
+//! printing and an exit code.
 
 mod apply_cmd;
 mod check_cmd;
@@ -6,7 +7,6 @@ mod control_cmd;
 mod exit;
 mod input;
 mod plan_cmd;
-mod plan_mysql;
 mod progress;
 mod rehearse_cmd;
 

@@ -2,21 +2,14 @@
 
 use std::io::IsTerminal;
 
-use zerodown_core::analysis::Verdict;
-use zerodown_core::engine::ServerProfile;
-use zerodown_core::estimate::CostModel;
-use zerodown_core::pg::catalog::Catalog;
-use zerodown_core::pg::ir::QualName;
-use zerodown_core::pipeline;
-use zerodown_core::plan::PlanOptions;
-use zerodown_core::report::{self, Meta};
-use zerodown_core::sql::source::Diagnostic;
+use zerodown::core::analysis::Verdict;
+use zerodown::core::engine::ServerProfile;
+use zerodown::core::pg::ir::QualName;
+use zerodown::core::plan::PlanOptions;
+use zerodown::{PlanRequest, Planned, DEFAULT_OFFLINE_TARGET};
 
 use crate::exit::{self, Failure};
 use crate::input::{read_sources, FileTransaction};
-
-/// Offline target when none is named: the newest PostgreSQL release line.
-const DEFAULT_OFFLINE_TARGET: &str = "postgres:17";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -119,21 +112,6 @@ pub fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
         .collect()
 }
 
-/// `file:line:column: message`, the line, and a caret under the column.
-pub fn format_diagnostic(d: &Diagnostic, text: Option<&str>) -> String {
-    let mut out = format!(
-        "{}:{}:{}: error: {}",
-        d.span.file, d.span.line, d.span.column, d.message
-    );
-    if let Some(line) = text.and_then(|t| t.lines().nth(d.span.line as usize - 1)) {
-        out.push_str(&format!(
-            "\n    {line}\n    {}^",
-            " ".repeat(d.span.column.saturating_sub(1) as usize)
-        ));
-    }
-    out
-}
-
 /// The database URL: --database-url or DATABASE_URL, else (for PostgreSQL targets)
 /// libpq's PG* variables.
 pub fn connection_string(args: &Source, target: Option<&ServerProfile>) -> Option<String> {
@@ -144,45 +122,14 @@ pub fn connection_string(args: &Source, target: Option<&ServerProfile>) -> Optio
         if target.is_some_and(|t| !t.is_postgres()) {
             None
         } else {
-            zerodown_pg::url::from_pg_env(|k| std::env::var(k).ok())
+            zerodown::input::from_pg_env(|k| std::env::var(k).ok())
         }
     })
 }
 
-/// A migration read, checked against its database (or the offline target) and planned.
-pub struct Prepared {
-    pub sources: Vec<zerodown_core::migrations::SourceFile>,
-    pub profile: ServerProfile,
-    pub meta: Meta,
-    pub outcome: zerodown_core::pipeline::Outcome,
-    /// The connection string when live.
-    pub conn: Option<String>,
-}
-
-/// Every problem in the input, each with its place and line, as one failure.
-pub fn diagnostics_failure(
-    diags: &[Diagnostic],
-    sources: &[zerodown_core::migrations::SourceFile],
-) -> Failure {
-    let text_of = |file: &str| {
-        sources
-            .iter()
-            .find(|s| s.name == file)
-            .map(|s| s.text.as_str())
-    };
-    let all: Vec<String> = diags
-        .iter()
-        .map(|d| format_diagnostic(d, text_of(&d.span.file)))
-        .collect();
-    Failure::bad_input(format!(
-        "{} problem(s) in the input; nothing was planned:\n{}",
-        all.len(),
-        all.join("\n")
-    ))
-}
-
-/// Reads, parses, introspects and plans. Bad input ends here with every problem named.
-pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
+/// Reads and plans the migration of `args`: one call into the library, which parses,
+/// reads the live catalog when there is a database, and plans.
+pub fn prepare(args: &Source) -> Result<Planned, Failure> {
     let target = args
         .target
         .as_deref()
@@ -191,90 +138,30 @@ pub fn prepare(args: &Source) -> Result<Prepared, Failure> {
                 .map_err(|e| Failure::bad_input(e.to_string()))
         })
         .transpose()?;
-    let conn = connection_string(args, target.as_ref());
-    let mysql = match (&conn, &target) {
-        (Some(c), _) => zerodown_mysql::is_mysql_url(c),
-        (None, Some(t)) => !t.is_postgres(),
-        (None, None) => false,
+    let request = PlanRequest {
+        database_url: connection_string(args, target.as_ref()),
+        target,
+        sources: read_sources(&args.input, args.file_transaction)?,
+        rows: parse_rows(&args.rows)?,
+        options: args.tuning.plan_options(),
     };
-    if let (Some(t), Some(_)) = (&target, &conn) {
-        if t.is_postgres() == mysql {
-            return Err(Failure::bad_input(format!(
-                "--target {} names a different engine than the database URL",
-                args.target.as_deref().unwrap_or_default()
-            )));
-        }
-    }
-    let sources = read_sources(&args.input, args.file_transaction)?;
-    if mysql {
-        return crate::plan_mysql::prepare(args, sources, target, conn);
-    }
-    let (mut files, diagnostics) = pipeline::parse_sources(&sources);
-    let report_diagnostics = |diags: &[Diagnostic]| diagnostics_failure(diags, &sources);
-    if !diagnostics.is_empty() {
-        return Err(report_diagnostics(&diagnostics));
-    }
-    let hints = parse_rows(&args.rows)?;
-    let (mut profile, mut catalog, meta) = match &conn {
-        Some(conn) => {
-            let live = read_live(conn, &files)?;
-            pipeline::resolve_names(&mut files, |name| live.schemas.get(name).cloned());
-            let meta = Meta {
-                source: "live",
-                database: Some(zerodown_exec::redact(conn)),
-            };
-            (live.profile, live.catalog, meta)
-        }
-        None => {
-            let profile = match &target {
-                Some(p) => p.clone(),
-                None => DEFAULT_OFFLINE_TARGET.parse().map_err(
-                    |e: zerodown_core::engine::TargetParseError| Failure::bad_input(e.to_string()),
-                )?,
-            };
-            (
-                profile,
-                Catalog::default(),
-                Meta {
-                    source: "offline",
-                    database: None,
-                },
-            )
-        }
-    };
-    if let Some(t) = target {
-        profile.version = t.version;
-    }
-    for (name, rows) in hints {
-        catalog.hint_rows(&name, rows);
-    }
-    let opts = args.tuning.plan_options();
-    let outcome = pipeline::run(&files, &catalog, &profile, &CostModel::default(), &opts)
-        .map_err(|d| report_diagnostics(&d))?;
-    Ok(Prepared {
-        sources,
-        profile,
-        meta,
-        outcome,
-        conn,
-    })
+    Ok(runtime()?.block_on(zerodown::plan(request))?)
 }
 
 pub fn run(args: PlanArgs) -> Result<u8, Failure> {
     let p = prepare(&args.source)?;
     match args.format {
         Format::Json => {
-            let doc = report::to_json(&p.profile, &p.meta, &p.outcome);
             println!(
                 "{}",
-                serde_json::to_string_pretty(&doc).map_err(|e| Failure {
+                serde_json::to_string_pretty(&p.json()).map_err(|e| Failure {
                     code: exit::INTERNAL,
                     message: e.to_string()
                 })?
             );
         }
         Format::Text => {
-            print!("{}", report::render_text(&p.profile, &p.meta, &p.outcome));
+            print!("{}", p.text());
             if p.meta.source == "offline"
                 && args.source.target.is_none()
                 && std::io::stdout().is_terminal()
@@ -283,7 +170,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(if report::overall_verdict(&p.outcome) == Verdict::Unsafe {
+    Ok(if p.verdict() == Verdict::Unsafe {
         exit::UNSAFE
     } else {
         exit::OK
@@ -299,18 +186,4 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
             code: exit::INTERNAL,
             message: format!("cannot start the async runtime: {e}"),
         })
-}
-
-fn read_live(
-    conn: &str,
-    files: &[zerodown_core::pg::parse::ParsedFile],
-) -> Result<zerodown_pg::Introspection, Failure> {
-    runtime()?.block_on(async {
-        let client = zerodown_pg::connect(conn)
-            .await
-            .map_err(|e| Failure::database(e.to_string()))?;
-        zerodown_pg::introspect(&client, &pipeline::references(files))
-            .await
-            .map_err(|e| Failure::database(e.to_string()))
-    })
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use zerodown_exec::{Event, EventSink, RebuildPhase, RetryReason};
+use zerodown::exec::{Event, EventSink, RebuildPhase, RetryReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -59,7 +59,7 @@ impl Sink {
     }
 }
 
-fn blockers_text(b: &[zerodown_exec::Blocker]) -> String {
+fn blockers_text(b: &[zerodown::exec::Blocker]) -> String {
     if b.is_empty() {
         return "no blocker left".to_owned();
     }

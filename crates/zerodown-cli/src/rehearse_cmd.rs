@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use zerodown_core::migrations::classify;
-use zerodown_exec::Event;
-use zerodown_rehearse::{
-    html, report, Config, Family, Mix, Progress, RehearseError, Schema, Server,
-};
+use zerodown::exec::Event;
+use zerodown::rehearse::{html, report, Config, Family, Mix, Progress, Schema, Server};
 
 use crate::exit::{self, Failure};
 use crate::input::{read_sources, FileTransaction};
@@ -104,32 +101,6 @@ pub struct DemoArgs {
     pub traffic: Traffic,
 }
 
-/// The demo's table, as an application would have it.
-const DEMO_SCHEMA: &str = "CREATE TABLE accounts (
-    id bigserial PRIMARY KEY,
-    email varchar(120) NOT NULL,
-    plan text,
-    balance numeric(12,2) NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL DEFAULT now());
-CREATE INDEX accounts_created_at_idx ON accounts (created_at);";
-
-/// The change people write, and the one that locks a busy table while it rewrites it.
-const DEMO_MIGRATION: &str =
-    "ALTER TABLE accounts ADD COLUMN api_key uuid NOT NULL DEFAULT gen_random_uuid();\n";
-
-/// The MariaDB demo's table: an INT key that will run out.
-const DEMO_SCHEMA_MYSQL: &str = "CREATE TABLE accounts (
-    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    email VARCHAR(120) NOT NULL,
-    plan VARCHAR(20),
-    balance DECIMAL(12,2) NOT NULL DEFAULT 0,
-    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    KEY accounts_created_at_idx (created_at)) ENGINE=InnoDB;";
-
-/// Widening the key: a table copy that blocks every write while it runs.
-const DEMO_MIGRATION_MYSQL: &str =
-    "ALTER TABLE accounts MODIFY id BIGINT NOT NULL AUTO_INCREMENT;\n";
-
 pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
     let sources = read_sources(&args.input, args.file_transaction)?;
     let schema = match (&args.from, &args.schema) {
@@ -147,24 +118,14 @@ pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
         .into_iter()
         .map(|(n, r)| (n, r.max(0.0) as u64))
         .collect();
-    let url_family = [&args.from, &args.scratch].into_iter().flatten().map(|u| {
-        if zerodown_mysql::is_mysql_url(u) {
-            Family::MySql
-        } else {
-            Family::Postgres
-        }
-    });
-    let mut family = args.engine.map(Family::from);
-    for f in url_family {
-        if family.is_some_and(|g| g != f) {
-            return Err(Failure::bad_input(
-                "--from, --scratch and --engine name different engines: a rehearsal runs on one",
-            ));
-        }
-        family = Some(f);
-    }
+    let urls: Vec<&str> = [&args.from, &args.scratch]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let family = zerodown::rehearse::family(&urls, args.engine.map(Family::from))?;
     let cfg = Config {
-        family: family.unwrap_or_default(),
+        family,
         sources,
         server: args.scratch.map_or(Server::Throwaway, Server::Scratch),
         schema,
@@ -182,42 +143,16 @@ pub fn rehearse(args: RehearseArgs) -> Result<u8, Failure> {
 }
 
 pub fn demo(args: DemoArgs) -> Result<u8, Failure> {
-    let (file, migration, schema, table_schema) = match args.engine {
-        EngineArg::Postgres => (
-            "demo/add_api_key.sql",
-            DEMO_MIGRATION,
-            DEMO_SCHEMA,
-            Some("public"),
-        ),
-        EngineArg::Mariadb => (
-            "demo/widen_id.sql",
-            DEMO_MIGRATION_MYSQL,
-            DEMO_SCHEMA_MYSQL,
-            None,
-        ),
-    };
-    let cfg = Config {
-        family: args.engine.into(),
-        sources: vec![classify(file, migration)],
-        server: Server::Throwaway,
-        schema: Schema::Sql(schema.to_owned()),
-        rows: vec![(
-            zerodown_core::pg::ir::QualName::new(table_schema, "accounts"),
-            args.rows,
-        )],
-        default_rows: args.rows,
-        clients: usize::from(args.traffic.clients),
-        mix: args.traffic.mix,
-        settle: Duration::from_secs(args.traffic.settle_secs),
-        compare_as_written: true,
-        plan: zerodown_core::plan::PlanOptions::default(),
-        max_stall_ms: args.traffic.max_stall_ms,
-        interrupt: Arc::new(AtomicBool::new(false)),
-    };
+    let mut cfg = zerodown::rehearse::demo(args.engine.into(), args.rows);
+    cfg.clients = usize::from(args.traffic.clients);
+    cfg.mix = args.traffic.mix;
+    cfg.settle = Duration::from_secs(args.traffic.settle_secs);
+    cfg.max_stall_ms = args.traffic.max_stall_ms;
     let mut traffic = args.traffic;
     traffic
         .report
         .get_or_insert_with(|| PathBuf::from("zerodown-demo.html"));
+    let migration = cfg.sources.first().map_or("", |s| s.text.as_str());
     eprintln!(
         "demo: {migration:?} on a {}-row table, as written and with zerodown, under {} clients",
         args.rows, traffic.clients
@@ -235,23 +170,12 @@ fn run(cfg: &Config, traffic: &Traffic) -> Result<u8, Failure> {
                 eprintln!("zerodown: stopping the rehearsal and removing its server");
             }
         });
-        let r = zerodown_rehearse::rehearse(cfg, &progress).await;
+        let r = zerodown::rehearse(cfg, &progress).await;
         ctrl_c.abort();
         r
     });
     progress.bar.finish_and_clear();
-    let report = result.map_err(|e| match e {
-        RehearseError::Input(_) | RehearseError::Usage(_) => Failure::bad_input(e.to_string()),
-        RehearseError::Interrupted => Failure {
-            code: exit::STOPPED,
-            message: e.to_string(),
-        },
-        RehearseError::Database { .. } => Failure::database(e.to_string()),
-        _ => Failure {
-            code: exit::REHEARSAL_SETUP,
-            message: e.to_string(),
-        },
-    })?;
+    let report = result?;
     if let Some(path) = &traffic.report {
         std::fs::write(path, html::render(&report)).map_err(|e| Failure {
             code: exit::INTERNAL,

@@ -1,0 +1,186 @@
+//! `check`: the migration gate for CI, with no database. Reads the files and folders
+//! (as the migration tools order them), the optional zerodown.toml, what git says was
+//! added since a ref, and returns the problems found.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+use zerodown_core::check::{self, rules, Level, Levels, Problem};
+use zerodown_core::engine::ServerProfile;
+use zerodown_core::migrations::SourceFile;
+
+use crate::input::{read_sources, FileTransaction};
+use crate::Error;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// Migration files and folders, in order: earlier files define the schema of the
+    /// later ones.
+    pub paths: Vec<PathBuf>,
+    /// `postgres:17`, `mariadb:10.11`...: default the config's target, else postgres:17.
+    pub target: Option<String>,
+    /// The configuration file; None reads `zerodown.toml` in the current folder when
+    /// there is one.
+    pub config: Option<PathBuf>,
+    /// Report only migration files added since this git ref (the others still define
+    /// the schema).
+    pub since: Option<String>,
+}
+
+/// What the check found.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub problems: Vec<Problem>,
+    /// How many files were reported on.
+    pub files: usize,
+}
+
+/// zerodown.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    target: Option<String>,
+    /// Glob patterns of files not to check (`db/legacy/**`).
+    #[serde(default)]
+    exclude: Vec<String>,
+    /// Rule id -> "error", "warning" or "off".
+    #[serde(default)]
+    rules: std::collections::BTreeMap<String, String>,
+}
+
+/// Checks the migrations. Err: bad input (a file, the config, a target, git).
+pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
+    let config = read_config(req.config.as_deref())?;
+    let config_name = req
+        .config
+        .as_ref()
+        .map_or("zerodown.toml".to_owned(), |p| p.display().to_string());
+    let levels = levels(&config, &config_name)?;
+    let target = req
+        .target
+        .clone()
+        .or_else(|| config.target.clone())
+        .unwrap_or_else(|| "postgres:17".into());
+    let profile: ServerProfile = target
+        .parse()
+        .map_err(|e| Error::Input(format!("--target {target}: {e}")))?;
+    let mut excluded = globset::GlobSetBuilder::new();
+    for pattern in &config.exclude {
+        excluded.add(
+            globset::Glob::new(pattern)
+                .map_err(|e| Error::Input(format!("{config_name}: exclude {pattern:?}: {e}")))?,
+        );
+    }
+    let excluded = excluded
+        .build()
+        .map_err(|e| Error::Input(format!("{config_name}: exclude: {e}")))?;
+    let mut sources: Vec<SourceFile> = Vec::new();
+    for p in &req.paths {
+        sources.extend(
+            read_sources(p, FileTransaction::Auto)?
+                .into_iter()
+                .filter(|s| !excluded.is_match(&s.name)),
+        );
+    }
+    let added = match &req.since {
+        Some(git_ref) => Some(added_since(git_ref)?),
+        None => None,
+    };
+    let reported = |file: &str| {
+        added
+            .as_ref()
+            .is_none_or(|set| canonical(Path::new(file)).is_some_and(|c| set.contains(&c)))
+    };
+    let problems = check::check(&sources, &profile, &levels, &reported)
+        .map_err(|d| Error::sql(d, &sources))?;
+    let files = sources.iter().filter(|s| reported(&s.name)).count();
+    Ok(Checked { problems, files })
+}
+
+fn read_config(path: Option<&Path>) -> Result<Config, Error> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("zerodown.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(_) if !required => return Ok(Config::default()),
+        Err(e) => {
+            return Err(Error::Input(format!(
+                "{}: cannot read: {e}",
+                path.display()
+            )))
+        }
+    };
+    toml::from_str(&text).map_err(|e| {
+        Error::Input(format!(
+            "{}: {}; the keys are target, exclude and [rules]",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+fn levels(config: &Config, path: &str) -> Result<Levels, Error> {
+    config
+        .rules
+        .iter()
+        .map(|(id, level)| {
+            if !rules::is_known(id) {
+                return Err(Error::Input(format!(
+                    "{path}: [rules] {id}: no such rule (the rule ids are in docs/rules/)"
+                )));
+            }
+            let level = match level.as_str() {
+                "error" => Some(Level::Error),
+                "warning" => Some(Level::Warning),
+                "off" => None,
+                other => {
+                    return Err(Error::Input(format!(
+                        "{path}: [rules] {id} = {other:?}: give \"error\", \"warning\" or \"off\""
+                    )))
+                }
+            };
+            Ok((id.clone(), level))
+        })
+        .collect()
+}
+
+fn canonical(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok()
+}
+
+/// Files added since `git_ref` (committed after it, staged, or new and untracked), as
+/// canonical paths.
+fn added_since(git_ref: &str) -> Result<BTreeSet<PathBuf>, Error> {
+    let git = |args: &[&str]| -> Result<String, Error> {
+        let out = Command::new("git")
+            .args(args)
+            .output()
+            .map_err(|e| Error::Input(format!("--since needs git: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Input(format!(
+                "--since {git_ref}: git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let root = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim());
+    let mut names = git(&["diff", "--name-only", "--diff-filter=A", git_ref, "--"])?;
+    names.push_str(&git(&[
+        "ls-files",
+        "--others",
+        "--exclude-standard",
+        "--full-name",
+    ])?);
+    Ok(names
+        .lines()
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| canonical(&root.join(l)))
+        .collect())
+}

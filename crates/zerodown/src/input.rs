@@ -1,0 +1,90 @@
+//! Reads migrations from a file, a folder (sorted as the migration tools sort), or text.
+
+use std::path::Path;
+
+use zerodown_core::migrations::{classify, is_up_migration, sort_key, SourceFile};
+
+use crate::Error;
+
+/// A libpq `key=value` connection string from the `PG*` variables `get` returns, when
+/// they name a host or a database.
+pub use zerodown_pg::url::from_pg_env;
+
+/// How the per-file transaction of migration tools is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileTransaction {
+    /// From the file's layout: Flyway, sqlx and dbmate wrap each file in a transaction.
+    #[default]
+    Auto,
+    /// Every file runs in one transaction.
+    Always,
+    /// Statements commit one by one (as psql -f).
+    Never,
+}
+
+/// The migration in `text`, read as a file named `name` would be.
+pub fn from_text(name: &str, text: &str, mode: FileTransaction) -> Vec<SourceFile> {
+    with_mode(vec![classify(name, text)], mode)
+}
+
+/// A .sql file, or a folder of migrations (Flyway, sqlx, dbmate, golang-migrate, one
+/// folder per migration with its up.sql), in the order the tools run them.
+pub fn read_sources(input: &Path, mode: FileTransaction) -> Result<Vec<SourceFile>, Error> {
+    let sources = if input.is_dir() {
+        read_dir(input)?
+    } else if input.is_file() {
+        vec![read_file(input)?]
+    } else {
+        return Err(Error::Input(format!(
+            "{}: no such file or folder; give a .sql file, a folder of migrations, or - for standard input",
+            input.display()
+        )));
+    };
+    Ok(with_mode(sources, mode))
+}
+
+fn with_mode(mut sources: Vec<SourceFile>, mode: FileTransaction) -> Vec<SourceFile> {
+    for s in &mut sources {
+        match mode {
+            FileTransaction::Auto => {}
+            FileTransaction::Always => s.implicit_transaction = true,
+            FileTransaction::Never => s.implicit_transaction = false,
+        }
+    }
+    sources
+}
+
+fn read_file(path: &Path) -> Result<SourceFile, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Input(format!("{}: cannot read: {e}", path.display())))?;
+    Ok(classify(&path.display().to_string(), &text))
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, Error> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Input(format!("{}: cannot read folder: {e}", dir.display())))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_file() && is_up_migration(&name) {
+            files.push((sort_key(&name), path));
+        } else if path.is_dir() {
+            // dbmate/golang-migrate keep one folder; some tools use one folder per
+            // migration with up.sql inside (diesel): take its up.sql.
+            let up = path.join("up.sql");
+            if up.is_file() {
+                files.push((sort_key(&name), up));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no migration files (*.sql) in this folder",
+            dir.display()
+        )));
+    }
+    files.sort();
+    files.into_iter().map(|(_, p)| read_file(&p)).collect()
+}

@@ -1,0 +1,200 @@
+//! `plan`: read -> parse -> introspect -> analyze -> plan, for the engine the database
+//! URL or the target names. The one place a migration's engine is chosen.
+
+use zerodown_core::analysis::Verdict;
+use zerodown_core::engine::ServerProfile;
+use zerodown_core::estimate::CostModel;
+use zerodown_core::migrations::SourceFile;
+use zerodown_core::mysql::catalog::MyCatalog;
+use zerodown_core::pg::catalog::Catalog;
+use zerodown_core::pg::ir::QualName;
+use zerodown_core::pg::parse::ParsedFile;
+use zerodown_core::pipeline::{self, Outcome};
+use zerodown_core::plan::PlanOptions;
+use zerodown_core::report::{self, Meta};
+
+use crate::Error;
+
+/// The target of an offline plan when none is named: the newest PostgreSQL release line.
+pub const DEFAULT_OFFLINE_TARGET: &str = "postgres:17";
+
+/// What to plan: the migration, and the database or the version it is for.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    pub sources: Vec<SourceFile>,
+    /// `postgres://` (or a libpq `key=value` string), `mysql://` or `mariadb://`: the
+    /// live catalog is read. None: offline.
+    pub database_url: Option<String>,
+    /// Offline, the server to plan for (default [`DEFAULT_OFFLINE_TARGET`]); live, a
+    /// version that overrides the server's.
+    pub target: Option<ServerProfile>,
+    /// Size hints: plan for a table of that many rows.
+    pub rows: Vec<(QualName, f64)>,
+    pub options: PlanOptions,
+}
+
+/// A migration read, checked against its database (or the offline target) and planned.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub sources: Vec<SourceFile>,
+    pub profile: ServerProfile,
+    pub meta: Meta,
+    pub outcome: Outcome,
+    /// The database it was planned against, when live.
+    pub database_url: Option<String>,
+}
+
+impl Planned {
+    /// The report for people.
+    pub fn text(&self) -> String {
+        report::render_text(&self.profile, &self.meta, &self.outcome)
+    }
+
+    /// The report as JSON (docs/json-format.md).
+    pub fn json(&self) -> serde_json::Value {
+        report::to_json(&self.profile, &self.meta, &self.outcome)
+    }
+
+    /// The worst verdict of the statements as written.
+    pub fn verdict(&self) -> Verdict {
+        report::overall_verdict(&self.outcome)
+    }
+}
+
+/// Plans a migration. Bad input ends here with every problem named, and nothing is
+/// changed: a live plan only reads the catalog.
+pub async fn plan(req: PlanRequest) -> Result<Planned, Error> {
+    let mysql = match (&req.database_url, &req.target) {
+        (Some(url), _) => zerodown_mysql::is_mysql_url(url),
+        (None, Some(t)) => !t.is_postgres(),
+        (None, None) => false,
+    };
+    if let (Some(t), Some(_)) = (&req.target, &req.database_url) {
+        if t.is_postgres() == mysql {
+            return Err(Error::Input(format!(
+                "--target {}:{} names a different engine than the database URL",
+                t.engine, t.version
+            )));
+        }
+    }
+    if mysql {
+        plan_mysql(req).await
+    } else {
+        plan_pg(req).await
+    }
+}
+
+fn meta(database_url: Option<&str>) -> Meta {
+    match database_url {
+        Some(url) => Meta {
+            source: "live",
+            database: Some(zerodown_exec::redact(url)),
+        },
+        None => Meta {
+            source: "offline",
+            database: None,
+        },
+    }
+}
+
+async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
+    let (mut files, diagnostics) = pipeline::parse_sources(&req.sources);
+    if !diagnostics.is_empty() {
+        return Err(Error::sql(diagnostics, &req.sources));
+    }
+    let (mut profile, mut catalog) = match &req.database_url {
+        Some(url) => {
+            let live = read_pg(url, &files).await?;
+            pipeline::resolve_names(&mut files, |name| live.schemas.get(name).cloned());
+            (live.profile, live.catalog)
+        }
+        None => {
+            let profile = match &req.target {
+                Some(p) => p.clone(),
+                None => DEFAULT_OFFLINE_TARGET.parse().map_err(
+                    |e: zerodown_core::engine::TargetParseError| Error::Internal(e.to_string()),
+                )?,
+            };
+            (profile, Catalog::default())
+        }
+    };
+    if let Some(t) = &req.target {
+        profile.version = t.version;
+    }
+    for (name, rows) in &req.rows {
+        catalog.hint_rows(name, *rows);
+    }
+    let outcome = pipeline::run(
+        &files,
+        &catalog,
+        &profile,
+        &CostModel::default(),
+        &req.options,
+    )
+    .map_err(|d| Error::sql(d, &req.sources))?;
+    Ok(Planned {
+        meta: meta(req.database_url.as_deref()),
+        sources: req.sources,
+        profile,
+        outcome,
+        database_url: req.database_url,
+    })
+}
+
+async fn read_pg(url: &str, files: &[ParsedFile]) -> Result<zerodown_pg::Introspection, Error> {
+    let client = zerodown_pg::connect(url).await.map_err(Error::database)?;
+    zerodown_pg::introspect(&client, &pipeline::references(files))
+        .await
+        .map_err(Error::database)
+}
+
+async fn plan_mysql(req: PlanRequest) -> Result<Planned, Error> {
+    let (statements, diagnostics) = pipeline::parse_mysql_sources(&req.sources);
+    if !diagnostics.is_empty() {
+        return Err(Error::sql(diagnostics, &req.sources));
+    }
+    let (mut profile, mut catalog) = match &req.database_url {
+        Some(url) => {
+            let tables = pipeline::mysql_tables(&statements);
+            let mut c = zerodown_mysql::connect(url)
+                .await
+                .map_err(Error::database)?;
+            let read = zerodown_mysql::catalog::introspect(&mut c, &tables)
+                .await
+                .map_err(Error::database);
+            let _ = c.disconnect().await;
+            read?
+        }
+        None => {
+            let profile = req.target.clone().ok_or_else(|| {
+                Error::Input("a MySQL/MariaDB plan needs --target or a database URL".into())
+            })?;
+            (profile, MyCatalog::default())
+        }
+    };
+    if let Some(t) = &req.target {
+        profile.version = t.version;
+    }
+    for (name, rows) in &req.rows {
+        let name = match &name.schema {
+            Some(s) => format!("{s}.{}", name.name),
+            None => name.name.clone(),
+        };
+        catalog.hint_rows(&name, *rows);
+    }
+    let outcome = pipeline::run_mysql(
+        &statements,
+        &catalog,
+        &profile,
+        &CostModel::default(),
+        &req.options,
+    )
+    .map_err(|d| Error::sql(d, &req.sources))?;
+    Ok(Planned {
+        meta: meta(req.database_url.as_deref()),
+        sources: req.sources,
+        profile,
+        outcome,
+        database_url: req.database_url,
+    })
+}

@@ -1,0 +1,198 @@
+//! The library's front door against the real servers: plan, apply, status, resume and
+//! abort called from Rust as an embedding program calls them, no CLI in between.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use zerodown::control::{self, Aborted};
+use zerodown::exec::events::Collect;
+use zerodown::exec::{Event, EventSink};
+use zerodown::input::{from_text, FileTransaction};
+use zerodown::{Error, PlanRequest, RunEnd, RunOptions};
+
+use zerodown_testkit::{connect, MyTestDatabase, TestDatabase};
+
+fn request(url: &str, sql: &str) -> PlanRequest {
+    PlanRequest {
+        sources: from_text("m.sql", sql, FileTransaction::Auto),
+        database_url: Some(url.to_owned()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_migration_planned_applied_and_recorded_through_the_library() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "lib").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text);
+         INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5000) g;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let sql = "ALTER TABLE t ADD COLUMN c text NOT NULL DEFAULT md5(random()::text);";
+
+    let planned = zerodown::plan(request(&url, sql)).await.expect("plan");
+    assert_eq!(planned.meta.source, "live");
+    assert!(planned.outcome.plan.safe, "{}", planned.text());
+    assert!(planned.text().contains("backfill"), "{}", planned.text());
+
+    let mut events = Collect::default();
+    let mut notices = Vec::new();
+    let mut note = |t: &str| notices.push(t.to_owned());
+    let ended = zerodown::apply(&planned, &RunOptions::default(), &mut events, &mut note)
+        .await
+        .expect("apply");
+    let RunEnd::Done(report) = ended else {
+        panic!("not run: {ended:?}")
+    };
+    assert_eq!(report.rows_backfilled, 5000);
+    assert!(
+        notices.iter().any(|n| n.starts_with("applying migration")),
+        "{notices:?}"
+    );
+    assert!(!events.0.is_empty());
+    let nulls: i64 = db
+        .query_one("SELECT count(*) FROM t WHERE c IS NULL", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(nulls, 0);
+
+    let recorded = control::status(&url).await.expect("status");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].status, "completed");
+    // The same migration again: recorded as applied, nothing runs.
+    let again = zerodown::apply(
+        &planned,
+        &RunOptions::default(),
+        &mut events,
+        &mut |_: &str| {},
+    )
+    .await
+    .expect("apply again");
+    assert!(matches!(again, RunEnd::AlreadyApplied));
+    // Nothing is left to resume or abort: bad input, named.
+    let none = zerodown::resume(
+        &url,
+        None,
+        &RunOptions::default(),
+        &mut events,
+        &mut |_: &str| {},
+    )
+    .await
+    .expect_err("nothing to resume");
+    assert!(
+        matches!(none, Error::Input(ref m) if m.contains("no unfinished migration")),
+        "{none}"
+    );
+
+    drop(db);
+    tdb.drop(&admin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sql_and_unknown_tables_are_errors_with_their_place_and_nothing_runs() {
+    let offline = zerodown::plan(PlanRequest {
+        sources: from_text(
+            "bad.sql",
+            "ALTER TABLE t ADD COLUMN;",
+            FileTransaction::Auto,
+        ),
+        ..Default::default()
+    })
+    .await
+    .expect_err("syntax error");
+    let Error::Sql {
+        diagnostics,
+        message,
+    } = offline
+    else {
+        panic!("{offline}")
+    };
+    assert_eq!(diagnostics[0].span.line, 1);
+    assert!(message.contains("bad.sql:1:"), "{message}");
+
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "libbad").await;
+    let live = zerodown::plan(request(
+        &tdb.url(),
+        "\nALTER TABLE missing ADD COLUMN a int;",
+    ))
+    .await
+    .expect_err("unknown table");
+    assert!(
+        matches!(&live, Error::Sql { diagnostics, .. } if diagnostics[0].span.line == 2),
+        "{live}"
+    );
+    tdb.drop(&admin).await;
+}
+
+/// Stops the run (as Ctrl-C does) once its first step is done.
+struct StopAfterFirstStep(Arc<AtomicBool>);
+
+impl EventSink for StopAfterFirstStep {
+    fn emit(&mut self, event: &Event) {
+        if matches!(event, Event::StepDone { .. }) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_migration_stopped_after_a_step_then_aborted_undoes_that_step() {
+    let tdb = MyTestDatabase::create("lib").await;
+    let mut c = tdb.connect().await;
+    c.query_drop(
+        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('n', seq) FROM seq_1_to_1000;
+         ANALYZE TABLE t;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let planned = zerodown::plan(request(
+        &url,
+        "ALTER TABLE t ADD COLUMN note VARCHAR(40);\nALTER TABLE t ADD INDEX k_name (name);",
+    ))
+    .await
+    .expect("plan");
+    assert_eq!(planned.profile.engine.to_string(), "mariadb");
+    assert_eq!(
+        planned.outcome.plan.steps().count(),
+        2,
+        "{}",
+        planned.text()
+    );
+    let opts = RunOptions::default();
+    let mut sink = StopAfterFirstStep(opts.interrupt.clone());
+    let stopped = zerodown::apply(&planned, &opts, &mut sink, &mut |_: &str| {})
+        .await
+        .expect_err("interrupted");
+    assert!(matches!(stopped, Error::Stopped(_)), "{stopped}");
+    let column = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'";
+    let added: Option<u64> = c.query_first(column).await.expect("column");
+    assert_eq!(added, Some(1), "the first step ran");
+
+    let mut undone = Vec::new();
+    let aborted = control::abort(&url, None, &mut |t: &str| undone.push(t.to_owned()))
+        .await
+        .expect("abort");
+    assert!(
+        matches!(aborted, Aborted::Undone { steps: 1, .. }),
+        "{aborted:?}"
+    );
+    assert!(
+        undone.iter().any(|t| t.starts_with("undoing step 1")),
+        "{undone:?}"
+    );
+    let left: Option<u64> = c.query_first(column).await.expect("column");
+    assert_eq!(left, Some(0), "the column zerodown added is gone");
+    let status = control::status(&url).await.expect("status");
+    assert_eq!(status[0].status, "aborted");
+    drop(c);
+    tdb.drop().await;
+}
