@@ -4,16 +4,16 @@
 //!     cargo run -p zerodown --example embed                       # offline, PostgreSQL 17
 //!     cargo run -p zerodown --example embed -- postgres://postgres@127.0.0.1/test
 //!
-//! With a URL it creates the example's table `zerodown_embed_users` if it is missing,
-//! so that there is something to migrate, and leaves it there.
+//! With a URL it creates the example's table `zerodown_embed_users` (20,000 rows) if it
+//! is missing, so that there is something to migrate, and leaves it there.
 
 use zerodown::exec::{Event, EventSink};
 use zerodown::input::{from_text, FileTransaction};
 use zerodown::{PlanRequest, RunEnd, RunOptions};
 
 const MIGRATION: &str =
-    "ALTER TABLE zerodown_embed_users ADD COLUMN status text NOT NULL DEFAULT 'new';
-CREATE INDEX zerodown_embed_users_status_idx ON zerodown_embed_users (status);
+    "ALTER TABLE zerodown_embed_users ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();
+CREATE INDEX zerodown_embed_users_token_idx ON zerodown_embed_users (token);
 ";
 
 /// Prints each step as it starts.
@@ -39,11 +39,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         client
-            .batch_execute("CREATE TABLE IF NOT EXISTS zerodown_embed_users (id bigint PRIMARY KEY, email text)")
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS zerodown_embed_users (id bigint PRIMARY KEY, email text);
+                 INSERT INTO zerodown_embed_users
+                 SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 20000) g
+                 ON CONFLICT DO NOTHING;
+                 ANALYZE zerodown_embed_users;",
+            )
             .await?;
     }
     let planned = zerodown::plan(PlanRequest {
-        sources: from_text("add_status.sql", MIGRATION, FileTransaction::Auto),
+        sources: from_text("add_token.sql", MIGRATION, FileTransaction::Auto),
         database_url: url,
         ..Default::default()
     })
