@@ -131,6 +131,8 @@ codes! {
         "DROP TABLE breaks application versions that still use the table",
     BreakingRenameColumn = "breaking-rename-column":
         "RENAME COLUMN breaks application versions that use the old name",
+    TruncateDeletesRows = "truncate-deletes-rows":
+        "TRUNCATE deletes every row under ACCESS EXCLUSIVE (with CASCADE, of the referencing tables too) and is not MVCC-safe",
     BreakingRenameTable = "breaking-rename-table":
         "RENAME TABLE breaks application versions that use the old name",
     EnumValueInTransaction = "enum-value-in-transaction":

@@ -8,7 +8,8 @@ use tokio_postgres::Client;
 use zerodown_core::engine::{ServerProfile, Settings, Version};
 use zerodown_core::lock::LockMode;
 use zerodown_core::pg::catalog::{
-    Backend, Catalog, Column, Constraint, ConstraintType, HeldLock, Index, Table, Volatility,
+    Backend, Catalog, Column, Constraint, ConstraintType, HeldLock, Index, Referrer, Table,
+    Volatility,
 };
 use zerodown_core::pg::ir::{DdlOp, QualName, TypeRef};
 use zerodown_core::pg::parse;
@@ -357,7 +358,10 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         } else if let Some(t) = by_oid.get_mut(&confrelid) {
             // A foreign key in another table that points here.
             let from = QualName::new(Some(&r.get::<_, String>(9)), &r.get::<_, String>(10));
-            t.referenced_by.push(format!("{} ({from})", c.name));
+            t.referenced_by.push(Referrer {
+                constraint: c.name,
+                table: from,
+            });
         }
     }
 

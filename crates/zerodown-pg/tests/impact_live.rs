@@ -57,6 +57,17 @@ fn compare(sql: &str, s: &str, d: &Impact, o: &Observed) -> Vec<String> {
             errs.push(format!("{sql}\n    undeclared lock {seen} on {table}"));
         }
     }
+    for table in &o.emptied {
+        if !declared_locks.contains_key(table)
+            && !table.contains("_idx")
+            && !table.ends_with("_key")
+            && !table.ends_with("_pkey")
+        {
+            errs.push(format!(
+                "{sql}\n    {table} emptied, no lock declared on it"
+            ));
+        }
+    }
     let rewrote = !o.rewritten.is_empty();
     if d.rewrites_table != rewrote {
         errs.push(format!(
@@ -138,6 +149,8 @@ async fn declared_impact_matches_the_server() {
         format!("ALTER TABLE \"{s}\".p ATTACH PARTITION \"{s}\".p1 FOR VALUES FROM (0) TO (10)"),
         format!("UPDATE {t} SET u = u + 0"),
         format!("ALTER TYPE \"{s}\".mood ADD VALUE 'meh'"),
+        format!("TRUNCATE {t}"),
+        format!("TRUNCATE \"{s}\".r CASCADE"),
     ];
     let mut errors = Vec::new();
     for sql in &cases {

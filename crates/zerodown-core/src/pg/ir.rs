@@ -209,6 +209,12 @@ pub enum DdlOp {
     DropTable {
         names: Vec<QualName>,
     },
+    /// `TRUNCATE t [, ...] [CASCADE]`: every row of the tables deleted, and with CASCADE
+    /// every row of the tables whose foreign keys reference them.
+    Truncate {
+        tables: Vec<QualName>,
+        cascade: bool,
+    },
     RenameTable {
         table: QualName,
         new_name: String,
@@ -337,7 +343,9 @@ impl DdlOp {
             DdlOp::DropIndex { names, .. } | DdlOp::DropTable { names } => {
                 names.iter_mut().collect()
             }
-            DdlOp::LockTable { tables, .. } => tables.iter_mut().collect(),
+            DdlOp::LockTable { tables, .. } | DdlOp::Truncate { tables, .. } => {
+                tables.iter_mut().collect()
+            }
             DdlOp::RenameTable { table, .. }
             | DdlOp::RenameColumn { table, .. }
             | DdlOp::CreateTrigger { table, .. }

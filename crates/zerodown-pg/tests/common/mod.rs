@@ -12,6 +12,9 @@ pub struct Observed {
     pub locks: BTreeMap<String, LockMode>,
     pub rewritten: Vec<String>,
     pub scanned: Vec<String>,
+    /// Tables given a new file of at most one page where they had more: emptied
+    /// (TRUNCATE), neither rewritten nor scanned (nor their indexes).
+    pub emptied: Vec<String>,
 }
 
 pub async fn setup(c: &Client, s: &str) {
@@ -33,6 +36,8 @@ pub async fn setup(c: &Client, s: &str) {
         CREATE TABLE p (id int, k int) PARTITION BY RANGE (k);
         CREATE TABLE p1 (id int, k int);
         INSERT INTO p1 SELECT g, 5 FROM generate_series(1, 500) g;
+        CREATE TABLE rc (id int PRIMARY KEY, r_id int REFERENCES r (id));
+        INSERT INTO rc SELECT g, g FROM generate_series(1, 2000) g;
         CREATE TYPE mood AS ENUM ('ok');
         CREATE DOMAIN posint AS int CHECK (VALUE > 0);
         CREATE DOMAIN label AS text;
@@ -44,14 +49,18 @@ pub async fn setup(c: &Client, s: &str) {
     .expect("setup");
 }
 
-/// Relations keyed by OID (a RENAME keeps it): name, relfilenode, seq_scan (tables).
-type Snapshot = BTreeMap<u32, (String, u32, Option<i64>)>;
+/// Relations keyed by OID (a RENAME keeps it): name, relfilenode, seq_scan (tables),
+/// size in bytes.
+type Snapshot = BTreeMap<u32, (String, u32, Option<i64>, i64)>;
+
+/// One page: what an emptied table or btree index (its metapage) still takes.
+const ONE_PAGE: i64 = 8192;
 
 async fn snapshot(c: &Client, s: &str) -> Snapshot {
     let mut out = BTreeMap::new();
     for r in c
         .query(
-            "SELECT c.oid, c.relname::text, c.relfilenode, st.seq_scan
+            "SELECT c.oid, c.relname::text, c.relfilenode, st.seq_scan, pg_relation_size(c.oid)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_stat_xact_user_tables st ON st.relid = c.oid
               WHERE n.nspname = $1 AND c.relkind IN ('r', 'i')",
@@ -60,7 +69,7 @@ async fn snapshot(c: &Client, s: &str) -> Snapshot {
         .await
         .expect("snapshot")
     {
-        out.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
+        out.insert(r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4)));
     }
     out
 }
@@ -95,10 +104,17 @@ pub async fn observe(c: &Client, s: &str, statements: &[String], commit: bool) -
         let e = obs.locks.entry(name).or_insert(mode);
         *e = (*e).max(mode);
     }
-    for (oid, (name, file, scans)) in &before {
-        let Some((_, file1, scans1)) = after.get(oid) else {
+    for (oid, (name, file, scans, size)) in &before {
+        let Some((_, file1, scans1, size1)) = after.get(oid) else {
             continue;
         };
+        if file1 != file && *size1 <= ONE_PAGE && size > size1 {
+            // Tables only: an emptied table's indexes are emptied with it.
+            if scans.is_some() {
+                obs.emptied.push(name.clone());
+            }
+            continue;
+        }
         match scans {
             Some(n0) => {
                 if file1 != file {

@@ -294,6 +294,31 @@ pub(crate) fn effect(
                     "deploy the application that no longer uses the table first, then drop it in a later migration");
             }
         }
+        DdlOp::Truncate { tables, cascade } => {
+            for n in cat.truncated(tables, *cascade) {
+                // A table CASCADE reaches may not have been read: existing, size unknown.
+                let t = match cat.table(&n) {
+                    Some(t) => t.clone(),
+                    None if tables.iter().any(|m| m.resolved() == n) => {
+                        table(cat, &n)?.into_owned()
+                    }
+                    None => Table::assumed(n.clone()),
+                };
+                e.lock(&t, AccessExclusive);
+                if t.is_empty() {
+                    continue;
+                }
+                let how = if tables.iter().any(|m| m.resolved() == n) {
+                    format!("TRUNCATE deletes every row of {n}")
+                } else {
+                    format!("TRUNCATE ... CASCADE also deletes every row of {n}, whose foreign keys reference a truncated table")
+                };
+                e.finding(Finding::new(Code::TruncateDeletesRows, Severity::Warning,
+                    format!("{how}: application versions that read it find it empty, and so do transactions that started before it (TRUNCATE is not MVCC-safe)"))
+                    .hint("make sure those rows are disposable; to empty a table the application uses without ACCESS EXCLUSIVE, DELETE in small batches instead"));
+            }
+            e.time(Some(cost.catalog_seconds));
+        }
         DdlOp::RenameTable { table: n, new_name } => {
             let t = table(cat, n)?;
             e.breaking(&t, Code::BreakingRenameTable,

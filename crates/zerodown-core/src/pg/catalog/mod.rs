@@ -72,6 +72,13 @@ pub struct Constraint {
     pub ref_table: Option<QualName>,
 }
 
+/// A foreign key of another table that references a table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Referrer {
+    pub constraint: String,
+    pub table: QualName,
+}
+
 /// A table (or partitioned table) and its size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Table {
@@ -89,8 +96,9 @@ pub struct Table {
     pub partitioned: bool,
     pub partitions: Vec<QualName>,
     pub partition_of: Option<QualName>,
-    /// Foreign keys of other tables that reference this one ("name (table)").
-    pub referenced_by: Vec<String>,
+    /// Foreign keys of other tables that reference this one (live: the referencing
+    /// tables themselves may not be in the catalog).
+    pub referenced_by: Vec<Referrer>,
     /// Created earlier in this migration: new, empty, unseen by the application.
     pub created_in_migration: bool,
     /// Schema and size are only guesses (offline, table not defined in the files).
@@ -247,6 +255,35 @@ impl Catalog {
 
     pub fn table_mut(&mut self, name: &QualName) -> Option<&mut Table> {
         self.tables.get_mut(&name.resolved())
+    }
+
+    /// The tables a `TRUNCATE` of `named` empties: those, and with CASCADE every table
+    /// whose foreign keys reference one of them, and so on (PostgreSQL's TRUNCATE).
+    pub fn truncated(&self, named: &[QualName], cascade: bool) -> Vec<QualName> {
+        let mut out: Vec<QualName> = named.iter().map(QualName::resolved).collect();
+        let mut i = 0;
+        while cascade && i < out.len() {
+            let target = out[i].clone();
+            // Offline the referencing table's constraints say it; live, the referenced
+            // table's `referenced_by` (the referencing one may not have been read).
+            let from_constraints = self.tables.values().filter(|t| {
+                t.constraints.iter().any(|k| {
+                    k.kind == ConstraintType::ForeignKey
+                        && k.ref_table.as_ref().map(QualName::resolved).as_ref() == Some(&target)
+                })
+            });
+            let mut referencing: Vec<QualName> = from_constraints.map(|t| t.name.clone()).collect();
+            if let Some(t) = self.table(&target) {
+                referencing.extend(t.referenced_by.iter().map(|r| r.table.resolved()));
+            }
+            for name in referencing {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Volatility of an expression's functions: the most volatile one wins, unknown

@@ -269,6 +269,14 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
                 cat.tables.remove(&n.resolved());
             }
         }
+        DdlOp::Truncate { tables, cascade } => {
+            for name in cat.truncated(tables, *cascade) {
+                let t = ensure_table(cat, &name);
+                t.rows = Some(0.0);
+                t.heap_bytes = Some(0);
+                t.total_bytes = Some(0);
+            }
+        }
         DdlOp::RenameTable { table, new_name } => {
             if let Some(mut t) = cat.tables.remove(&table.resolved()) {
                 t.name.name = new_name.clone();

@@ -224,6 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn truncate_names_its_tables_and_cascade() {
+        assert_eq!(
+            one("TRUNCATE TABLE a, s.b RESTART IDENTITY"),
+            DdlOp::Truncate {
+                tables: vec![QualName::new(None, "a"), QualName::new(Some("s"), "b")],
+                cascade: false,
+            }
+        );
+        assert!(matches!(
+            one("TRUNCATE a CASCADE"),
+            DdlOp::Truncate { cascade: true, .. }
+        ));
+    }
+
+    #[test]
     fn update_becomes_backfill_and_generated_kinds() {
         let op = one("UPDATE t SET c = lower(b) WHERE c IS NULL");
         assert!(

@@ -154,7 +154,9 @@ fn touched_columns(op: &DdlOp) -> Vec<(String, Option<String>)> {
             .map(|(c, _)| (t(table), Some(c.clone())))
             .collect(),
         DdlOp::RenameTable { table, .. } => vec![(t(table), None)],
-        DdlOp::DropTable { names } => names.iter().map(|n| (t(n), None)).collect(),
+        DdlOp::DropTable { names } | DdlOp::Truncate { tables: names, .. } => {
+            names.iter().map(|n| (t(n), None)).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -145,9 +145,7 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         },
         NodeEnum::LockStmt(s) => lock_stmt(s)?,
         NodeEnum::ReindexStmt(s) => reindex_stmt(s)?,
-        NodeEnum::TruncateStmt(_) => DdlOp::Opaque {
-            what: "TRUNCATE".into(),
-        },
+        NodeEnum::TruncateStmt(s) => truncate_stmt(s)?,
         other => DdlOp::Opaque {
             what: format!("{:?}", other.to_ref())
                 .split('(')

@@ -216,6 +216,21 @@ pub(super) fn lock_stmt(s: &protobuf::LockStmt) -> Conv<DdlOp> {
     Ok(DdlOp::LockTable { tables, mode })
 }
 
+pub(super) fn truncate_stmt(s: &protobuf::TruncateStmt) -> Conv<DdlOp> {
+    let tables = s
+        .relations
+        .iter()
+        .map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => range_var(Some(rv)),
+            _ => Err("cannot read TRUNCATE target".into()),
+        })
+        .collect::<Conv<Vec<_>>>()?;
+    Ok(DdlOp::Truncate {
+        tables,
+        cascade: DropBehavior::try_from(s.behavior) == Ok(DropBehavior::DropCascade),
+    })
+}
+
 pub(super) fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {
     let table = range_var(s.relation.as_ref())?;
     if !s.from_clause.is_empty() || s.returning_clause.is_some() || s.with_clause.is_some() {

@@ -208,6 +208,11 @@ pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
         DdlOp::RenameTable { table, new_name } => {
             breaking(ctx, stmt, &format!("rename table {table} to {new_name}"))
         }
+        // In the statements' order: what follows may rely on the tables being empty.
+        DdlOp::Truncate { tables, .. } => {
+            let names: Vec<String> = tables.iter().map(|n| n.to_string()).collect();
+            ctx.as_written(stmt, Phase::Expand, &format!("truncate {}", names.join(", ")));
+        }
         DdlOp::RenameColumn {
             table,
             column,
