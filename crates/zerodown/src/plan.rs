@@ -12,6 +12,7 @@ use zerodown_core::pg::parse::ParsedFile;
 use zerodown_core::pipeline::{self, Outcome};
 use zerodown_core::plan::PlanOptions;
 use zerodown_core::report::{self, Meta};
+use zerodown_core::sql::source::Diagnostic;
 
 use crate::Error;
 
@@ -84,6 +85,22 @@ pub async fn plan(req: PlanRequest) -> Result<Planned, Error> {
     }
 }
 
+/// The request planned, or every problem the catalog found in it.
+fn planned(
+    req: PlanRequest,
+    profile: ServerProfile,
+    outcome: Result<Outcome, Vec<Diagnostic>>,
+) -> Result<Planned, Error> {
+    let outcome = outcome.map_err(|d| Error::sql(d, &req.sources))?;
+    Ok(Planned {
+        meta: meta(req.database_url.as_deref()),
+        sources: req.sources,
+        profile,
+        outcome,
+        database_url: req.database_url,
+    })
+}
+
 fn meta(database_url: Option<&str>) -> Meta {
     match database_url {
         Some(url) => Meta {
@@ -130,15 +147,8 @@ async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
         &profile,
         &CostModel::default(),
         &req.options,
-    )
-    .map_err(|d| Error::sql(d, &req.sources))?;
-    Ok(Planned {
-        meta: meta(req.database_url.as_deref()),
-        sources: req.sources,
-        profile,
-        outcome,
-        database_url: req.database_url,
-    })
+    );
+    planned(req, profile, outcome)
 }
 
 async fn read_pg(url: &str, files: &[ParsedFile]) -> Result<zerodown_pg::Introspection, Error> {
@@ -188,13 +198,6 @@ async fn plan_mysql(req: PlanRequest) -> Result<Planned, Error> {
         &profile,
         &CostModel::default(),
         &req.options,
-    )
-    .map_err(|d| Error::sql(d, &req.sources))?;
-    Ok(Planned {
-        meta: meta(req.database_url.as_deref()),
-        sources: req.sources,
-        profile,
-        outcome,
-        database_url: req.database_url,
-    })
+    );
+    planned(req, profile, outcome)
 }

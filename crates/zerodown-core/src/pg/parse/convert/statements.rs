@@ -205,28 +205,24 @@ pub(super) fn lock_stmt(s: &protobuf::LockStmt) -> Conv<DdlOp> {
         .and_then(|m| m.checked_sub(1))
         .and_then(|i| LockMode::ALL.get(i).copied())
         .ok_or("unknown lock mode")?;
-    let tables = s
-        .relations
-        .iter()
-        .map(|r| match r.node.as_ref() {
-            Some(NodeEnum::RangeVar(rv)) => range_var(Some(rv)),
-            _ => Err("cannot read LOCK TABLE target".into()),
-        })
-        .collect::<Conv<Vec<_>>>()?;
+    let tables = relations(&s.relations, "LOCK TABLE")?;
     Ok(DdlOp::LockTable { tables, mode })
 }
 
-pub(super) fn truncate_stmt(s: &protobuf::TruncateStmt) -> Conv<DdlOp> {
-    let tables = s
-        .relations
+/// The tables a statement lists (LOCK TABLE, TRUNCATE).
+fn relations(nodes: &[protobuf::Node], statement: &str) -> Conv<Vec<QualName>> {
+    nodes
         .iter()
         .map(|r| match r.node.as_ref() {
             Some(NodeEnum::RangeVar(rv)) => range_var(Some(rv)),
-            _ => Err("cannot read TRUNCATE target".into()),
+            _ => Err(format!("cannot read {statement} target")),
         })
-        .collect::<Conv<Vec<_>>>()?;
+        .collect()
+}
+
+pub(super) fn truncate_stmt(s: &protobuf::TruncateStmt) -> Conv<DdlOp> {
     Ok(DdlOp::Truncate {
-        tables,
+        tables: relations(&s.relations, "TRUNCATE")?,
         cascade: DropBehavior::try_from(s.behavior) == Ok(DropBehavior::DropCascade),
     })
 }
