@@ -52,6 +52,8 @@ pub struct StatementAnalysis {
     pub line: u32,
     pub column: u32,
     pub sql: String,
+    /// PostgreSQL's IR of the statement, for the check's lints; a MySQL/MariaDB
+    /// statement is `DdlOp::Opaque` here (its lints read the MySQL statements).
     #[serde(skip)]
     pub op: DdlOp,
     /// Runs inside a transaction block (explicit, or the migration tool's per-file one).

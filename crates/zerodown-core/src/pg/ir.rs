@@ -1,4 +1,5 @@
-//! Our own small IR of DDL operations, produced from the engine parser's tree.
+//! PostgreSQL's IR: our own small model of DDL operations, produced from libpg_query's
+//! tree by `pg::parse`.
 //!
 //! Everything downstream (catalog simulation, analysis, planning) works on these
 //! types only, so the planner never depends on a parser's node layout.
