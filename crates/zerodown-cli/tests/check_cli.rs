@@ -406,3 +406,27 @@ fn down_migrations_are_not_checked_in_any_layout() {
         assert_eq!(out.status.code(), Some(0), "{folder}");
     }
 }
+
+/// A statement whose first word is misspelt is bad input at its line, for check and
+/// plan alike: never a file checked (or planned) without it.
+#[test]
+fn a_misspelt_statement_is_bad_input_at_its_line_not_dropped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "V1__m.sql",
+        "ALTER TABLE t ADD COLUMN a int;\nUPDAT t SETT x = 1;\n",
+    );
+    let out = check(dir.path(), &["V1__m.sql"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("V1__m.sql:2:1: error: syntax error"), "{err}");
+    let plan = zerodown()
+        .current_dir(dir.path())
+        .args(["plan", "V1__m.sql", "--offline"])
+        .output()
+        .expect("plan");
+    let err = String::from_utf8_lossy(&plan.stderr);
+    assert_eq!(plan.status.code(), Some(2), "{err}");
+    assert!(err.contains("nothing was planned"), "{err}");
+}

@@ -33,7 +33,7 @@ pub struct ParsedFile {
 pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
-    let pieces = match pg_query::split_with_scanner(text) {
+    let pieces = match pieces(text) {
         Ok(p) => p,
         Err(e) => {
             diagnostics.push(Diagnostic {
@@ -43,8 +43,8 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
             return (statements, diagnostics);
         }
     };
-    for piece in pieces {
-        let base = piece.as_ptr() as usize - text.as_ptr() as usize;
+    for (base, end) in pieces {
+        let piece = &text[base..end];
         let Some(skip) = first_token_offset(piece) else {
             continue; // only whitespace and comments
         };
@@ -88,6 +88,46 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
         }
     }
     (statements, diagnostics)
+}
+
+/// The byte ranges of `text`'s statements. The scanner's split leaves out a statement
+/// whose first word is not a keyword (`SELEC 1`): every stretch between its pieces is
+/// split again at its semicolons, so that such a statement is parsed (and reported)
+/// at its place instead of dropped.
+fn pieces(text: &str) -> Result<Vec<(usize, usize)>, pg_query::Error> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for piece in pg_query::split_with_scanner(text)? {
+        let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+        between(text, pos, start, &mut out);
+        out.push((start, start + piece.len()));
+        pos = start + piece.len();
+    }
+    between(text, pos, text.len(), &mut out);
+    Ok(out)
+}
+
+/// The statements in `text[from..to]`, a stretch the scanner's split left out, cut at
+/// its semicolons (as the scanner reads them: not inside strings or comments).
+fn between(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
+    let stretch = &text[from..to];
+    let semicolons: Vec<usize> = match pg_query::scan(stretch) {
+        Ok(scan) => scan
+            .tokens
+            .iter()
+            .map(|t| t.start as usize)
+            .filter(|&s| stretch.get(s..s + 1) == Some(";"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut start = 0;
+    for end in semicolons.into_iter().chain([stretch.len()]) {
+        let part = &stretch[start..end];
+        if first_token_offset(part).is_some() {
+            out.push((from + start, from + end));
+        }
+        start = (end + 1).min(stretch.len());
+    }
 }
 
 fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
@@ -220,6 +260,22 @@ mod tests {
             diags[0].message.contains("syntax error"),
             "{}",
             diags[0].message
+        );
+    }
+
+    /// Every byte belongs to a statement, a comment or a diagnostic: a statement whose
+    /// first word is misspelt is a syntax error at its place, never dropped.
+    #[test]
+    fn a_statement_that_does_not_start_with_a_keyword_is_a_diagnostic() {
+        let text =
+            "SELEC 1;\nALTER TABLE t ADD COLUMN a int;\nUPDAT t SETT x = 1;\n  FOO;\nfoo bar";
+        let (stmts, diags) = parse_file("t.sql", text);
+        assert_eq!(stmts.len(), 1, "{stmts:?}");
+        let places: Vec<(u32, u32)> = diags.iter().map(|d| (d.span.line, d.span.column)).collect();
+        assert_eq!(places, vec![(1, 1), (3, 1), (4, 3), (5, 1)], "{diags:?}");
+        assert!(
+            diags.iter().all(|d| d.message.contains("syntax error")),
+            "{diags:?}"
         );
     }
 
