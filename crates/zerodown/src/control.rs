@@ -112,7 +112,8 @@ pub enum Aborted {
 
 /// Stops a running migration (it sees the request at its next step or batch), or
 /// undoes the steps of a stopped one that has not reached its contract phase: only
-/// the steps recorded as started, each with the undo its plan recorded.
+/// the steps recorded as done or started by zerodown, each with the undo its plan
+/// recorded; never a step whose own statement failed.
 pub async fn abort(
     database_url: &str,
     id: Option<&str>,
@@ -145,18 +146,43 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
         .map_err(Error::database)?
         .ok_or_else(|| Error::Input("state is gone".into()))?;
     let steps: Vec<&Step> = plan.steps().collect();
+    // A step stopped midway (the run was interrupted, blocked or aborted) did zerodown's
+    // work, and so did a backfill or an online rebuild, which record their own progress.
+    // Any other step whose own statement failed may have done nothing, and what its
+    // undo would remove may be the user's (an index or column of the same name).
+    let failed_run = state.status == MigrationStatus::Failed;
+    let undone_if_failed = |n: usize| {
+        !failed_run
+            || steps
+                .get(n)
+                .is_some_and(|s| matches!(s.kind, StepKind::OnlineRebuild | StepKind::Backfill))
+    };
     let started: Vec<usize> = state
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| {
-            matches!(
-                s.status,
-                StepStatus::Done | StepStatus::Running | StepStatus::Failed
-            )
+        .filter(|(n, s)| match s.status {
+            StepStatus::Done | StepStatus::Running => true,
+            StepStatus::Failed => undone_if_failed(*n),
+            _ => false,
         })
         .map(|(n, _)| n)
         .collect();
+    let kept = state
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(n, s)| s.status == StepStatus::Failed && !undone_if_failed(*n));
+    for (n, _) in kept {
+        if let Some(step) = steps.get(n).filter(|s| !s.undo.is_empty()) {
+            notify.notice(&format!(
+                "step {} ({}) failed: its undo is not run, as what it removes may not be zerodown's; if zerodown left it, run by hand: {}",
+                n + 1,
+                step.description,
+                step.undo.join("; ")
+            ));
+        }
+    }
     // An online rebuild that has not swapped its table changed nothing yet: its
     // shadow table is dropped like any other undo.
     let unswapped_rebuild = |n: usize| {

@@ -196,3 +196,76 @@ async fn a_mariadb_migration_stopped_after_a_step_then_aborted_undoes_that_step(
     drop(c);
     tdb.drop().await;
 }
+
+/// A step that failed did nothing of zerodown's: abort must not run its undo. Here the
+/// user's index of the same name, on PostgreSQL and on MariaDB, is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_never_undoes_a_step_that_failed() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "libfail").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY, c int);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;
+         CREATE INDEX t_c_idx ON t (c);",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let planned = zerodown::plan(request(&url, "CREATE INDEX t_c_idx ON t (c);"))
+        .await
+        .expect("plan");
+    let failed = zerodown::apply(
+        &planned,
+        &RunOptions::default(),
+        &mut Collect::default(),
+        &mut |_: &str| {},
+    )
+    .await
+    .expect_err("the column exists");
+    assert!(matches!(failed, Error::StepFailed(_)), "{failed}");
+    control::abort(&url, None, &mut |_: &str| {})
+        .await
+        .expect("abort");
+    let kept: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 't_c_idx'",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .get(0);
+    assert_eq!(kept, 1, "the user's index is still there");
+    drop(db);
+    tdb.drop(&admin).await;
+
+    let tdb = MyTestDatabase::create("libfail").await;
+    let mut c = tdb.connect().await;
+    c.query_drop(
+        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20), KEY k_name (name));
+         INSERT INTO t SELECT seq, CONCAT('n', seq) FROM seq_1_to_1000;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let planned = zerodown::plan(request(&url, "ALTER TABLE t ADD INDEX k_name (name);"))
+        .await
+        .expect("plan");
+    let failed = zerodown::apply(
+        &planned,
+        &RunOptions::default(),
+        &mut Collect::default(),
+        &mut |_: &str| {},
+    )
+    .await
+    .expect_err("the index exists");
+    assert!(matches!(failed, Error::StepFailed(_)), "{failed}");
+    control::abort(&url, None, &mut |_: &str| {})
+        .await
+        .expect("abort");
+    let index = "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'k_name'";
+    let kept: Option<u64> = c.query_first(index).await.expect("index");
+    assert_eq!(kept, Some(1), "the user's index is still there");
+    drop(c);
+    tdb.drop().await;
+}
