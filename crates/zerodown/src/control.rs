@@ -127,6 +127,27 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
     id: Option<&str>,
     notify: &mut dyn Notify,
 ) -> Result<Aborted, Error> {
+    if id.is_none() {
+        // The newest unfinished one may not be the one meant (an old failed run).
+        let unfinished: Vec<String> = db
+            .migrations()
+            .await
+            .map_err(Error::database)?
+            .into_iter()
+            .filter(|m| {
+                m.status != MigrationStatus::Completed.as_str()
+                    && m.status != MigrationStatus::Aborted.as_str()
+            })
+            .map(|m| format!("{} ({})", m.id, m.status))
+            .collect();
+        if unfinished.len() > 1 {
+            return Err(Error::Input(format!(
+                "{} unfinished migrations in this database: {}; name the one to abort",
+                unfinished.len(),
+                unfinished.join(", ")
+            )));
+        }
+    }
     let (id, plan) = find_on(db, id, true).await?;
     db.set_abort_requested(&id, true)
         .await

@@ -269,3 +269,60 @@ async fn abort_never_undoes_a_step_that_failed() {
     drop(c);
     tdb.drop().await;
 }
+
+/// With two unfinished migrations, abort without an id would pick the newest one,
+/// which may not be the one meant: it refuses and names them; with an id it aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_without_an_id_refuses_when_two_migrations_are_unfinished() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "libtwo").await;
+    let db = tdb.connect().await;
+    db.batch_execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+        .await
+        .expect("setup");
+    let url = tdb.url();
+    let mut ids = Vec::new();
+    for (name, sql) in [
+        ("a.sql", "ALTER TABLE t ADD COLUMN a int;"),
+        ("b.sql", "ALTER TABLE t ADD COLUMN b int;"),
+    ] {
+        let planned = zerodown::plan(PlanRequest {
+            sources: from_text(name, sql, FileTransaction::Auto),
+            database_url: Some(url.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("plan");
+        let opts = RunOptions::default();
+        opts.interrupt.store(true, Ordering::Relaxed);
+        let stopped = zerodown::apply(&planned, &opts, &mut Collect::default(), &mut |_: &str| {})
+            .await
+            .expect_err("interrupted");
+        assert!(matches!(stopped, Error::Stopped(_)), "{stopped}");
+        ids.push(zerodown::core::migrations::identity(&planned.sources).0);
+    }
+    let refused = control::abort(&url, None, &mut |_: &str| {})
+        .await
+        .expect_err("ambiguous");
+    assert!(
+        matches!(&refused, Error::Input(m) if ids.iter().all(|id| m.contains(id.as_str()))),
+        "{refused}"
+    );
+    let aborted = control::abort(&url, Some(&ids[0]), &mut |_: &str| {})
+        .await
+        .expect("abort a");
+    assert!(
+        matches!(aborted, Aborted::Undone { ref id, .. } if *id == ids[0]),
+        "{aborted:?}"
+    );
+    // One left: abort without an id takes it.
+    let aborted = control::abort(&url, None, &mut |_: &str| {})
+        .await
+        .expect("abort b");
+    assert!(
+        matches!(aborted, Aborted::Undone { ref id, .. } if *id == ids[1]),
+        "{aborted:?}"
+    );
+    drop(db);
+    tdb.drop(&admin).await;
+}
