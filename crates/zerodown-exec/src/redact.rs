@@ -30,14 +30,55 @@ pub fn redact(conn: &str) -> String {
             Err(_) => "<unparseable connection string>".to_owned(),
         }
     } else {
-        conn.split_whitespace()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        match conninfo_pairs(conn) {
+            Some(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("password") {
+                        format!("{k}=***")
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => "<unparseable connection string>".to_owned(),
+        }
     }
+}
+
+/// A libpq `key = value ...` string as (key, value as written) pairs: spaces may stand
+/// around `=`, and a value may be single-quoted with `\'` and `\\` inside. None when it
+/// does not read as one (then nothing of it is printed).
+fn conninfo_pairs(conn: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut rest = conn.trim_start();
+    while !rest.is_empty() {
+        let key_end = rest.find(|c: char| c == '=' || c.is_whitespace())?;
+        let key = &rest[..key_end];
+        rest = rest[key_end..].trim_start().strip_prefix('=')?.trim_start();
+        let value_end = if rest.starts_with('\'') {
+            let mut escaped = false;
+            let close = rest
+                .char_indices()
+                .skip(1)
+                .find(|&(_, c)| {
+                    let end = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map(|(i, _)| i)?;
+            close + 1
+        } else {
+            rest.find(char::is_whitespace).unwrap_or(rest.len())
+        };
+        if key.is_empty() {
+            return None;
+        }
+        pairs.push((key.to_owned(), rest[..value_end].to_owned()));
+        rest = rest[value_end..].trim_start();
+    }
+    Some(pairs)
 }
 
 #[cfg(test)]
@@ -59,6 +100,21 @@ mod tests {
             "host=h password=*** dbname=d"
         );
         assert!(!redact("postgres://u:p%40ss@h/db").contains("p%40ss"));
+        // libpq allows spaces around '=' and quoted values with spaces in them.
+        for conninfo in [
+            "host=h password = secret dbname=d",
+            "host=h password= secret dbname=d",
+            "host=h password =secret dbname=d",
+            "host=h PASSWORD='a secret' dbname=d",
+            "host=h password = 'it\\'s secret' dbname=d",
+        ] {
+            let shown = redact(conninfo);
+            assert!(!shown.contains("secret"), "{conninfo} -> {shown}");
+            assert!(
+                shown.contains("host=h") && shown.contains("dbname=d"),
+                "{shown}"
+            );
+        }
         assert_eq!(
             redact("mysql://root:secret@127.0.0.1:3306/test"),
             "mysql://root:***@127.0.0.1:3306/test"
