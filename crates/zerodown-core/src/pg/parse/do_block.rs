@@ -41,7 +41,8 @@ pub(super) fn plain_do_body(
     let inner_start = lead + "begin".len();
     let tail = body.trim_end().trim_end_matches(';').trim_end();
     let end_word = tail.len().checked_sub(3)?;
-    if !tail[end_word..].eq_ignore_ascii_case("end") {
+    // `get`: the last three bytes may cut a multi-byte character (then it is no END).
+    if !tail.get(end_word..)?.eq_ignore_ascii_case("end") {
         return None;
     }
     let inner = &body[inner_start..end_word];

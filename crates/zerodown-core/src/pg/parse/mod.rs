@@ -279,6 +279,24 @@ mod tests {
         );
     }
 
+    /// A DO block whose body ends in a multi-byte character panicked (a byte index
+    /// inside the character): it is one statement zerodown does not model.
+    #[test]
+    fn a_do_block_ending_in_a_multi_byte_character_is_read() {
+        for text in [
+            "DO $$ BEGIN ALTER TABLE t ADD COLUMN a int; END -- 🚀\n$$;",
+            "DO $$BEGIN ALTER TABLE t ADD COLUMN a int; END🚀$$",
+            "DO $$BEGIN ALTER TABLE t ADD COLUMN a int; ENDé$$",
+        ] {
+            let (stmts, diags) = parse_file("t.sql", text);
+            assert!(diags.is_empty(), "{text}: {diags:?}");
+            assert!(
+                matches!(stmts.as_slice(), [s] if matches!(s.op, DdlOp::Opaque { .. })),
+                "{text}: {stmts:?}"
+            );
+        }
+    }
+
     #[test]
     fn truncate_names_its_tables_and_cascade() {
         assert_eq!(
