@@ -243,7 +243,7 @@ async fn execute_on<D: RunDriver>(
     sink: &mut dyn EventSink,
     notify: &mut dyn Notify,
 ) -> Result<RunEnd, Error> {
-    let (id, plan, new) = match which {
+    let (id, mut plan, new) = match which {
         Which::New(id, plan, new) => (id.to_owned(), plan.clone(), Some(new)),
         Which::Stored(id) => {
             let (id, plan) = find_on(db, id, true).await?;
@@ -274,8 +274,13 @@ async fn execute_on<D: RunDriver>(
                 "migration {id} was aborted; nothing was run"
             )));
         }
-        (Some(st), _) => {
+        (Some(st), new) => {
             notify.notice(&format!("resuming migration {id}"));
+            if new.is_some() {
+                // Planned again from a half-migrated schema: what ran so far is the
+                // stored plan's, and so is what remains.
+                plan = find_on(db, Some(id), true).await?.1;
+            }
             st
         }
         (None, Some(new)) => {

@@ -326,3 +326,82 @@ async fn abort_without_an_id_refuses_when_two_migrations_are_unfinished() {
     drop(db);
     tdb.drop(&admin).await;
 }
+
+/// `apply` of a migration that stopped midway resumes its stored plan, as `resume`
+/// does: it never plans the half-migrated schema again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_again_after_a_stop_runs_the_stored_plan() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "libagain").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY);
+         INSERT INTO t SELECT g FROM generate_series(1, 3000) g;
+         ANALYZE t;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let sql = "ALTER TABLE t ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid();";
+    let planned = zerodown::plan(request(&url, sql)).await.expect("plan");
+    let steps = planned.outcome.plan.steps().count();
+    assert!(steps > 2, "{}", planned.text());
+    let opts = RunOptions::default();
+    let mut sink = StopAfterFirstStep(opts.interrupt.clone());
+    let stopped = zerodown::apply(&planned, &opts, &mut sink, &mut |_: &str| {})
+        .await
+        .expect_err("stopped after its first step");
+    assert!(matches!(stopped, Error::Stopped(_)), "{stopped}");
+    // As a team re-running its deploy would: the same file, planned again (here with
+    // other batches, which tells the two plans apart) and applied.
+    let mut changed = request(&url, sql);
+    changed.options.batch_size = 150;
+    let again = zerodown::plan(changed).await;
+    let mut notices = Vec::new();
+    let mut events = Collect::default();
+    let ended = match &again {
+        Ok(planned) => zerodown::apply(
+            planned,
+            &RunOptions::default(),
+            &mut events,
+            &mut |t: &str| notices.push(t.to_owned()),
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("planning again: {e}")),
+    };
+    let Ok(RunEnd::Done(report)) = ended else {
+        panic!("not resumed: {ended:?}")
+    };
+    assert!(
+        notices.iter().any(|n| n.starts_with("resuming migration")),
+        "{notices:?}"
+    );
+    assert_eq!(
+        report.steps.len(),
+        steps - 1,
+        "the stored plan's other steps: {report:?}"
+    );
+    assert_eq!(report.rows_backfilled, 3000);
+    let first_batch = events.0.iter().find_map(|e| match e {
+        Event::Batch { batch_size, .. } => Some(*batch_size),
+        _ => None,
+    });
+    assert_eq!(
+        first_batch,
+        planned
+            .outcome
+            .plan
+            .steps()
+            .find_map(|s| s.backfill.as_ref().map(|b| b.batch_size)),
+        "the stored plan's batches, not the new plan's"
+    );
+    let nulls: i64 = db
+        .query_one("SELECT count(*) FROM t WHERE c IS NULL", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(nulls, 0);
+    drop(db);
+    tdb.drop(&admin).await;
+}
