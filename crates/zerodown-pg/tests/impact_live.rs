@@ -149,6 +149,9 @@ async fn declared_impact_matches_the_server() {
         format!("ALTER TABLE \"{s}\".p ATTACH PARTITION \"{s}\".p1 FOR VALUES FROM (0) TO (10)"),
         format!("UPDATE {t} SET u = u + 0"),
         format!("ALTER TYPE \"{s}\".mood ADD VALUE 'meh'"),
+        format!(
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS a int NOT NULL DEFAULT (random() * 10)::int"
+        ),
         format!("TRUNCATE {t}"),
         format!("TRUNCATE \"{s}\".r CASCADE"),
     ];

@@ -22,6 +22,14 @@ pub(super) fn alter_action(
 ) -> Result<(), String> {
     let n = &t.name;
     match a {
+        // IF NOT EXISTS of a column the table has: PostgreSQL takes the lock, then skips.
+        AlterAction::AddColumn {
+            column,
+            if_not_exists: true,
+        } if t.column(&column.name).is_some() => {
+            e.lock(t, AccessExclusive);
+            e.time(Some(cost.catalog_seconds));
+        }
         AlterAction::AddColumn { column, .. } => add_column(e, column, t, cat, p, cost)?,
         AlterAction::DropColumn { column, if_exists } => {
             if !if_exists {

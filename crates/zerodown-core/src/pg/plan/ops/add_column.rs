@@ -22,6 +22,15 @@ pub(crate) fn plan(
     if_not_exists: bool,
     brief: &mut Vec<String>,
 ) {
+    if if_not_exists && t.column(&col.name).is_some() {
+        // The statement does nothing: no step may fill, constrain or drop the column,
+        // which is the user's.
+        ctx.note(format!(
+            "ADD COLUMN IF NOT EXISTS {}: {} already has it, so nothing is planned for it",
+            col.name, t.name
+        ));
+        return;
+    }
     let ine = if if_not_exists { "IF NOT EXISTS " } else { "" };
     match pg_add_column_rewrite(col, ctx.cat, ctx.p).map(|(code, _)| code) {
         None => {
