@@ -198,7 +198,8 @@ async fn a_mariadb_migration_stopped_after_a_step_then_aborted_undoes_that_step(
 }
 
 /// A step that failed did nothing of zerodown's: abort must not run its undo. Here the
-/// user's index of the same name, on PostgreSQL and on MariaDB, is kept.
+/// user's index of the same name, made between the plan and the run, is kept, on
+/// PostgreSQL and on MariaDB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_never_undoes_a_step_that_failed() {
     let admin = connect().await;
@@ -206,8 +207,7 @@ async fn abort_never_undoes_a_step_that_failed() {
     let db = tdb.connect().await;
     db.batch_execute(
         "CREATE TABLE t (id bigint PRIMARY KEY, c int);
-         INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;
-         CREATE INDEX t_c_idx ON t (c);",
+         INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;",
     )
     .await
     .expect("setup");
@@ -215,6 +215,10 @@ async fn abort_never_undoes_a_step_that_failed() {
     let planned = zerodown::plan(request(&url, "CREATE INDEX t_c_idx ON t (c);"))
         .await
         .expect("plan");
+    // Made by someone else between the plan and the run.
+    db.batch_execute("CREATE INDEX t_c_idx ON t (c)")
+        .await
+        .expect("the user's index");
     let failed = zerodown::apply(
         &planned,
         &RunOptions::default(),
@@ -242,7 +246,7 @@ async fn abort_never_undoes_a_step_that_failed() {
     let tdb = MyTestDatabase::create("libfail").await;
     let mut c = tdb.connect().await;
     c.query_drop(
-        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20), KEY k_name (name));
+        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20));
          INSERT INTO t SELECT seq, CONCAT('n', seq) FROM seq_1_to_1000;",
     )
     .await
@@ -251,6 +255,9 @@ async fn abort_never_undoes_a_step_that_failed() {
     let planned = zerodown::plan(request(&url, "ALTER TABLE t ADD INDEX k_name (name);"))
         .await
         .expect("plan");
+    c.query_drop("ALTER TABLE t ADD INDEX k_name (name)")
+        .await
+        .expect("the user's index");
     let failed = zerodown::apply(
         &planned,
         &RunOptions::default(),
