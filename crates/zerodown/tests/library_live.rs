@@ -197,6 +197,22 @@ async fn a_mariadb_migration_stopped_after_a_step_then_aborted_undoes_that_step(
     tdb.drop().await;
 }
 
+/// Applies a plan whose step fails (its index name is taken), then aborts it.
+async fn apply_fails_then_abort(planned: &zerodown::Planned, url: &str) {
+    let failed = zerodown::apply(
+        planned,
+        &RunOptions::default(),
+        &mut Collect::default(),
+        &mut |_: &str| {},
+    )
+    .await
+    .expect_err("the index name is taken");
+    assert!(matches!(failed, Error::StepFailed(_)), "{failed}");
+    control::abort(url, None, &mut |_: &str| {})
+        .await
+        .expect("abort");
+}
+
 /// A step that failed did nothing of zerodown's: abort must not run its undo. Here the
 /// user's index of the same name, made between the plan and the run, is kept, on
 /// PostgreSQL and on MariaDB.
@@ -219,18 +235,7 @@ async fn abort_never_undoes_a_step_that_failed() {
     db.batch_execute("CREATE INDEX t_c_idx ON t (c)")
         .await
         .expect("the user's index");
-    let failed = zerodown::apply(
-        &planned,
-        &RunOptions::default(),
-        &mut Collect::default(),
-        &mut |_: &str| {},
-    )
-    .await
-    .expect_err("the column exists");
-    assert!(matches!(failed, Error::StepFailed(_)), "{failed}");
-    control::abort(&url, None, &mut |_: &str| {})
-        .await
-        .expect("abort");
+    apply_fails_then_abort(&planned, &url).await;
     let kept: i64 = db
         .query_one(
             "SELECT count(*) FROM pg_indexes WHERE indexname = 't_c_idx'",
@@ -258,18 +263,7 @@ async fn abort_never_undoes_a_step_that_failed() {
     c.query_drop("ALTER TABLE t ADD INDEX k_name (name)")
         .await
         .expect("the user's index");
-    let failed = zerodown::apply(
-        &planned,
-        &RunOptions::default(),
-        &mut Collect::default(),
-        &mut |_: &str| {},
-    )
-    .await
-    .expect_err("the index exists");
-    assert!(matches!(failed, Error::StepFailed(_)), "{failed}");
-    control::abort(&url, None, &mut |_: &str| {})
-        .await
-        .expect("abort");
+    apply_fails_then_abort(&planned, &url).await;
     let index = "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'k_name'";
     let kept: Option<u64> = c.query_first(index).await.expect("index");
     assert_eq!(kept, Some(1), "the user's index is still there");
