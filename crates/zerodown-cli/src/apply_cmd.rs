@@ -127,15 +127,9 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
             message: "the plan keeps steps that block traffic (see zerodown plan); nothing was run. Re-run with --yes to accept them".into(),
         });
     }
-    let opts = args.run.options();
-    let mut sink = Sink::new(args.run.log_format);
-    let ended = runtime()?.block_on(async {
-        let interrupts = tokio::spawn(stop_on_ctrl_c(opts.interrupt.clone()));
-        let ended = zerodown::apply(&p, &opts, &mut sink, &mut say).await;
-        interrupts.abort();
-        ended
-    })?;
-    Ok(finish(ended, args.run.log_format))
+    run_and_report(&args.run, async |opts, sink| {
+        zerodown::apply(&p, opts, sink, &mut say).await
+    })
 }
 
 /// `zerodown resume`: which migration, and how the run behaves (as `apply` takes it).
@@ -149,16 +143,27 @@ pub struct ResumeArgs {
 
 pub fn resume(args: ResumeArgs) -> Result<u8, Failure> {
     let conn = args.target.connection()?;
-    let opts = args.run.options();
-    let mut sink = Sink::new(args.run.log_format);
+    let id = args.target.id.as_deref();
+    run_and_report(&args.run, async |opts, sink| {
+        zerodown::resume(&conn, id, opts, sink, &mut say).await
+    })
+}
+
+/// Runs `go` (an apply or a resume) with the run's options and event sink, the first
+/// Ctrl-C stopping it cleanly, and prints how it ended.
+fn run_and_report(
+    run: &RunArgs,
+    go: impl AsyncFnOnce(&RunOptions, &mut Sink) -> Result<RunEnd, zerodown::Error>,
+) -> Result<u8, Failure> {
+    let opts = run.options();
+    let mut sink = Sink::new(run.log_format);
     let ended = runtime()?.block_on(async {
         let interrupts = tokio::spawn(stop_on_ctrl_c(opts.interrupt.clone()));
-        let ended =
-            zerodown::resume(&conn, args.target.id.as_deref(), &opts, &mut sink, &mut say).await;
+        let ended = go(&opts, &mut sink).await;
         interrupts.abort();
         ended
     })?;
-    Ok(finish(ended, args.run.log_format))
+    Ok(finish(ended, run.log_format))
 }
 
 /// A message of the run for people, on stderr.
