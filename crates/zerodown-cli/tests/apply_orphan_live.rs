@@ -145,3 +145,64 @@ async fn dropping_an_invalid_leftover_waits_within_the_lock_timeout_and_retries(
     );
     assert!(valid, "the index was built again, valid");
 }
+
+/// A run killed while it created its state schema leaves that transaction open on the
+/// server (seen in the kill -9 test: the next apply's CREATE SCHEMA IF NOT EXISTS waited
+/// for it, and failed with a duplicate key when it committed). The next run ends the
+/// orphan before it touches the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apply_ends_a_killed_run_caught_creating_its_state() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "orphanstate").await;
+    let db = tdb.connect().await;
+    db.batch_execute("CREATE TABLE t (id bigserial PRIMARY KEY, v int)")
+        .await
+        .expect("setup");
+    // The killed run's work session, as the server still sees it.
+    let (orphan, conn) = tokio_postgres::connect(
+        &format!("{}?application_name=zerodown%20apply", tdb.url()),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("orphan session");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    orphan
+        .batch_execute("BEGIN; CREATE SCHEMA zerodown;")
+        .await
+        .expect("orphan's half-made state");
+    let m = migration("ALTER TABLE t ADD COLUMN c int;");
+    let run = zerodown()
+        .args(["apply", m.path().to_str().expect("utf8"), "--database-url"])
+        .arg(tdb.url())
+        .arg("--yes")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Had the orphan lived on, it would have committed now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let orphan_committed = orphan.batch_execute("COMMIT").await.is_ok();
+    let out = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let has_c: bool = db
+        .query_one(
+            "SELECT count(*) = 1 FROM information_schema.columns WHERE table_name = 't' AND column_name = 'c'",
+            &[],
+        )
+        .await
+        .expect("column")
+        .get(0);
+    drop((db, orphan));
+    tdb.drop(&admin).await;
+
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !orphan_committed,
+        "the orphan was ended before the state was made"
+    );
+    assert!(has_c, "the migration ran");
+}

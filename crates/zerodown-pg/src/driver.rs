@@ -302,6 +302,29 @@ impl Database for PgDriver {
     }
 
     async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
+        let mut ended = std::mem::take(&mut self.orphans_ended);
+        ended.extend(self.terminate_orphans().await?);
+        Ok(ended)
+    }
+
+    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
+        let r = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT max(COALESCE(EXTRACT(EPOCH FROM replay_lag), 0))::float8 FROM pg_catalog.pg_stat_replication",
+                &[],
+            )
+            .await;
+        let lag: Option<f64> = r.map(|row| row.get(0)).map_err(|e| self.lost(&e))?;
+        Ok(lag.map(Duration::from_secs_f64))
+    }
+}
+
+impl PgDriver {
+    /// Ends the sessions a killed run left on the server (named like ours, not ours) and
+    /// waits until they are gone, with their transactions and locks.
+    pub(crate) async fn terminate_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
         let lock_pid: i32 = match &self.lock {
             Some(l) => l
                 .query_one("SELECT pg_backend_pid()", &[])
@@ -351,18 +374,5 @@ impl Database for PgDriver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(orphans)
-    }
-
-    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
-        let r = self
-            .client()
-            .await?
-            .query_one(
-                "SELECT max(COALESCE(EXTRACT(EPOCH FROM replay_lag), 0))::float8 FROM pg_catalog.pg_stat_replication",
-                &[],
-            )
-            .await;
-        let lag: Option<f64> = r.map(|row| row.get(0)).map_err(|e| self.lost(&e))?;
-        Ok(lag.map(Duration::from_secs_f64))
     }
 }

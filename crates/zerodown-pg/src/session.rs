@@ -21,6 +21,8 @@ pub struct PgDriver {
     /// The session the last backfill batch committed on.
     pub(crate) batch_session: Option<u64>,
     pub(crate) lock: Option<Client>,
+    /// Sessions of a killed run ended when the run lock was taken, for the run's events.
+    pub(crate) orphans_ended: Vec<zerodown_exec::Blocker>,
 }
 
 /// The application_name of a runner's sessions: another session of that name in the
@@ -39,6 +41,7 @@ impl PgDriver {
             session: 0,
             batch_session: None,
             lock: None,
+            orphans_ended: Vec::new(),
         }
     }
 

@@ -8,7 +8,8 @@ use zerodown_exec::*;
 use crate::driver::PgDriver;
 use crate::errors::classify;
 
-/// Creates the state schema (idempotent; run under the run lock).
+/// Creates the state schema (idempotent; run under the run lock, once a killed run's
+/// sessions are ended).
 pub const STATE_SCHEMA: &str = "
 CREATE SCHEMA IF NOT EXISTS zerodown;
 CREATE TABLE IF NOT EXISTS zerodown.migrations (
@@ -110,6 +111,10 @@ impl StateStore for PgDriver {
             .map_err(|e| classify(&e))?
             .get(0);
         if got {
+            // A killed run's session may still be in the middle of a statement, making
+            // this very schema: ended first, its transaction cannot race ours.
+            let ended = self.terminate_orphans().await?;
+            self.orphans_ended.extend(ended);
             self.client()
                 .await?
                 .batch_execute(STATE_SCHEMA)
