@@ -77,7 +77,7 @@ async fn plans_from_the_live_catalog() {
         sql,
         vec![
             "ALTER TABLE `orders` ADD COLUMN paid_at DATETIME, ALGORITHM=INSTANT, LOCK=NONE",
-            "ALTER TABLE `orders` MODIFY COLUMN note VARCHAR(100)",
+            "ALTER TABLE `orders` MODIFY note VARCHAR(100)",
             "ALTER TABLE `orders` ADD INDEX k_paid (paid_at), ALGORITHM=NOCOPY, LOCK=NONE",
         ]
     );

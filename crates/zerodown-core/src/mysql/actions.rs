@@ -11,7 +11,7 @@ use sqlparser::ast::{
 };
 
 use super::online::{Action, ColumnDefault, Position};
-use crate::mysql::parse::{self, AlterOp, MyKind, MyStatement};
+use crate::mysql::parse::{self, AlterOp, MyKind, MyStatement, OpKind};
 use crate::mysql::ExtraOp;
 
 /// A column as `information_schema.COLUMNS` has it.
@@ -97,19 +97,19 @@ pub fn op_actions(
     table: &TableInfo,
     foreign_key_checks: bool,
 ) -> Result<Vec<Action>, ActionError> {
-    match op {
-        AlterOp::Parsed(op) => operation(op, table, foreign_key_checks).map_err(|m| {
+    match &op.kind {
+        OpKind::Parsed(op) => operation(op, table, foreign_key_checks).map_err(|m| {
             if m.starts_with(UNKNOWN_COLUMN) {
                 ActionError::UnknownColumn(m)
             } else {
                 ActionError::Unmodelled(m)
             }
         }),
-        AlterOp::Extra(ExtraOp::Force | ExtraOp::Engine(_) | ExtraOp::RowFormat(_)) => {
+        OpKind::Extra(ExtraOp::Force | ExtraOp::Engine(_) | ExtraOp::RowFormat(_)) => {
             Ok(vec![Action::Rebuild])
         }
-        AlterOp::Extra(ExtraOp::ConvertCharset { .. }) => Ok(vec![Action::ChangeCharset]),
-        AlterOp::Extra(ExtraOp::RenameIndex { .. }) => Ok(vec![Action::RenameIndex]),
+        OpKind::Extra(ExtraOp::ConvertCharset { .. }) => Ok(vec![Action::ChangeCharset]),
+        OpKind::Extra(ExtraOp::RenameIndex { .. }) => Ok(vec![Action::RenameIndex]),
     }
 }
 

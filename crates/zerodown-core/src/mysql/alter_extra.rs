@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use sqlparser::tokenizer::Token;
+
+use super::tokens::{locate, solid_text, Located};
 
 use crate::sql::quote::mysql_ident;
 
@@ -54,12 +55,11 @@ impl fmt::Display for ExtraOp {
 
 /// Words and other tokens of a piece, whitespace and comments left out.
 fn solid_tokens(sql: &str) -> Result<Vec<Token>, String> {
-    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
-        .tokenize()
-        .map_err(|e| e.to_string())?;
-    Ok(tokens
+    Ok(locate(sql)
+        .map_err(|e| e.message)?
         .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .filter(Located::is_solid)
+        .map(|t| t.token)
         .collect())
 }
 
@@ -95,24 +95,16 @@ pub fn is_alter_table(sql: &str) -> bool {
     words.first().map(String::as_str) == Some("ALTER") && words.iter().skip(1).any(|w| w == "TABLE")
 }
 
-/// The table and the operations' text of an `ALTER TABLE`, split at top-level commas.
+/// The table and the operations of an `ALTER TABLE`, split at top-level commas, each
+/// operation the user's own text (comments inside it kept, those around it left out).
 pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
-    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
-        .tokenize_with_location()
-        .map_err(|e| e.to_string())?;
+    let tokens = locate(sql).map_err(|e| e.message)?;
+    let solid: Vec<&Located> = tokens.iter().filter(|t| t.is_solid()).collect();
     let mut i = 0;
-    let next_solid = |i: &mut usize| -> Option<usize> {
-        while *i < tokens.len() && matches!(tokens[*i].token, Token::Whitespace(_)) {
-            *i += 1;
-        }
-        (*i < tokens.len()).then(|| {
-            *i += 1;
-            *i - 1
-        })
-    };
     let mut words = Vec::new();
-    while let Some(k) = next_solid(&mut i) {
-        let w = upper(&tokens[k].token).unwrap_or_default();
+    while let Some(t) = solid.get(i) {
+        i += 1;
+        let w = t.keyword().unwrap_or_default();
         words.push(w.clone());
         if w == "TABLE" {
             break;
@@ -123,45 +115,45 @@ pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
     }
     let mut table = Vec::new();
     loop {
-        let k = next_solid(&mut i).ok_or("ALTER TABLE without a table name")?;
-        if upper(&tokens[k].token).as_deref() == Some("IF") {
+        let t = solid.get(i).ok_or("ALTER TABLE without a table name")?;
+        if t.keyword().as_deref() == Some("IF") {
             return Err("ALTER TABLE IF EXISTS is not modelled: name a table that exists".into());
         }
-        table.push(ident(&tokens[k].token).ok_or("ALTER TABLE without a table name")?);
-        let save = i;
-        match next_solid(&mut i).map(|k| &tokens[k].token) {
-            Some(Token::Period) => continue,
-            _ => {
-                i = save;
-                break;
-            }
+        table.push(ident(&t.token).ok_or("ALTER TABLE without a table name")?);
+        i += 1;
+        match solid.get(i).map(|t| &t.token) {
+            Some(Token::Period) => i += 1,
+            _ => break,
         }
     }
+    let rest = solid.get(i).map_or(tokens.len(), |first| {
+        tokens
+            .iter()
+            .position(|t| t.at.start == first.at.start)
+            .unwrap_or(tokens.len())
+    });
     let mut pieces = Vec::new();
-    let mut current = String::new();
+    let mut start = rest;
     let mut depth = 0i32;
-    for t in &tokens[i..] {
+    for (k, t) in tokens.iter().enumerate().skip(rest) {
         match &t.token {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
             Token::Comma if depth == 0 => {
-                pieces.push(std::mem::take(&mut current).trim().to_owned());
-                continue;
-            }
-            Token::Whitespace(Whitespace::SingleLineComment { .. })
-            | Token::Whitespace(Whitespace::MultiLineComment(_)) => {
-                current.push(' ');
-                continue;
+                pieces.push(solid_text(sql, &tokens[start..k]).unwrap_or_default());
+                start = k + 1;
             }
             _ => {}
         }
-        current.push_str(&t.token.to_string());
     }
-    pieces.push(current.trim().to_owned());
-    if pieces.iter().any(String::is_empty) {
+    pieces.push(solid_text(sql, &tokens[start..]).unwrap_or_default());
+    if pieces.iter().any(|p| p.is_empty()) {
         return Err("ALTER TABLE with an empty operation (a stray comma, or nothing to do)".into());
     }
-    Ok((table.join("."), pieces))
+    Ok((
+        table.join("."),
+        pieces.into_iter().map(str::to_owned).collect(),
+    ))
 }
 
 /// One operation's text, when it is one of the forms read here.
@@ -242,7 +234,7 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                "ADD COLUMN d DECIMAL(10, 2)   DEFAULT 0",
+                "ADD COLUMN d DECIMAL(10, 2) /* money */ DEFAULT 0",
                 "ADD INDEX k (a, b)"
             ]
         );

@@ -11,7 +11,7 @@ use sqlparser::ast::{
 };
 
 use crate::mysql::actions::{ColumnInfo, TableInfo};
-use crate::mysql::parse::{AlterOp, MyKind};
+use crate::mysql::parse::{AlterOp, MyKind, OpKind};
 use crate::mysql::ExtraOp;
 
 /// One table.
@@ -359,14 +359,14 @@ fn add_constraint(info: &mut TableInfo, constraint: &TableConstraint) {
 }
 
 fn alter(info: &mut TableInfo, op: &AlterOp) {
-    match op {
-        AlterOp::Parsed(AlterTableOperation::AddColumn { column_def, .. }) => {
+    match &op.kind {
+        OpKind::Parsed(AlterTableOperation::AddColumn { column_def, .. }) => {
             info.columns.insert(
                 column_def.name.value.to_ascii_lowercase(),
                 column_info(column_def, "utf8mb4"),
             );
         }
-        AlterOp::Parsed(AlterTableOperation::DropColumn { column_names, .. }) => {
+        OpKind::Parsed(AlterTableOperation::DropColumn { column_names, .. }) => {
             for c in column_names {
                 let c = c.value.to_ascii_lowercase();
                 info.columns.remove(&c);
@@ -376,7 +376,7 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 info.indexes.retain(|_, cols| !cols.is_empty());
             }
         }
-        AlterOp::Parsed(AlterTableOperation::ModifyColumn {
+        OpKind::Parsed(AlterTableOperation::ModifyColumn {
             col_name,
             data_type,
             options,
@@ -398,11 +398,11 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 column_info(&def, "utf8mb4"),
             );
         }
-        AlterOp::Parsed(AlterTableOperation::RenameColumn {
+        OpKind::Parsed(AlterTableOperation::RenameColumn {
             old_column_name,
             new_column_name,
         })
-        | AlterOp::Parsed(AlterTableOperation::ChangeColumn {
+        | OpKind::Parsed(AlterTableOperation::ChangeColumn {
             old_name: old_column_name,
             new_name: new_column_name,
             ..
@@ -420,21 +420,21 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 }
             }
         }
-        AlterOp::Parsed(AlterTableOperation::AddConstraint { constraint, .. }) => {
+        OpKind::Parsed(AlterTableOperation::AddConstraint { constraint, .. }) => {
             add_constraint(info, constraint)
         }
-        AlterOp::Parsed(AlterTableOperation::DropIndex { name }) => {
+        OpKind::Parsed(AlterTableOperation::DropIndex { name }) => {
             info.indexes.remove(&name.value);
         }
-        AlterOp::Parsed(AlterTableOperation::DropPrimaryKey { .. }) => {
+        OpKind::Parsed(AlterTableOperation::DropPrimaryKey { .. }) => {
             info.indexes.remove("PRIMARY");
         }
-        AlterOp::Extra(ExtraOp::RenameIndex { from, to }) => {
+        OpKind::Extra(ExtraOp::RenameIndex { from, to }) => {
             if let Some(cols) = info.indexes.remove(from) {
                 info.indexes.insert(to.clone(), cols);
             }
         }
-        AlterOp::Extra(ExtraOp::ConvertCharset { charset, .. }) => {
+        OpKind::Extra(ExtraOp::ConvertCharset { charset, .. }) => {
             let per_char = charset_bytes(charset);
             for c in info.columns.values_mut() {
                 if c.charset.is_some() {
@@ -447,7 +447,7 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 }
             }
         }
-        AlterOp::Parsed(_) | AlterOp::Extra(_) => {}
+        OpKind::Parsed(_) | OpKind::Extra(_) => {}
     }
 }
 

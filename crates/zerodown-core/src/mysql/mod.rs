@@ -11,5 +11,7 @@ pub mod online;
 pub mod parse;
 pub mod plan;
 pub mod synth;
+pub mod tokens;
+mod written;
 
 pub use alter_extra::ExtraOp;

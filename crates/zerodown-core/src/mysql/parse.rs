@@ -13,26 +13,33 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Token, Whitespace};
 
 use super::alter_extra::{self, ExtraOp};
+use super::tokens::{locate, solid_text, Located};
+use super::written;
 use crate::pg::ir::Span;
 use crate::sql::source::Diagnostic;
 
-/// One operation of an `ALTER TABLE`.
+/// One operation of an `ALTER TABLE`: what it is, and the user's text of it (what is
+/// sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterOp {
+    pub kind: OpKind,
+    pub text: String,
+}
+
+/// What an `ALTER TABLE` operation is.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // a handful per statement: boxing would buy nothing
-pub enum AlterOp {
+pub enum OpKind {
     Parsed(AlterTableOperation),
     Extra(ExtraOp),
 }
 
 impl std::fmt::Display for AlterOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AlterOp::Parsed(op) => write!(f, "{op}"),
-            AlterOp::Extra(op) => write!(f, "{op}"),
-        }
+        f.write_str(&self.text)
     }
 }
 
@@ -87,13 +94,11 @@ pub struct MyStatement {
 pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>) {
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
-    let dialect = MySqlDialect {};
-    let tokens = match Tokenizer::new(&dialect, text).tokenize_with_location() {
+    let tokens = match locate(text) {
         Ok(t) => t,
         Err(e) => {
-            let offset = offset_of(text, e.location.line, e.location.column);
             diagnostics.push(Diagnostic {
-                span: span_at(file, text, offset, text.len()),
+                span: span_at(file, text, e.offset, text.len()),
                 message: e.message,
             });
             return (statements, diagnostics);
@@ -103,10 +108,14 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
         if let Some(d) = executable_comment(file, text, piece) {
             diagnostics.push(d);
         }
-        let Some((start, end)) = extent(text, piece) else {
+        let Some(sql) = solid_text(text, piece) else {
             continue; // only whitespace and comments
         };
-        let sql = text[start..end].to_owned();
+        let start = piece
+            .iter()
+            .find(|t| t.is_solid())
+            .map_or(0, |t| t.at.start);
+        let (sql, end) = (sql.to_owned(), start + sql.len());
         let span = span_at(file, text, start, end);
         if first_word(piece).as_deref() == Some("DELIMITER") {
             diagnostics.push(Diagnostic {
@@ -127,53 +136,24 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
 }
 
 /// `/*! ... */` is run by MySQL as SQL: refuse it rather than read it as a comment.
-fn executable_comment(file: &str, text: &str, piece: &[TokenWithSpan]) -> Option<Diagnostic> {
+fn executable_comment(file: &str, text: &str, piece: &[Located]) -> Option<Diagnostic> {
     let t = piece.iter().find(|t| {
         matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c)) if c.starts_with('!'))
     })?;
-    let offset = offset_of(text, t.span.start.line, t.span.start.column);
     Some(Diagnostic {
-        span: span_at(file, text, offset, offset),
+        span: span_at(file, text, t.at.start, t.at.start),
         message: "a `/*! ... */` comment is executed by MySQL as SQL: write the statement \
                   plainly so zerodown can check it"
             .into(),
     })
 }
 
-fn first_word(piece: &[TokenWithSpan]) -> Option<String> {
+fn first_word(piece: &[Located]) -> Option<String> {
     piece.iter().find_map(|t| match &t.token {
         Token::Whitespace(_) => None,
         Token::Word(w) => Some(w.value.to_ascii_uppercase()),
         _ => Some(String::new()),
     })
-}
-
-/// Byte range from the first to the end of the last token that is not whitespace.
-fn extent(text: &str, piece: &[TokenWithSpan]) -> Option<(usize, usize)> {
-    let mut solid = piece
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)));
-    let first = solid.next()?;
-    let last = solid.next_back().unwrap_or(first);
-    Some((
-        offset_of(text, first.span.start.line, first.span.start.column),
-        offset_of(text, last.span.end.line, last.span.end.column),
-    ))
-}
-
-/// Byte offset of a 1-based line and column (in characters).
-fn offset_of(text: &str, line: u64, column: u64) -> usize {
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1) as usize)
-        .map(str::len)
-        .sum();
-    let rest = &text[line_start.min(text.len())..];
-    line_start
-        + rest
-            .char_indices()
-            .nth(column.saturating_sub(1) as usize)
-            .map_or(rest.len(), |(i, _)| i)
 }
 
 fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
@@ -213,33 +193,14 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
             table: table_name(&c.name),
             statement: Box::new(c.clone()),
         },
-        Statement::CreateIndex(ci) => {
-            let mut op = String::from("ADD ");
-            if ci.unique {
-                op.push_str("UNIQUE ");
-            }
-            op.push_str("INDEX ");
-            if let Some(name) = &ci.name {
-                op.push_str(&format!("{name} "));
-            }
-            let columns: Vec<String> = ci.columns.iter().map(|c| c.to_string()).collect();
-            op.push_str(&format!("({})", columns.join(", ")));
-            let mut kind = read_alter(&format!("ALTER TABLE {} {op}", ci.table_name))?;
-            absorb_options(&mut kind, &ci.alter_options);
-            mark_index_statement(kind)
+        Statement::CreateIndex(_) => {
+            mark_index_statement(read_alter(&written::create_index_as_alter(sql)?)?)
         }
         Statement::Drop {
             object_type: ObjectType::Index,
-            names,
-            table: Some(table),
+            table: Some(_),
             ..
-        } => {
-            let drops: Vec<String> = names.iter().map(|n| format!("DROP INDEX {n}")).collect();
-            mark_index_statement(read_alter(&format!(
-                "ALTER TABLE {table} {}",
-                drops.join(", ")
-            ))?)
-        }
+        } => mark_index_statement(read_alter(&written::drop_index_as_alter(sql)?)?),
         Statement::Drop {
             object_type: ObjectType::Table,
             names,
@@ -261,17 +222,26 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
             returning: None,
             limit: None,
             ..
-        } if table.joins.is_empty() => match &table.relation {
-            sqlparser::ast::TableFactor::Table { name, .. } => MyKind::Update {
-                table: table_name(name),
-                set: assignments
-                    .iter()
-                    .map(|a| (a.target.to_string(), a.value.to_string()))
-                    .collect(),
-                filter: selection.as_ref().map(|e| e.to_string()),
-            },
-            _ => MyKind::Other,
-        },
+        } if table.joins.is_empty() => {
+            let values: Vec<&sqlparser::ast::Expr> = assignments.iter().map(|a| &a.value).collect();
+            let columns: Option<Vec<String>> = assignments.iter().map(assigned_column).collect();
+            match (
+                &table.relation,
+                columns,
+                written::update_parts(sql, &values, selection.as_ref()),
+            ) {
+                (
+                    sqlparser::ast::TableFactor::Table { name, .. },
+                    Some(columns),
+                    Some((values, filter)),
+                ) => MyKind::Update {
+                    table: table_name(name),
+                    set: columns.into_iter().zip(values).collect(),
+                    filter,
+                },
+                _ => MyKind::Other,
+            }
+        }
         Statement::Set(sqlparser::ast::Set::SingleAssignment {
             variable, values, ..
         }) if values.len() == 1 => MyKind::SetVariable {
@@ -280,6 +250,16 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
         },
         _ => MyKind::Other,
     })
+}
+
+/// The column an assignment sets (its name, unquoted), when it is a plain column.
+fn assigned_column(a: &sqlparser::ast::Assignment) -> Option<String> {
+    match &a.target {
+        sqlparser::ast::AssignmentTarget::ColumnName(name) => {
+            name.0.last()?.as_ident().map(|i| i.value.clone())
+        }
+        _ => None,
+    }
 }
 
 fn mark_index_statement(mut kind: MyKind) -> MyKind {
@@ -314,7 +294,10 @@ fn read_alter(sql: &str) -> Result<MyKind, String> {
     let mut kind_options = Vec::new();
     for piece in pieces {
         if let Some(extra) = alter_extra::read(&piece)? {
-            ops.push(AlterOp::Extra(extra));
+            ops.push(AlterOp {
+                kind: OpKind::Extra(extra),
+                text: piece,
+            });
             continue;
         }
         let one = format!("ALTER TABLE t {piece}");
@@ -327,12 +310,18 @@ fn read_alter(sql: &str) -> Result<MyKind, String> {
         let Some(Statement::AlterTable { operations, .. }) = parsed.into_iter().next() else {
             return Err(format!("cannot read `{piece}` as an ALTER TABLE operation"));
         };
-        for op in operations {
-            match op {
-                AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => {
-                    kind_options.push(op)
-                }
-                other => ops.push(AlterOp::Parsed(other)),
+        match <[AlterTableOperation; 1]>::try_from(operations) {
+            Ok(
+                [op @ (AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. })],
+            ) => kind_options.push(op),
+            Ok([op]) => ops.push(AlterOp {
+                kind: OpKind::Parsed(op),
+                text: piece,
+            }),
+            Err(_) => {
+                return Err(format!(
+                    "`{piece}` reads as several operations: write them separated by commas"
+                ))
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::engine::ServerProfile;
 use crate::mysql::analyze::{alter_actions, builds_index};
 use crate::mysql::catalog::{MyCatalog, MyTable};
 use crate::mysql::online::{self, Action, Algorithm, DdlLock, Online};
-use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
+use crate::mysql::parse::{AlterOp, MyKind, MyStatement, OpKind};
 use crate::plan::Assignment;
 use crate::plan::{BackfillSpec, Phase, PhaseSteps, Plan, PlanOptions, Step, StepKind, StepSource};
 use crate::sql::quote::{mysql_ident, mysql_literal, mysql_table};
@@ -332,12 +332,12 @@ impl Builder<'_> {
 /// The operation that takes back an added column or named index; None for anything else.
 fn undo_op(op: &AlterOp) -> Option<String> {
     use sqlparser::ast::{AlterTableOperation as Op, TableConstraint};
-    match op {
-        AlterOp::Parsed(Op::AddColumn { column_def, .. }) => Some(format!(
+    match &op.kind {
+        OpKind::Parsed(Op::AddColumn { column_def, .. }) => Some(format!(
             "DROP COLUMN {}",
             mysql_ident(&column_def.name.value)
         )),
-        AlterOp::Parsed(Op::AddConstraint {
+        OpKind::Parsed(Op::AddConstraint {
             constraint:
                 TableConstraint::Index { name: Some(n), .. }
                 | TableConstraint::Unique { name: Some(n), .. },
@@ -403,33 +403,33 @@ fn done_check(table: &str, op: &AlterOp) -> Option<String> {
             mysql_literal(name)
         )
     };
-    match op {
-        AlterOp::Parsed(Op::AddColumn { column_def, .. }) => {
+    match &op.kind {
+        OpKind::Parsed(Op::AddColumn { column_def, .. }) => {
             Some(column(&column_def.name.value, true))
         }
-        AlterOp::Parsed(Op::DropColumn { column_names, .. }) => Some(
+        OpKind::Parsed(Op::DropColumn { column_names, .. }) => Some(
             column_names
                 .iter()
                 .map(|c| column(&c.value, false))
                 .collect::<Vec<_>>()
                 .join(" AND "),
         ),
-        AlterOp::Parsed(Op::RenameColumn {
+        OpKind::Parsed(Op::RenameColumn {
             new_column_name, ..
         }) => Some(column(&new_column_name.value, true)),
-        AlterOp::Parsed(Op::AddConstraint {
+        OpKind::Parsed(Op::AddConstraint {
             constraint:
                 TableConstraint::Index { name: Some(n), .. }
                 | TableConstraint::Unique { name: Some(n), .. },
             ..
         }) => Some(index(&n.value, true)),
-        AlterOp::Parsed(Op::AddConstraint {
+        OpKind::Parsed(Op::AddConstraint {
             constraint: TableConstraint::ForeignKey { name: Some(n), .. },
             ..
         }) => Some(fk(&n.value, true)),
-        AlterOp::Parsed(Op::DropIndex { name }) => Some(index(&name.value, false)),
-        AlterOp::Parsed(Op::DropForeignKey { name, .. }) => Some(fk(&name.value, false)),
-        AlterOp::Extra(crate::mysql::ExtraOp::RenameIndex { to, .. }) => Some(index(to, true)),
+        OpKind::Parsed(Op::DropIndex { name }) => Some(index(&name.value, false)),
+        OpKind::Parsed(Op::DropForeignKey { name, .. }) => Some(fk(&name.value, false)),
+        OpKind::Extra(crate::mysql::ExtraOp::RenameIndex { to, .. }) => Some(index(to, true)),
         _ => None,
     }
     .map(|c| c.replace("( EXISTS", "(EXISTS"))

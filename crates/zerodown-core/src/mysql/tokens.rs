@@ -1,0 +1,157 @@
+//! MySQL text as sqlparser's tokens, each with the byte range of the source it was read
+//! from. Everything zerodown sends is cut from those ranges (the user's own bytes):
+//! a token's `Display` drops a level of escaping (`'O''Brien'` prints as `'O'Brien'`,
+//! `'C:\\temp'` as `'C:\temp'`), so SQL is never rebuilt from tokens.
+
+use std::ops::Range;
+
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::tokenizer::{Location, Token, Tokenizer, Whitespace};
+
+/// A token and where it is in the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub token: Token,
+    pub at: Range<usize>,
+}
+
+impl Located {
+    /// Not whitespace nor a comment.
+    pub fn is_solid(&self) -> bool {
+        !matches!(self.token, Token::Whitespace(_))
+    }
+
+    /// The upper-cased word, when this is an unquoted one.
+    pub fn keyword(&self) -> Option<String> {
+        match &self.token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    pub fn is_comment(&self) -> bool {
+        matches!(
+            self.token,
+            Token::Whitespace(
+                Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)
+            )
+        )
+    }
+}
+
+/// A tokenizer error at a byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Tokenizes `text` with byte ranges. One pass over the text: the tokens come in order,
+/// so a cursor walks from each location to the next (line and column in characters, as
+/// sqlparser counts them).
+pub fn locate(text: &str) -> Result<Vec<Located>, TokenError> {
+    let mut cursor = Cursor::new(text);
+    let tokens = Tokenizer::new(&MySqlDialect {}, text)
+        .tokenize_with_location()
+        .map_err(|e| TokenError {
+            offset: Cursor::new(text).seek(e.location),
+            message: e.message,
+        })?;
+    let starts: Vec<usize> = tokens.iter().map(|t| cursor.seek(t.span.start)).collect();
+    Ok(tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Located {
+            token: t.token,
+            at: starts[i]..starts.get(i + 1).copied().unwrap_or(text.len()),
+        })
+        .collect())
+}
+
+/// The text from the first to the last solid token of `tokens` (comments and whitespace
+/// around them left out, those between kept), or None when there is no solid token.
+pub fn solid_text<'t>(text: &'t str, tokens: &[Located]) -> Option<&'t str> {
+    let first = tokens.iter().find(|t| t.is_solid())?;
+    let last = tokens.iter().rev().find(|t| t.is_solid())?;
+    Some(&text[first.at.start..last.at.end])
+}
+
+/// Moves forward through a text to sqlparser locations.
+struct Cursor<'t> {
+    text: &'t str,
+    offset: usize,
+    line: u64,
+    column: u64,
+}
+
+impl<'t> Cursor<'t> {
+    fn new(text: &'t str) -> Self {
+        Cursor {
+            text,
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    /// The byte offset of `to` (never behind the cursor: locations come in order).
+    fn seek(&mut self, to: Location) -> usize {
+        let rest = &self.text[self.offset..];
+        for (i, c) in rest.char_indices() {
+            if (self.line, self.column) >= (to.line, to.column) {
+                self.offset += i;
+                return self.offset;
+            }
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.offset = self.text.len();
+        self.offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_the_bytes_each_token_was_read_from() {
+        let text = "SELECT 'O''Brien', `a``b`,\n  'C:\\\\t' -- é, x\n, 'ü' /* c */;";
+        let tokens = locate(text).expect("tokenizes");
+        let solid: Vec<&str> = tokens
+            .iter()
+            .filter(|t| t.is_solid())
+            .map(|t| &text[t.at.clone()])
+            .collect();
+        assert_eq!(
+            solid,
+            [
+                "SELECT",
+                "'O''Brien'",
+                ",",
+                "`a``b`",
+                ",",
+                "'C:\\\\t'",
+                ",",
+                "'ü'",
+                ";"
+            ]
+        );
+        // Every byte belongs to one token.
+        let covered: usize = tokens.iter().map(|t| t.at.len()).sum();
+        assert_eq!(covered, text.len());
+        assert_eq!(solid_text(text, &tokens[1..]), Some(&text[7..]));
+    }
+
+    #[test]
+    fn an_error_is_placed_at_its_byte() {
+        let e = locate("SELECT 'é\n'x").expect("ok");
+        assert_eq!(e.len(), 4);
+        let e = locate("SELECT 1;\nSELECT 'ü").expect_err("unterminated");
+        assert!(e.offset >= 10, "{e:?}");
+    }
+}
