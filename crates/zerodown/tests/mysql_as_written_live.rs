@@ -3,7 +3,7 @@
 //! the same table (its `SHOW CREATE TABLE` and its rows) in both. The cases are the
 //! ones where a re-printed statement loses a level of escaping: backslashes, doubled
 //! quotes, backquotes in names, a comment that hides commas, `--` comments inside an
-//! ALTER, and the same in CREATE INDEX and UPDATE backfills. (The online rebuild sends
+//! ALTER (also `--` then a TAB, a comment to the server), and the same in CREATE INDEX and UPDATE backfills. (The online rebuild sends
 //! the plan's ALTER text to its shadow: the shared server has no binary log for it, so
 //! the planner's own tests show that text is the user's.)
 
@@ -79,6 +79,8 @@ async fn the_server_ends_with_the_same_table_as_the_statement_as_written() {
         "ALTER TABLE t ADD COLUMN `we``ird` INT;",
         // A `--` comment (with a comma) ending an operation's line.
         "ALTER TABLE t ADD COLUMN e INT -- e, then f\n, ADD COLUMN f INT;",
+        // `--` then a TAB is a comment to the server: the DROP COLUMN is not run.
+        "ALTER TABLE t ADD COLUMN h INT --\tthen, DROP COLUMN secret\n;",
         // CREATE INDEX with an escaped comment.
         r"CREATE INDEX t_name ON t (name) COMMENT 'a\\b ''c''';",
         // An UPDATE backfill with escapes in its values and its filter.

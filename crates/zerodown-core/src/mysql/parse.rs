@@ -135,15 +135,17 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
     (statements, diagnostics)
 }
 
-/// `/*! ... */` is run by MySQL as SQL: refuse it rather than read it as a comment.
+/// `/*! ... */` is run by MySQL and MariaDB as SQL, `/*M! ... */` by MariaDB: refuse them
+/// rather than read them as comments.
 fn executable_comment(file: &str, text: &str, piece: &[Located]) -> Option<Diagnostic> {
     let t = piece.iter().find(|t| {
-        matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c)) if c.starts_with('!'))
+        matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c))
+            if c.starts_with('!') || c.starts_with("M!"))
     })?;
     Some(Diagnostic {
         span: span_at(file, text, t.at.start, t.at.start),
-        message: "a `/*! ... */` comment is executed by MySQL as SQL: write the statement \
-                  plainly so zerodown can check it"
+        message: "a `/*! ... */` or `/*M! ... */` comment is executed by the server as SQL: \
+                  write the statement plainly so zerodown can check it"
             .into(),
     })
 }
@@ -397,6 +399,37 @@ mod tests {
         assert_eq!(stmts[5].kind, MyKind::Other);
     }
 
+    /// Text the server reads as a comment (or as SQL) is read the same here: what the
+    /// user commented out is never sent, and what the server runs is never skipped.
+    #[test]
+    fn comments_are_read_as_the_server_reads_them() {
+        let sql = |text: &str| -> (Vec<String>, usize) {
+            let (stmts, diags) = parse_file("m.sql", text);
+            (stmts.into_iter().map(|s| s.sql).collect(), diags.len())
+        };
+        // `--` then a TAB, a newline or the end: a comment to the end of the line.
+        assert_eq!(
+            sql("SELECT 1 --\tx; DROP TABLE t"),
+            (vec!["SELECT 1".into()], 0)
+        );
+        assert_eq!(
+            sql("--\n-- header\n--\nALTER TABLE t ADD COLUMN a INT --\r\n;\nSELECT 2 --"),
+            (
+                vec!["ALTER TABLE t ADD COLUMN a INT".into(), "SELECT 2".into()],
+                0
+            )
+        );
+        // `--` then anything else is two minus signs.
+        assert_eq!(sql("SELECT 1 --1"), (vec!["SELECT 1 --1".into()], 0));
+        // Inside strings and names, nothing changes.
+        assert_eq!(
+            sql("SELECT '--\t;', `--\t;`"),
+            (vec!["SELECT '--\t;', `--\t;`".into()], 0)
+        );
+        // MariaDB runs `/*M! … */` as SQL, as MySQL and MariaDB run `/*! … */`.
+        assert_eq!(sql("SELECT 1 /*M!100000 ; DROP TABLE t */").1, 1);
+    }
+
     #[test]
     fn bad_statements_are_each_reported_and_none_is_dropped() {
         let text = "ALTER TABLE t ADD COLUMN;\nALTER TABLE t ADD COLUMN ok INT;\n/*!40101 SET NAMES utf8 */;\nDELIMITER //\n";
@@ -409,7 +442,7 @@ mod tests {
             "{}",
             diags[0].message
         );
-        assert!(diags[1].message.contains("executed by MySQL"));
+        assert!(diags[1].message.contains("executed by the server"));
         assert!(diags[2].message.contains("DELIMITER"));
     }
 }

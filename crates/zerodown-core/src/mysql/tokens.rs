@@ -50,6 +50,8 @@ pub struct TokenError {
 /// so a cursor walks from each location to the next (line and column in characters, as
 /// sqlparser counts them).
 pub fn locate(text: &str) -> Result<Vec<Located>, TokenError> {
+    let read = double_dash_comments(text);
+    let text = read.as_str();
     let mut cursor = Cursor::new(text);
     let tokens = Tokenizer::new(&MySqlDialect {}, text)
         .tokenize_with_location()
@@ -66,6 +68,68 @@ pub fn locate(text: &str) -> Result<Vec<Located>, TokenError> {
             at: starts[i]..starts.get(i + 1).copied().unwrap_or(text.len()),
         })
         .collect())
+}
+
+/// `text` with every `--` comment the server sees written so that sqlparser sees it too,
+/// byte for byte the same length. MySQL and MariaDB end a `--` comment at the line's end
+/// when the second dash is followed by a space, a control character (TAB, newline...) or
+/// the end of the text; sqlparser only when a space follows. So `--<TAB>x; DROP TABLE t`
+/// is a comment to the server, and two statements to sqlparser. Quotes, backquotes and the
+/// other comments are skipped as the server skips them (backslash escapes on, the default
+/// `sql_mode`).
+fn double_dash_comments(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() {
+                    let escaped = b[i] == b'\\' && q != b'`';
+                    let doubled = b[i] == q && b.get(i + 1) == Some(&q);
+                    if escaped || doubled {
+                        i += 2;
+                    } else if b[i] == q {
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            b'#' => i = line_end(b, i),
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = b[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(b.len(), |p| i + 2 + p + 2);
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => match b.get(i + 2) {
+                Some(b' ') => i = line_end(b, i),
+                Some(b'\n' | b'\r') | None => {
+                    out[i..i + 2].copy_from_slice(b"  ");
+                    i += 2;
+                }
+                Some(&c) if c.is_ascii_control() => {
+                    out[i + 2] = b' ';
+                    i = line_end(b, i);
+                }
+                _ => i += 2,
+            },
+            _ => i += 1,
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes: still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+/// The index of the newline ending the line at `i` (or the end).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| i + p)
 }
 
 /// The text from the first to the last solid token of `tokens` (comments and whitespace
