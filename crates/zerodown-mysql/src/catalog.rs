@@ -36,6 +36,14 @@ pub fn split_name(name: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The `sql_mode` flag, if any, under which the server tokenizes differently from
+/// zerodown: strings without backslash escapes, or `"…"` as a name.
+fn quote_changing_mode(mode: &str) -> Option<&'static str> {
+    ["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES"]
+        .into_iter()
+        .find(|flag| mode.split(',').any(|m| m.trim().eq_ignore_ascii_case(flag)))
+}
+
 /// TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, ROW_FORMAT.
 type SizeRow = (Option<u64>, Option<u64>, Option<u64>, Option<String>);
 
@@ -47,6 +55,13 @@ pub async fn introspect(
 ) -> Result<(ServerProfile, MyCatalog), MyError> {
     let q = |what| move |source| MyError::Query { what, source };
     let profile = server_profile(conn).await?;
+    let mode: Option<String> = conn
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await
+        .map_err(q("sql_mode"))?;
+    if let Some(flag) = quote_changing_mode(mode.as_deref().unwrap_or_default()) {
+        return Err(MyError::SqlMode(flag));
+    }
     let mut cat = MyCatalog {
         live: true,
         ..MyCatalog::default()

@@ -30,6 +30,9 @@ pub enum MyError {
     Url(String),
     #[error("cannot read the server version from {0:?}")]
     Version(String),
+    /// The server reads quotes differently from zerodown (a setting of `sql_mode`).
+    #[error("the server's sql_mode has {0}, which changes how quotes and backslashes are read: zerodown reads SQL as the default sql_mode does, so what it checked could differ from what the server runs; nothing was planned. Run this migration with the server's own client, or plan it on a server without {0}")]
+    SqlMode(&'static str),
 }
 
 /// The flavor and version of the server `conn` is connected to.

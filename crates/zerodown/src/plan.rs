@@ -171,7 +171,11 @@ async fn plan_mysql(req: PlanRequest) -> Result<Planned, Error> {
                 .map_err(Error::database)?;
             let read = zerodown_mysql::catalog::introspect(&mut c, &tables)
                 .await
-                .map_err(Error::database);
+                .map_err(|e| match e {
+                    // Refused before anything runs, as bad input is (exit code 2).
+                    zerodown_mysql::MyError::SqlMode(_) => Error::Input(e.to_string()),
+                    e => Error::database(e),
+                });
             let _ = c.disconnect().await;
             read?
         }

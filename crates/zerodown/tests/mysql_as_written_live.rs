@@ -100,3 +100,45 @@ async fn the_server_ends_with_the_same_table_as_the_statement_as_written() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// With NO_BACKSLASH_ESCAPES or ANSI_QUOTES the server reads quotes differently from
+/// zerodown (`'a\'; DROP TABLE t2; -- '` is one string to zerodown, a DROP to such a
+/// server): planning against it is refused, naming the setting, before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_reads_quotes_differently_is_refused() {
+    let server = zerodown_mysql::server::Server::start(&["--sql-mode=NO_BACKSLASH_ESCAPES"])
+        .expect("throwaway MariaDB");
+    let mut c = mysql_async::Conn::from_url(server.url("mysql"))
+        .await
+        .expect("admin");
+    c.query_drop(
+        "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, name VARCHAR(20));
+         CREATE TABLE app.t2 (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1, 'a');",
+    )
+    .await
+    .expect("schema");
+    let refused = zerodown::plan(PlanRequest {
+        sources: from_text(
+            "m.sql",
+            "UPDATE t SET name = 'a\\'; DROP TABLE t2; -- ';",
+            FileTransaction::Auto,
+        ),
+        database_url: Some(server.url("app")),
+        ..Default::default()
+    })
+    .await
+    .expect_err("refused");
+    let tables: Vec<String> = c
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' ORDER BY 1")
+        .await
+        .expect("tables");
+    assert!(
+        matches!(refused, zerodown::Error::Input(_)),
+        "bad input, not a database failure: {refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("NO_BACKSLASH_ESCAPES"),
+        "{refused}"
+    );
+    assert_eq!(tables, ["t", "t2"]);
+}
