@@ -125,6 +125,25 @@ impl MyDriver {
             .await
     }
 
+    /// Runs one statement of a step through the prepared-statement protocol, which takes
+    /// exactly one statement: were the server to split the text otherwise than zerodown
+    /// did, it refuses instead of running a second statement. A statement the protocol
+    /// cannot carry (error 1295) goes as text: zerodown read it as one statement.
+    async fn exec_one(&mut self, sql: String) -> Result<(), DriverError> {
+        let prepared = self
+            .with_conn(sql.clone(), async |c, sql| {
+                let stmt = c.prep(sql).await?;
+                let run = c.exec_drop(&stmt, ()).await;
+                let _ = c.close(stmt).await;
+                run
+            })
+            .await;
+        match prepared {
+            Err(e) if e.code.as_deref() == Some(UNSUPPORTED_PS) => self.exec(sql).await,
+            other => other,
+        }
+    }
+
     async fn set_timeouts(&mut self, lock: Duration) -> Result<(), DriverError> {
         let secs = whole_secs(lock);
         self.exec(format!(
@@ -133,6 +152,9 @@ impl MyDriver {
         .await
     }
 }
+
+/// ER_UNSUPPORTED_PS: "This command is not supported in the prepared statement protocol".
+const UNSUPPORTED_PS: &str = "1295";
 
 #[async_trait]
 impl Database for MyDriver {
@@ -159,7 +181,7 @@ impl Database for MyDriver {
             self.exec("START TRANSACTION").await?;
         }
         for sql in &step.statements {
-            if let Err(e) = self.exec(format!("{tag}{sql}")).await {
+            if let Err(e) = self.exec_one(format!("{tag}{sql}")).await {
                 if step.transactional {
                     let _ = self.exec("ROLLBACK").await;
                 }
