@@ -181,6 +181,60 @@ mod tests {
         stmts.into_iter().next().expect("one").op
     }
 
+    /// What zerodown cannot carry into its steps is refused, at its line, with what to
+    /// do; never dropped from the plan.
+    #[test]
+    fn statements_whose_effect_steps_cannot_carry_are_refused() {
+        let refused = |sql: &str| -> Vec<String> {
+            let (_, diags) = parse_file("m.sql", sql);
+            diags.into_iter().map(|d| d.message).collect()
+        };
+        for sql in [
+            "BEGIN; ALTER TABLE t ADD COLUMN c int; ROLLBACK;",
+            "SAVEPOINT s; ALTER TABLE t ADD COLUMN c int; ROLLBACK TO SAVEPOINT s;",
+            "SET search_path = app;",
+            "SET ROLE migrator;",
+            "SET SESSION AUTHORIZATION migrator;",
+            "SET timezone = 'America/New_York';",
+            "SET LOCAL search_path TO app, public;",
+            "SET standard_conforming_strings = off;",
+        ] {
+            let messages = refused(sql);
+            assert_eq!(messages.len(), 1, "{sql}: {messages:?}");
+            assert!(
+                messages[0].contains("zerodown") && messages[0].contains(": "),
+                "{sql}: says why and what to do: {}",
+                messages[0]
+            );
+        }
+        // Settings that change nothing of what the statements do stay allowed.
+        for sql in [
+            "SET lock_timeout = '2s';",
+            "SET statement_timeout TO 0;",
+            "SET client_min_messages = warning;",
+            "SET maintenance_work_mem = '1GB';",
+            "SET standard_conforming_strings = on;",
+            "RESET ALL;",
+            "SAVEPOINT s; RELEASE SAVEPOINT s;",
+        ] {
+            assert_eq!(refused(sql), Vec::<String>::new(), "{sql}");
+        }
+    }
+
+    /// A SELECT that calls a function or reads a table may change anything: it is not
+    /// catalog-only.
+    #[test]
+    fn a_select_that_runs_functions_is_not_catalog_only() {
+        assert!(matches!(one("SELECT 1"), DdlOp::CatalogOnly { .. }));
+        for sql in [
+            "SELECT pg_catalog.set_config('search_path', '', false)",
+            "SELECT migrate_orders()",
+            "SELECT count(*) FROM t",
+        ] {
+            assert!(matches!(one(sql), DdlOp::Opaque { .. }), "{sql}");
+        }
+    }
+
     #[test]
     fn add_column_with_volatile_default() {
         let op =

@@ -4,6 +4,7 @@
 
 mod alter;
 mod column;
+mod session;
 mod statements;
 
 use alter::*;
@@ -60,10 +61,11 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
                     TxnControl::Begin
                 }
                 TransactionStmtKind::TransStmtCommit => TxnControl::Commit,
-                TransactionStmtKind::TransStmtRollback => TxnControl::Rollback,
-                TransactionStmtKind::TransStmtSavepoint
-                | TransactionStmtKind::TransStmtRelease
-                | TransactionStmtKind::TransStmtRollbackTo => TxnControl::Savepoint,
+                TransactionStmtKind::TransStmtRollback
+                | TransactionStmtKind::TransStmtRollbackTo => return Err(session::rollback()),
+                TransactionStmtKind::TransStmtSavepoint | TransactionStmtKind::TransStmtRelease => {
+                    TxnControl::Savepoint
+                }
                 _ => {
                     return Ok(DdlOp::Opaque {
                         what: "two-phase commit".into(),
@@ -71,16 +73,7 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
                 }
             })
         }
-        NodeEnum::VariableSetStmt(s) => DdlOp::Set {
-            name: s.name.to_ascii_lowercase(),
-            value: s
-                .args
-                .iter()
-                .map(|a| deparse_expr(a).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(", "),
-            local: s.is_local,
-        },
+        NodeEnum::VariableSetStmt(s) => session::variable_set(s)?,
         NodeEnum::CreateTrigStmt(s) => DdlOp::CreateTrigger {
             table: range_var(s.relation.as_ref())?,
             name: s.trigname.clone(),
@@ -133,7 +126,7 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         NodeEnum::ViewStmt(_) => catalog("CREATE VIEW"),
         NodeEnum::CreatePolicyStmt(_) => catalog("CREATE POLICY"),
         NodeEnum::AlterOwnerStmt(_) => catalog("ALTER ... OWNER"),
-        NodeEnum::SelectStmt(_) => catalog("SELECT"),
+        NodeEnum::SelectStmt(_) => session::select(node),
         NodeEnum::InsertStmt(_) => DdlOp::Opaque {
             what: "INSERT".into(),
         },
