@@ -134,11 +134,46 @@ pub fn valid_index_exists(table: &QualName, index: &str) -> String {
     )
 }
 
-/// A name of at most 63 bytes (PostgreSQL's NAMEDATALEN - 1), cut at a char boundary.
+/// A name of at most 63 bytes (PostgreSQL's NAMEDATALEN - 1). A longer one keeps its
+/// first bytes (cut at a char boundary) and ends in a hash of the whole name: cut alone,
+/// two long names sharing a start would become one, and `<63-byte column>_zd_new` the
+/// column itself.
 pub fn short_name(name: &str) -> String {
-    let mut s = name.to_owned();
-    while s.len() > 63 {
-        s.pop();
+    const MAX: usize = 63;
+    if name.len() <= MAX {
+        return name.to_owned();
     }
-    s
+    // FNV-1a: stable across Rust releases, as the names are stored in plans.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut keep = MAX - 9;
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}_{:08x}", &name[..keep], hash as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_name;
+
+    #[test]
+    fn long_names_stay_distinct_within_63_bytes() {
+        let a = format!("{}_a", "x".repeat(58));
+        let b = format!("{}_b", "x".repeat(58));
+        let (na, nb) = (
+            short_name(&format!("{a}_zd_new")),
+            short_name(&format!("{b}_zd_new")),
+        );
+        assert_ne!(na, nb);
+        let full = "c".repeat(63);
+        let tmp = short_name(&format!("{full}_zd_new"));
+        assert_ne!(tmp, full, "the new column is not the old one");
+        let wide = "é".repeat(40);
+        for n in [na, nb, tmp, short_name(&wide)] {
+            assert!(n.len() <= 63, "{n}");
+        }
+        assert_eq!(short_name("zd_sync_t_c"), "zd_sync_t_c");
+    }
 }
