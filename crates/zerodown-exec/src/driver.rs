@@ -137,6 +137,17 @@ pub trait Database: Send {
             "this database has no online rebuild: the step cannot run here",
         ))
     }
+    /// Undoes an online rebuild step that has not swapped its tables: removes what its
+    /// recorded state says it made, and nothing chosen by name alone.
+    async fn undo_online_rebuild(
+        &mut self,
+        _at: &Checkpoint<'_>,
+        _step: &Step,
+    ) -> Result<(), DriverError> {
+        Err(DriverError::permanent(
+            "this database has no online rebuild: the step cannot be undone here",
+        ))
+    }
     /// Runs a query returning one boolean (done-checks).
     async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError>;
     /// Sessions holding locks that a step on `table` waits for.

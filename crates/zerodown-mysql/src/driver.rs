@@ -194,6 +194,14 @@ impl Database for MyDriver {
         Ok(started.elapsed())
     }
 
+    async fn undo_online_rebuild(
+        &mut self,
+        at: &Checkpoint<'_>,
+        step: &Step,
+    ) -> Result<(), DriverError> {
+        crate::rebuild::undo(self, at, step).await
+    }
+
     async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError> {
         let v: Option<Option<i64>> = self
             .with_conn(sql, async |c, sql| c.query_first(sql).await)

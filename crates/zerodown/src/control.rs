@@ -6,7 +6,8 @@ use std::time::Duration;
 use zerodown_core::plan::{Phase, Plan, Step, StepKind};
 use zerodown_exec::backoff::Backoff;
 use zerodown_exec::{
-    Database, MigrationStatus, MigrationSummary, StateAdmin, StateStore, StepStatus, StepUpdate,
+    Checkpoint, Database, MigrationStatus, MigrationSummary, StateAdmin, StateStore, StepStatus,
+    StepUpdate,
 };
 
 use crate::{on_driver, Error, Notify};
@@ -231,7 +232,17 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
         let step = steps[*n];
         if !step.undo.is_empty() {
             notify.notice(&format!("undoing step {}: {}", n + 1, step.description));
-            undo(db, step, *n).await?;
+            if step.kind == StepKind::OnlineRebuild {
+                let at = Checkpoint {
+                    migration: &id,
+                    step: *n,
+                };
+                db.undo_online_rebuild(&at, step).await.map_err(|e| {
+                    Error::StepFailed(format!("undo of step {} failed: {e}", n + 1))
+                })?;
+            } else {
+                undo(db, step, *n).await?;
+            }
         }
         db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
             .await

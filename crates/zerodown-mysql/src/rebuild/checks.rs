@@ -32,24 +32,32 @@ pub(super) async fn swapped_already(
         && !exists(c, &rb.db, &rb.shadow).await?)
 }
 
-/// Whether `name` is a cut-over sentry (a table of one column named `sentry`), which may
-/// be dropped; anything else under that name is someone's data.
-pub(crate) async fn is_sentry(c: &mut Conn, db: &str, name: &str) -> Result<bool, DriverError> {
+/// Whether `name` is the cut-over sentry of this rebuild: a table of one column named
+/// `sentry` with the rebuild's own comment, which may be dropped; anything else under
+/// that name is someone's data.
+pub(crate) async fn is_sentry(c: &mut Conn, rb: &Rebuild, name: &str) -> Result<bool, DriverError> {
     let cols: Vec<String> = c
         .exec(
             "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (db, name),
+            (&rb.db, name),
         )
         .await
         .map_err(|e| classify(&e))?;
-    Ok(cols == ["sentry"])
+    let comment: Option<String> = c
+        .exec_first(
+            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&rb.db, name),
+        )
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(cols == ["sentry"] && comment.is_some_and(|c| c == rb.sentry_comment()))
 }
 
 /// What the rebuild needs of the server and the table; a clear refusal otherwise.
 pub(super) async fn preconditions(c: &mut Conn, rb: &Rebuild) -> Result<(), DriverError> {
-    if exists(c, &rb.db, &rb.old).await? && !is_sentry(c, &rb.db, &rb.old).await? {
+    if exists(c, &rb.db, &rb.old).await? && !is_sentry(c, rb, &rb.old).await? {
         return Err(refuse(format!(
-            "{} exists (the old table of an earlier rebuild?): drop or rename it first; nothing was changed",
+            "{} exists and zerodown did not make it (the old table of an earlier rebuild?): the online rebuild needs that name for its cut-over; rename or drop it first; nothing was changed",
             rb.old
         )));
     }

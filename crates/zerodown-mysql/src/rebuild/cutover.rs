@@ -42,14 +42,18 @@ impl Rebuild {
         }
         let q = |e: mysql_async::Error| classify(&e);
         // A sentry left by a run that died mid cut-over; anything else is refused earlier.
-        if super::is_sentry(&mut a, &self.db, &self.old).await? {
+        if super::is_sentry(&mut a, self, &self.old).await? {
             a.query_drop(format!("DROP TABLE {}", self.old_sql()))
                 .await
                 .map_err(q)?;
         }
-        a.query_drop(format!("CREATE TABLE {} (sentry INT)", self.old_sql()))
-            .await
-            .map_err(q)?;
+        a.query_drop(format!(
+            "CREATE TABLE {} (sentry INT) COMMENT = '{}'",
+            self.old_sql(),
+            self.sentry_comment()
+        ))
+        .await
+        .map_err(q)?;
         let tables = [self.source_sql(), self.shadow_sql(), self.old_sql()];
         let locked = self.settle_and_lock(main, &mut a, captured, &tables).await;
         if let Err(e) = locked {

@@ -55,6 +55,16 @@ struct State {
     /// Indexes dropped from the empty shadow, added back after the copy.
     #[serde(default)]
     deferred: Vec<indexes::Deferred>,
+    /// Recorded before the shadow is made: a table of its name is zerodown's only then
+    /// (or when a binary log position was recorded, which came after it).
+    #[serde(default)]
+    shadow_made: bool,
+}
+
+impl State {
+    fn shadow_is_ours(&self) -> bool {
+        self.shadow_made || !self.binlog_file.is_empty()
+    }
 }
 
 /// One table's rebuild.
@@ -98,6 +108,30 @@ fn derived(table: &str, suffix: &str) -> Result<String, DriverError> {
 }
 
 impl Rebuild {
+    /// The rebuild of `step`, its state not read yet.
+    fn for_step(d: &MyDriver, at: &Checkpoint<'_>, step: &Step) -> Result<Rebuild, DriverError> {
+        let table_name = step
+            .table
+            .clone()
+            .ok_or_else(|| refuse("online rebuild step without a table".into()))?;
+        let (db, table) = split_name(&table_name);
+        Ok(Rebuild {
+            opts: d.opts.clone(),
+            db: db.map_or_else(|| d.database.clone(), str::to_owned),
+            table: table.to_owned(),
+            shadow: derived(table, "new")?,
+            old: derived(table, "old")?,
+            key: Vec::new(),
+            columns: Vec::new(),
+            check_parts: Vec::new(),
+            upsert: false,
+            integer_key: false,
+            state_db: d.database.clone(),
+            migration: at.migration.to_owned(),
+            step: at.step as u64,
+        })
+    }
+
     /// `N` new sessions of the rebuild's own (copy streams, checksum readers, locks).
     async fn sessions<const N: usize>(&self) -> Result<[Conn; N], DriverError> {
         let mut all = Vec::with_capacity(N);
@@ -138,6 +172,19 @@ impl Rebuild {
         self.qualified(&self.old)
     }
 
+    /// The comment of this step's cut-over sentry: a table of the old table's name is a
+    /// sentry to drop only with this comment (its shape alone could be a user's table).
+    /// Letters, digits, `-` and `_` only: it goes into a plain string literal (a table
+    /// COMMENT takes no expression).
+    fn sentry_comment(&self) -> String {
+        let id: String = self
+            .migration
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .collect();
+        format!("zerodown sentry of {id} step {}", self.step)
+    }
+
     fn checkpoint_sql(&self) -> String {
         "UPDATE `_zerodown`.steps SET rows_done = rows_done + ?, data = COALESCE(JSON_MERGE_PATCH(data, ?), data)
           WHERE db = ? AND migration_id = ? AND step_no = ?"
@@ -172,6 +219,26 @@ fn refuse(message: String) -> DriverError {
     DriverError::permanent(message)
 }
 
+/// Undoes the online rebuild of `step` before its swap: drops the shadow table only when
+/// its recorded state says zerodown made it (a table of that name may be the user's).
+pub async fn undo(d: &mut MyDriver, at: &Checkpoint<'_>, step: &Step) -> Result<(), DriverError> {
+    let rb = Rebuild::for_step(d, at, step)?;
+    let c = d.conn().await?;
+    let state = load_state(c, &rb).await?;
+    if state.swapped {
+        return Err(refuse(format!(
+            "the online rebuild of {} already swapped its tables: it cannot be undone",
+            rb.table
+        )));
+    }
+    if state.shadow_is_ours() {
+        c.query_drop(format!("DROP TABLE IF EXISTS {}", rb.shadow_sql()))
+            .await
+            .map_err(|e| classify(&e))?;
+    }
+    Ok(())
+}
+
 /// Runs (or resumes) the online rebuild of `step` (its ALTER TABLE applied to a shadow).
 pub async fn run(
     d: &mut MyDriver,
@@ -179,39 +246,15 @@ pub async fn run(
     step: &Step,
     events: &mut dyn EventSink,
 ) -> Result<Rebuilt, DriverError> {
-    let table_name = step
-        .table
-        .clone()
-        .ok_or_else(|| refuse("online rebuild step without a table".into()))?;
-    let (db, table) = split_name(&table_name);
-    let db = match db {
-        Some(db) => db.to_owned(),
-        None => d.database.clone(),
-    };
     let alter = step
         .statements
         .first()
         .cloned()
         .ok_or_else(|| refuse("online rebuild step without its ALTER TABLE".into()))?;
-    let opts = d.opts.clone();
+    let table_name = step.table.clone().unwrap_or_default();
     let lock_secs = step.lock_timeout_ms.div_ceil(1000).max(1);
-    let state_db = d.database.clone();
+    let mut rb = Rebuild::for_step(d, at, step)?;
     let c = d.conn().await?;
-    let mut rb = Rebuild {
-        opts,
-        db: db.clone(),
-        table: table.to_owned(),
-        shadow: derived(table, "new")?,
-        old: derived(table, "old")?,
-        key: Vec::new(),
-        columns: Vec::new(),
-        check_parts: Vec::new(),
-        upsert: false,
-        integer_key: false,
-        state_db,
-        migration: at.migration.to_owned(),
-        step: at.step as u64,
-    };
     let mut state = load_state(c, &rb).await?;
     if state.swapped || swapped_already(c, &rb, &state).await? {
         return Ok(Rebuilt {
@@ -235,6 +278,16 @@ pub async fn run(
         });
     }
     if purged || state.binlog_file.is_empty() || !exists(c, &rb.db, &rb.shadow).await? {
+        if !state.shadow_is_ours() {
+            if exists(c, &rb.db, &rb.shadow).await? {
+                return Err(refuse(format!(
+                    "{} exists and zerodown did not make it: the online rebuild needs that name for its shadow table; rename or drop it first; nothing was changed",
+                    rb.shadow
+                )));
+            }
+            state.shadow_made = true;
+            save(c, &rb, &state, false).await?;
+        }
         let (file, pos) = binlog::current_position(c).await?;
         c.query_drop(format!("DROP TABLE IF EXISTS {}", rb.shadow_sql()))
             .await
@@ -259,6 +312,7 @@ pub async fn run(
             binlog_file: file,
             binlog_pos: pos,
             deferred: rb.defer_indexes(c).await?,
+            shadow_made: true,
             ..State::default()
         };
         save(c, &rb, &state, true).await?;
