@@ -12,6 +12,7 @@ use crate::catalog::estimated_rows;
 use crate::driver::{
     columns_sql, in_transaction, key_compare as compare, schema_and_table, table_sql, MyDriver,
 };
+use crate::key_values;
 use crate::state::STATE_DB;
 
 /// The key to walk: the spec's, or the primary key.
@@ -87,16 +88,17 @@ pub async fn batch(
 ) -> Result<BatchOutcome, DriverError> {
     let table = table_sql(&spec.table);
     let cols = &key.columns;
-    let keys_text = cols
-        .iter()
-        .map(|c| format!("CAST({} AS CHAR)", mysql_ident(c)))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut range = Vec::new();
     let mut params: Vec<mysql_async::Value> = Vec::new();
     if let Some(after) = after {
         range.push(compare(cols, ">"));
-        params.extend(after.iter().map(|v| v.clone().into()));
+        for v in after {
+            params.push(key_values::decode(v).ok_or_else(|| {
+                DriverError::permanent(format!(
+                    "the backfill's checkpoint holds a damaged key ({v}): abort the migration and apply it again"
+                ))
+            })?);
+        }
     }
     let where_after = if range.is_empty() {
         String::new()
@@ -107,7 +109,8 @@ pub async fn batch(
     let keys: Vec<mysql_async::Row> = d
         .with_conn(
             format!(
-                "{tag}SELECT {keys_text} FROM {table} {where_after} ORDER BY {} LIMIT {limit}",
+                "{tag}SELECT {} FROM {table} {where_after} ORDER BY {} LIMIT {limit}",
+                columns_sql(cols),
                 columns_sql(cols)
             ),
             async |c, sql| c.exec(sql, params.clone()).await,
@@ -116,15 +119,13 @@ pub async fn batch(
     let Some(last) = keys.last() else {
         return Ok(BatchOutcome::default());
     };
-    let last_key: Vec<String> = (0..cols.len())
-        .map(|i| {
-            last.get::<Option<String>, _>(i)
-                .flatten()
-                .unwrap_or_default()
-        })
+    // The last key in its own types: bound as they are, kept as typed text.
+    let last_values: Vec<mysql_async::Value> = (0..cols.len())
+        .map(|i| last.as_ref(i).cloned().unwrap_or(mysql_async::Value::NULL))
         .collect();
+    let last_key: Vec<String> = last_values.iter().map(key_values::encode).collect();
     range.push(compare(cols, "<="));
-    params.extend(last_key.iter().map(|v| v.clone().into()));
+    params.extend(last_values);
     if let Some(f) = &spec.filter {
         range.push(format!("({f})"));
     }
