@@ -69,7 +69,9 @@ impl DriverError {
 /// A session that blocks a step: named before every retry and when the budget is spent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Blocker {
-    pub pid: i32,
+    /// The server's id of the session: a PostgreSQL pid, a MySQL connection id (up to
+    /// 2^64; clamped to i32, one named another session).
+    pub pid: u64,
     pub state: String,
     /// Seconds since its transaction began, when it has one.
     pub transaction_seconds: Option<f64>,
@@ -153,7 +155,7 @@ pub trait Database: Send {
     /// Sessions holding locks that a step on `table` waits for.
     async fn blockers(&mut self, table: &str) -> Result<Vec<Blocker>, DriverError>;
     /// Ends a session (the idle-in-transaction kill policy).
-    async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError>;
+    async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError>;
     /// Drops `index` if a failed concurrent build left it invalid.
     async fn drop_invalid_index(
         &mut self,

@@ -105,13 +105,13 @@ pub enum Event {
     },
     /// A statement left running on the server by a run that died was ended.
     OrphanEnded {
-        pid: i32,
+        pid: u64,
         query: String,
     },
     /// A blocker was terminated under the idle-in-transaction kill policy.
     BlockerTerminated {
         step: usize,
-        pid: i32,
+        pid: u64,
     },
     /// An invalid index left by a failed concurrent build was dropped before retrying.
     InvalidIndexDropped {

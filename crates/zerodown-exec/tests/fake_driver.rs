@@ -27,7 +27,7 @@ struct Fake {
     fail_batch: Option<u32>,
     batches: u32,
     invalid_indexes: Vec<String>,
-    terminated: Vec<i32>,
+    terminated: Vec<u64>,
     blockers: Vec<Blocker>,
 }
 
@@ -60,7 +60,7 @@ impl Database for Fake {
     async fn blockers(&mut self, _table: &str) -> Result<Vec<Blocker>, DriverError> {
         Ok(self.blockers.clone())
     }
-    async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError> {
+    async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError> {
         self.terminated.push(pid);
         self.blockers.retain(|b| b.pid != pid);
         Ok(true)
@@ -246,7 +246,7 @@ async fn start(db: &mut Fake, p: &Plan) -> MigrationState {
     db.state.clone().expect("state")
 }
 
-fn blocker(pid: i32, state: &str) -> Blocker {
+fn blocker(pid: u64, state: &str) -> Blocker {
     Blocker {
         pid,
         state: state.into(),

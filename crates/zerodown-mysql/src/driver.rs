@@ -229,7 +229,7 @@ impl Database for MyDriver {
             .into_iter()
             .filter(|h| !own.contains(&h.id))
             .map(|h| Blocker {
-                pid: i32::try_from(h.id).unwrap_or(i32::MAX),
+                pid: h.id,
                 // The kill policy ends only sessions known to hold the lock while idle in
                 // a transaction: without the server's lock list, an open transaction
                 // elsewhere is only a possible holder, named but never ended.
@@ -247,7 +247,7 @@ impl Database for MyDriver {
             .collect())
     }
 
-    async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError> {
+    async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError> {
         match self.exec(format!("KILL CONNECTION {pid}")).await {
             Ok(()) => Ok(true),
             // ER_NO_SUCH_THREAD: it ended meanwhile.
@@ -303,7 +303,7 @@ impl Database for MyDriver {
 
     async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
         let tag = self.tag();
-        let rows: Vec<(u64, String)> = self
+        let rows: Vec<(u64, Vec<u8>)> = self
             .with_conn(tag, async |c, tag| {
                 c.exec(
                     "SELECT ID, INFO FROM information_schema.PROCESSLIST
@@ -316,15 +316,12 @@ impl Database for MyDriver {
         let own: Vec<u64> = self.lock.iter().map(Conn::id).map(u64::from).collect();
         let mut ended = Vec::new();
         for (id, info) in rows.into_iter().filter(|(id, _)| !own.contains(id)) {
-            if self
-                .terminate(i32::try_from(id).unwrap_or(i32::MAX))
-                .await?
-            {
+            if self.terminate(id).await? {
                 ended.push(Blocker {
-                    pid: i32::try_from(id).unwrap_or(i32::MAX),
+                    pid: id,
                     state: "active".into(),
                     transaction_seconds: None,
-                    query: info,
+                    query: crate::mdl::lossy(&info),
                 });
             }
         }

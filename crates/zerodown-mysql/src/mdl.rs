@@ -24,8 +24,14 @@ pub struct Holder {
     pub query: Option<String>,
 }
 
-/// id, user, command, transaction seconds, statement.
-type HolderRow = (u64, String, String, Option<i64>, Option<String>);
+/// id, user, command, transaction seconds, statement: text read as bytes, as a
+/// statement's text need not be UTF-8 (read as String, such bytes panic the read).
+type HolderRow = (u64, Vec<u8>, Vec<u8>, Option<i64>, Option<Vec<u8>>);
+
+/// Bytes the server sent as text, shown as UTF-8 (bytes that are not: U+FFFD).
+pub(crate) fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
 
 /// Other sessions with an open InnoDB transaction, oldest first.
 pub async fn possible_holders(conn: &mut mysql_async::Conn) -> Result<Vec<Holder>, MyError> {
@@ -96,10 +102,10 @@ pub async fn holders_of(
 fn holder((id, user, command, secs, query): HolderRow) -> Holder {
     Holder {
         id,
-        user,
-        command,
+        user: lossy(&user),
+        command: lossy(&command),
         transaction_seconds: secs.unwrap_or(0).max(0).unsigned_abs(),
-        query,
+        query: query.as_deref().map(lossy),
     }
 }
 
@@ -125,9 +131,10 @@ pub async fn processlist(conn: &mut mysql_async::Conn) -> Result<Vec<Session>, m
         .iter()
         .filter_map(|r| {
             let text = |i: usize| {
-                r.get_opt::<Option<String>, _>(i)
+                r.get_opt::<Option<Vec<u8>>, _>(i)
                     .and_then(Result::ok)
                     .flatten()
+                    .map(|b| lossy(&b))
             };
             Some(Session {
                 id: r.get_opt::<u64, _>(0)?.ok()?,

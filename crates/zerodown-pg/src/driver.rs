@@ -34,6 +34,11 @@ fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
     })
 }
 
+/// A PostgreSQL pid (int4, positive) as the executor's session id.
+fn pid_of(pid: i32) -> u64 {
+    u64::try_from(pid).unwrap_or_default()
+}
+
 /// A `schema.table` display name as SQL (`"schema"."table"`).
 pub(crate) fn table_sql(display: &str) -> String {
     match display.split_once('.') {
@@ -117,7 +122,7 @@ impl Database for PgDriver {
                     .any(|m| m.conflicts_with(LockMode::AccessExclusive))
             })
             .map(|r| Blocker {
-                pid: r.get(0),
+                pid: pid_of(r.get(0)),
                 state: r.get(1),
                 transaction_seconds: r.get(2),
                 query: r.get(3),
@@ -125,7 +130,11 @@ impl Database for PgDriver {
             .collect())
     }
 
-    async fn terminate(&mut self, pid: i32) -> Result<bool, DriverError> {
+    async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError> {
+        // PostgreSQL pids are positive int4: anything else names no session.
+        let Ok(pid) = i32::try_from(pid) else {
+            return Ok(false);
+        };
         let r = self
             .client()
             .await?
@@ -346,7 +355,7 @@ impl PgDriver {
             .map_err(|e| self.lost(&e))?
             .iter()
             .map(|r| Blocker {
-                pid: r.get(0),
+                pid: pid_of(r.get(0)),
                 state: r.get(1),
                 transaction_seconds: r.get(2),
                 query: r.get(3),
@@ -356,7 +365,10 @@ impl PgDriver {
             self.terminate(o.pid).await?;
         }
         // Wait until they are gone: their locks go with them.
-        let pids: Vec<i32> = orphans.iter().map(|o| o.pid).collect();
+        let pids: Vec<i32> = orphans
+            .iter()
+            .filter_map(|o| i32::try_from(o.pid).ok())
+            .collect();
         for _ in 0..100 {
             let left: i64 = self
                 .client()

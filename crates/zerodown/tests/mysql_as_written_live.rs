@@ -180,3 +180,48 @@ async fn a_backfill_by_a_binary_key_updates_every_row() {
     ran.expect("apply");
     assert_eq!(left, Some(0), "rows the backfill never reached");
 }
+
+/// A session whose statement text is not UTF-8 (a client in another character set, a
+/// binary literal): planning reads it among the open transactions, and must not panic
+/// on it. (MariaDB 10.11 shows such bytes in PROCESSLIST.INFO as `?`; the reads take
+/// bytes and convert them lossily whatever the server sends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_running_non_utf8_text_is_read_without_panic() {
+    let db = MyTestDatabase::create("nonutf8").await;
+    let mut c = db.connect().await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1);")
+        .await
+        .expect("schema");
+    let mut holder = db.connect().await;
+    holder
+        .query_drop("SET NAMES binary; BEGIN; SELECT * FROM t;")
+        .await
+        .expect("open transaction");
+    let mut sql = b"SELECT SLEEP(3), '".to_vec();
+    sql.extend_from_slice(&[0xff, 0xfe, 0xc3]);
+    sql.extend_from_slice(b"'");
+    let running = tokio::spawn(async move {
+        let r = holder.query_drop(sql.as_slice()).await;
+        (holder, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let planned = zerodown::plan(PlanRequest {
+        sources: from_text(
+            "m.sql",
+            "ALTER TABLE t ADD COLUMN c INT;",
+            FileTransaction::Auto,
+        ),
+        database_url: Some(db.url()),
+        ..Default::default()
+    })
+    .await;
+    let (holder, _) = running.await.expect("join");
+    drop((c, holder));
+    db.drop().await;
+    let planned = planned.expect("planned");
+    assert!(
+        planned.text().contains("ADD COLUMN c"),
+        "{}",
+        planned.text()
+    );
+}
