@@ -19,7 +19,7 @@ use super::alter_extra::{self, ExtraOp};
 use super::tokens::{locate, solid_text, Located};
 use super::written;
 use crate::pg::ir::Span;
-use crate::sql::source::Diagnostic;
+use crate::sql::source::{Diagnostic, Locator};
 
 /// One operation of an `ALTER TABLE`: what it is, and the user's text of it (what is
 /// sent).
@@ -92,20 +92,21 @@ pub struct MyStatement {
 
 /// Parses a migration file's text. `file` is the name used in spans.
 pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>) {
+    let mut at = Locator::new(text);
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
     let tokens = match locate(text) {
         Ok(t) => t,
         Err(e) => {
             diagnostics.push(Diagnostic {
-                span: span_at(file, text, e.offset, text.len()),
+                span: span_at(file, &mut at, e.offset, text.len()),
                 message: e.message,
             });
             return (statements, diagnostics);
         }
     };
     for piece in tokens.split(|t| t.token == Token::SemiColon) {
-        if let Some(d) = executable_comment(file, text, piece) {
+        if let Some(d) = executable_comment(file, &mut at, piece) {
             diagnostics.push(d);
         }
         let Some(sql) = solid_text(text, piece) else {
@@ -116,7 +117,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
             .find(|t| t.is_solid())
             .map_or(0, |t| t.at.start);
         let (sql, end) = (sql.to_owned(), start + sql.len());
-        let span = span_at(file, text, start, end);
+        let span = span_at(file, &mut at, start, end);
         if first_word(piece).as_deref() == Some("DELIMITER") {
             diagnostics.push(Diagnostic {
                 span,
@@ -137,13 +138,13 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
 
 /// `/*! ... */` is run by MySQL and MariaDB as SQL, `/*M! ... */` by MariaDB: refuse them
 /// rather than read them as comments.
-fn executable_comment(file: &str, text: &str, piece: &[Located]) -> Option<Diagnostic> {
+fn executable_comment(file: &str, at: &mut Locator, piece: &[Located]) -> Option<Diagnostic> {
     let t = piece.iter().find(|t| {
         matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c))
             if c.starts_with('!') || c.starts_with("M!"))
     })?;
     Some(Diagnostic {
-        span: span_at(file, text, t.at.start, t.at.start),
+        span: span_at(file, at, t.at.start, t.at.start),
         message: "a `/*! ... */` or `/*M! ... */` comment is executed by the server as SQL: \
                   write the statement plainly so zerodown can check it"
             .into(),
@@ -158,8 +159,8 @@ fn first_word(piece: &[Located]) -> Option<String> {
     })
 }
 
-fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
-    let (line, column) = crate::sql::source::line_col(text, start);
+fn span_at(file: &str, at: &mut Locator, start: usize, end: usize) -> Span {
+    let (line, column) = at.line_col(start);
     Span {
         file: file.to_owned(),
         line,

@@ -61,6 +61,47 @@ pub fn first_token_offset(s: &str) -> Option<usize> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
+/// Line and column of offsets that mostly come in order (statement after statement):
+/// each walks on from the last one, so a file costs one pass, not one per statement.
+pub struct Locator<'t> {
+    text: &'t str,
+    at: usize,
+    line: u32,
+    column: u32,
+}
+
+impl<'t> Locator<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Locator {
+            text,
+            at: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    pub fn line_col(&mut self, offset: usize) -> (u32, u32) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        if offset < self.at {
+            *self = Locator::new(self.text);
+        }
+        for c in self.text[self.at..offset].chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.at = offset;
+        (self.line, self.column)
+    }
+}
+
 pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -83,5 +124,15 @@ mod tests {
         assert_eq!(first_token_offset("\n-- only a comment\n"), None);
         assert_eq!(line_col("ab\ncd\nef", 4), (2, 2));
         assert_eq!(line_col("é\nx", 3), (2, 1));
+        let mut at = Locator::new("ab\ncé\nef");
+        for (offset, want) in [
+            (4, (2, 2)),
+            (7, (3, 1)),
+            (0, (1, 1)),
+            (6, (2, 3)),
+            (99, (3, 3)),
+        ] {
+            assert_eq!(at.line_col(offset), want, "{offset}");
+        }
     }
 }

@@ -158,7 +158,7 @@ impl Effect {
             if l.held_from_earlier_statement {
                 continue;
             }
-            let Some(t) = cat.tables.values().find(|t| t.name.to_string() == l.table) else {
+            let Some(t) = cat.table_shown_as(&l.table) else {
                 continue;
             };
             for b in cat.conflicting_holders(&t.name, l.lock) {

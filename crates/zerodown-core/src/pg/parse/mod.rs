@@ -19,7 +19,7 @@ use do_block::plain_do_body;
 
 use crate::migrations::SourceFile;
 use crate::pg::ir::*;
-use crate::sql::source::{first_token_offset, line_col, Diagnostic};
+use crate::sql::source::{first_token_offset, Diagnostic, Locator};
 
 /// A migration file after parsing.
 #[derive(Debug, Clone)]
@@ -31,13 +31,14 @@ pub struct ParsedFile {
 /// Parses a migration file's text. `file` is the name used in spans.
 /// Returns every statement it could read and a diagnostic for every one it could not.
 pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
+    let mut at = Locator::new(text);
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
     let pieces = match pieces(text) {
         Ok(p) => p,
         Err(e) => {
             diagnostics.push(Diagnostic {
-                span: span_at(file, text, 0, text.len()),
+                span: span_at(file, &mut at, 0, text.len()),
                 message: clean_error(&e),
             });
             return (statements, diagnostics);
@@ -51,7 +52,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
         let start = base + skip;
         let end = base + piece.len();
         let sql = text[start..end].trim_end().to_owned();
-        let span = span_at(file, text, start, end);
+        let span = span_at(file, &mut at, start, end);
         match pg_query::parse(&sql, 0) {
             Ok(tree) => {
                 for raw in &tree.protobuf.stmts {
@@ -81,7 +82,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
                 let message = clean_error(&e);
                 let offset = error_offset(&sql, &message);
                 diagnostics.push(Diagnostic {
-                    span: span_at(file, text, start + offset, end),
+                    span: span_at(file, &mut at, start + offset, end),
                     message,
                 });
             }
@@ -130,8 +131,8 @@ fn between(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
     }
 }
 
-fn span_at(file: &str, text: &str, start: usize, end: usize) -> Span {
-    let (line, column) = line_col(text, start);
+fn span_at(file: &str, at: &mut Locator, start: usize, end: usize) -> Span {
+    let (line, column) = at.line_col(start);
     Span {
         file: file.to_owned(),
         line,

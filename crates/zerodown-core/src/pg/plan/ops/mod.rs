@@ -117,13 +117,7 @@ impl<'a> Ctx<'a> {
     pub fn as_written(&mut self, stmt: &Statement, phase: Phase, description: &str) {
         let (lock, table, rewrites, scans, all_new) = as_written_effect(stmt, self.cat, self.p);
         let transactional = !is_non_transactional(&stmt.op, self.p);
-        let t = table.and_then(|name| {
-            self.cat
-                .tables
-                .values()
-                .find(|t| t.name.to_string() == name)
-                .cloned()
-        });
+        let t = table.and_then(|name| self.cat.table_shown_as(&name).cloned());
         let step = self.step(
             phase,
             StepKind::AsWritten,
