@@ -259,7 +259,10 @@ pub fn apply(cat: &mut Catalog, op: &DdlOp) {
         }
         DdlOp::DropIndex { names, .. } => {
             for n in names {
-                for t in cat.tables.values_mut() {
+                // Only the table that has it (names are unique in a schema): going
+                // through every table's indexes made a long file quadratic.
+                let owner = cat.table_of_index(n).map(|t| t.name.resolved());
+                if let Some(t) = owner.and_then(|o| cat.tables.get_mut(&o)) {
                     t.indexes.retain(|i| i.name != n.name);
                 }
             }
