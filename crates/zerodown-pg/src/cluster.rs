@@ -244,12 +244,7 @@ impl Drop for Cluster {
 /// roles and places they name need not exist there. Only reads `source`.
 pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
     let bindir = bindir()?;
-    let (source_url, password) = crate::url::split_password(source);
-    let mut dump = Command::new(bindir.join("pg_dump"));
-    if let Some(p) = password {
-        dump.env("PGPASSWORD", p);
-    }
-    let dump = dump
+    let dump = libpq_command(bindir.join("pg_dump"), source)?
         .args([
             "--schema-only",
             "--no-owner",
@@ -257,8 +252,6 @@ pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
             "--no-tablespaces",
             "--no-publications",
             "--no-subscriptions",
-            "-d",
-            &source_url,
         ])
         .output()?;
     if !dump.status.success() {
@@ -270,13 +263,8 @@ pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
                 .to_owned(),
         });
     }
-    let (target_url, password) = crate::url::split_password(target);
-    let mut psql = Command::new(bindir.join("psql"));
-    if let Some(p) = password {
-        psql.env("PGPASSWORD", p);
-    }
-    let mut psql = psql
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target_url])
+    let mut psql = libpq_command(bindir.join("psql"), target)?
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -292,6 +280,24 @@ pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
         });
     }
     Ok(())
+}
+
+/// `program` (pg_dump, psql) connecting to `conn` through libpq's environment variables
+/// alone: no part of the connection string, password included, is on its command line.
+fn libpq_command(program: PathBuf, conn: &str) -> Result<Command, ClusterError> {
+    let env = crate::url::libpq_env(conn).map_err(|detail| ClusterError::Command {
+        what: format!("connecting to {}", zerodown_exec::redact(conn)),
+        detail,
+    })?;
+    let mut cmd = Command::new(program);
+    // Only what the connection string says: no PG* of zerodown's own environment mixes in.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PG") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env);
+    Ok(cmd)
 }
 
 /// The folder of initdb, pg_ctl and postgres: `pg_config --bindir` when it holds them,
@@ -356,4 +362,26 @@ fn free_port() -> Result<u16, ClusterError> {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ps` shows every process's command line to every user: no secret may be there.
+    #[test]
+    fn child_processes_get_the_connection_in_their_environment_only() {
+        let conn = "host=db user=app password = 'sec ret' dbname=prod";
+        let cmd = libpq_command(PathBuf::from("pg_dump"), conn).expect("command");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.iter().all(|a| !a.contains("sec")), "{args:?}");
+        let password = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "PGPASSWORD")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()));
+        assert_eq!(password.as_deref(), Some("sec ret"));
+    }
 }
