@@ -299,3 +299,62 @@ async fn idle_in_transaction_blockers_are_ended_only_when_asked() {
     );
     assert!(!holder_alive, "the idle blocker's session was ended");
 }
+
+/// The kill policy ends only the sessions that block the step's own lock: a session idle
+/// in a transaction whose lock does not conflict with it is left alone (before, every
+/// idle holder of any lock stronger than ACCESS SHARE on the table was ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kill_policy_ends_only_sessions_that_block_the_steps_lock() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "killonly").await;
+    small_table(&tdb, 1_000).await;
+    tdb.connect()
+        .await
+        .batch_execute("ALTER TABLE t ADD CONSTRAINT t_qty_pos CHECK (qty > 0) NOT VALID")
+        .await
+        .expect("constraint");
+    // ROW EXCLUSIVE: no conflict with VALIDATE's SHARE UPDATE EXCLUSIVE.
+    let writer = tdb.connect().await;
+    writer
+        .batch_execute("BEGIN; UPDATE t SET qty = qty WHERE id = 1;")
+        .await
+        .expect("writer");
+    // SHARE UPDATE EXCLUSIVE (ANALYZE in a transaction): VALIDATE waits for it.
+    let analyzer = tdb.connect().await;
+    analyzer
+        .batch_execute("BEGIN; ANALYZE t;")
+        .await
+        .expect("analyzer");
+    let m = migration("ALTER TABLE t VALIDATE CONSTRAINT t_qty_pos;");
+    let (path, url) = (m.path().to_str().expect("utf8").to_owned(), tdb.url());
+    let out = tokio::task::spawn_blocking(move || {
+        zerodown()
+            .args(["apply", &path, "--database-url", &url, "--yes"])
+            .args([
+                "--kill-blockers",
+                "idle-in-transaction",
+                "--retry-budget-secs",
+                "20",
+            ])
+            // VALIDATE blocks no traffic while it waits: its lock wait is long unless told.
+            .args(["--nonblocking-lock-timeout-ms", "300"])
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    let writer_alive = writer.query_one("SELECT 1", &[]).await.is_ok();
+    let analyzer_alive = analyzer.query_one("SELECT 1", &[]).await.is_ok();
+    drop((writer, analyzer));
+    tdb.drop(&admin).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !analyzer_alive,
+        "the session blocking VALIDATE was ended: {err}"
+    );
+    assert!(
+        writer_alive,
+        "the session that did not block VALIDATE was kept: {err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The I/O seam: what the executor needs from a database, engine-neutral.
 
 use std::time::Duration;
+use zerodown_core::lock::LockMode;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -76,6 +77,9 @@ pub struct Blocker {
     /// Seconds since its transaction began, when it has one.
     pub transaction_seconds: Option<f64>,
     pub query: String,
+    /// Seconds since it went idle, when it is idle and the server says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<f64>,
 }
 
 impl Blocker {
@@ -153,7 +157,8 @@ pub trait Database: Send {
     /// Runs a query returning one boolean (done-checks).
     async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError>;
     /// Sessions holding locks that a step on `table` waits for.
-    async fn blockers(&mut self, table: &str) -> Result<Vec<Blocker>, DriverError>;
+    /// Sessions holding a lock on `table` that conflicts with `lock`, the step's own.
+    async fn blockers(&mut self, table: &str, lock: LockMode) -> Result<Vec<Blocker>, DriverError>;
     /// Ends a session (the idle-in-transaction kill policy).
     async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError>;
     /// Drops `index` if a failed concurrent build left it invalid.

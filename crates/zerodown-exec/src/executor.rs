@@ -14,6 +14,10 @@ use crate::backoff::Backoff;
 use crate::driver::*;
 use crate::events::{ms, Event, EventSink, RetryReason};
 
+/// How long a blocker must have been idle in its transaction before the kill policy
+/// ends it.
+const MIN_IDLE_SECS: f64 = 1.0;
+
 /// Executor settings (the plan's steps carry their own timeouts and retry policies).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -380,14 +384,21 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             .map_err(ExecError::State)
     }
 
-    /// Before a retry: name the blockers, and end idle-in-transaction ones if allowed.
+    /// Before a retry: name the blockers of the step's lock, and end idle-in-transaction
+    /// ones if allowed.
     pub(crate) async fn handle_blockers(&mut self, n: usize, step: &Step) -> Vec<Blocker> {
         let Some(table) = &step.table else {
             return Vec::new();
         };
-        let blockers = self.db.blockers(table).await.unwrap_or_default();
+        let lock = step.lock.unwrap_or(LockMode::AccessExclusive);
+        let blockers = self.db.blockers(table, lock).await.unwrap_or_default();
         if self.opts.kill_idle_blockers {
-            for b in blockers.iter().filter(|b| b.idle_in_transaction()) {
+            // A session idle for a moment is likely an application between two
+            // statements of its transaction: it is named, and ended only once it stays.
+            let ended = |b: &&Blocker| {
+                b.idle_in_transaction() && b.idle_seconds.is_none_or(|s| s >= MIN_IDLE_SECS)
+            };
+            for b in blockers.iter().filter(ended) {
                 if self.db.terminate(b.pid).await.unwrap_or(false) {
                     self.sink.emit(&Event::BlockerTerminated {
                         step: n,

@@ -57,7 +57,11 @@ impl Database for Fake {
     async fn query_bool(&mut self, sql: &str) -> Result<bool, DriverError> {
         Ok(*self.done_checks.get(sql).unwrap_or(&false))
     }
-    async fn blockers(&mut self, _table: &str) -> Result<Vec<Blocker>, DriverError> {
+    async fn blockers(
+        &mut self,
+        _table: &str,
+        _lock: zerodown_core::lock::LockMode,
+    ) -> Result<Vec<Blocker>, DriverError> {
         Ok(self.blockers.clone())
     }
     async fn terminate(&mut self, pid: u64) -> Result<bool, DriverError> {
@@ -252,6 +256,7 @@ fn blocker(pid: u64, state: &str) -> Blocker {
         state: state.into(),
         transaction_seconds: Some(42.0),
         query: "SELECT * FROM t".into(),
+        idle_seconds: None,
     }
 }
 

@@ -209,7 +209,11 @@ impl Database for MyDriver {
         Ok(v.flatten().is_some_and(|v| v != 0))
     }
 
-    async fn blockers(&mut self, table: &str) -> Result<Vec<Blocker>, DriverError> {
+    async fn blockers(
+        &mut self,
+        table: &str,
+        _lock: zerodown_core::lock::LockMode,
+    ) -> Result<Vec<Blocker>, DriverError> {
         let (db, name) = split_name(table);
         let c = self.conn().await?;
         let known = crate::mdl::holders_of(c, db, name)
@@ -243,6 +247,7 @@ impl Database for MyDriver {
                 },
                 transaction_seconds: Some(h.transaction_seconds as f64),
                 query: h.query.unwrap_or_default(),
+                idle_seconds: None,
             })
             .collect())
     }
@@ -322,6 +327,7 @@ impl Database for MyDriver {
                     state: "active".into(),
                     transaction_seconds: None,
                     query: crate::mdl::lossy(&info),
+                    idle_seconds: None,
                 });
             }
         }

@@ -99,14 +99,15 @@ impl Database for PgDriver {
         r.map(|row| row.get(0)).map_err(|e| self.lost(&e))
     }
 
-    async fn blockers(&mut self, table: &str) -> Result<Vec<Blocker>, DriverError> {
+    async fn blockers(&mut self, table: &str, lock: LockMode) -> Result<Vec<Blocker>, DriverError> {
         let sql = format!(
             "SELECT a.pid, COALESCE(a.state, ''), EXTRACT(EPOCH FROM now() - a.xact_start)::float8,
-                    COALESCE(a.query, ''), array_agg(l.mode ORDER BY l.mode)
+                    COALESCE(a.query, ''), array_agg(l.mode ORDER BY l.mode),
+                    EXTRACT(EPOCH FROM now() - a.state_change)::float8
                FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
               WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass({})
                 AND a.pid <> pg_backend_pid()
-              GROUP BY 1, 2, 3, 4",
+              GROUP BY 1, 2, 3, 4, 6",
             literal(&table_sql(table))
         );
         let rows = self.client().await?.query(&sql, &[]).await;
@@ -114,18 +115,25 @@ impl Database for PgDriver {
         Ok(rows
             .into_iter()
             .filter(|r| {
-                // Any granted mode stronger than ACCESS SHARE conflicts with some DDL; an
-                // ACCESS SHARE holder blocks ACCESS EXCLUSIVE. Both matter to a waiting step.
+                // Only holders of a mode that conflicts with the step's own lock make it
+                // wait: the kill policy must not end the others.
                 r.get::<_, Vec<String>>(4)
                     .iter()
                     .filter_map(|m| LockMode::from_pg_locks_name(m))
-                    .any(|m| m.conflicts_with(LockMode::AccessExclusive))
+                    .any(|m| m.conflicts_with(lock))
             })
-            .map(|r| Blocker {
-                pid: pid_of(r.get(0)),
-                state: r.get(1),
-                transaction_seconds: r.get(2),
-                query: r.get(3),
+            .map(|r| {
+                let state: String = r.get(1);
+                Blocker {
+                    pid: pid_of(r.get(0)),
+                    idle_seconds: state
+                        .starts_with("idle")
+                        .then(|| r.get::<_, Option<f64>>(5))
+                        .flatten(),
+                    state,
+                    transaction_seconds: r.get(2),
+                    query: r.get(3),
+                }
             })
             .collect())
     }
@@ -359,6 +367,7 @@ impl PgDriver {
                 state: r.get(1),
                 transaction_seconds: r.get(2),
                 query: r.get(3),
+                idle_seconds: None,
             })
             .collect();
         for o in &orphans {
