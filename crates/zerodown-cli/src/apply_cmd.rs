@@ -82,15 +82,16 @@ impl RunArgs {
     }
 }
 
-/// First Ctrl-C: stop cleanly at the next batch or step (resumable). Second: quit now,
-/// which is as safe as a crash (the state is always resumable) but leaves it `running`.
+/// First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly at the next batch or step
+/// (resumable). Second: quit now, which is as safe as a crash (the state is always
+/// resumable) but leaves it `running`.
 async fn stop_on_ctrl_c(interrupt: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_err() {
+    if !crate::signals::stop_requested().await {
         return;
     }
     interrupt.store(true, Ordering::Relaxed);
     eprintln!("zerodown: stopping after the current batch or step (Ctrl-C again to quit at once)");
-    if tokio::signal::ctrl_c().await.is_ok() {
+    if crate::signals::stop_requested().await {
         eprintln!("zerodown: quitting; zerodown resume continues");
         std::process::exit(i32::from(exit::STOPPED));
     }

@@ -9,6 +9,7 @@ mod input;
 mod plan_cmd;
 mod progress;
 mod rehearse_cmd;
+mod signals;
 
 use std::process::ExitCode;
 

@@ -165,7 +165,7 @@ fn run(cfg: &Config, traffic: &Traffic) -> Result<u8, Failure> {
     let interrupt = cfg.interrupt.clone();
     let result = runtime()?.block_on(async {
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if crate::signals::stop_requested().await {
                 interrupt.store(true, Ordering::Relaxed);
                 eprintln!("zerodown: stopping the rehearsal and removing its server");
             }

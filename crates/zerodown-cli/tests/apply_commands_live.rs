@@ -181,8 +181,20 @@ async fn abort_stops_a_running_migration_then_undoes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ctrl_c_stops_cleanly_and_resume_finishes() {
+    stops_cleanly_on("-INT").await;
+}
+
+/// SIGTERM (systemd, Kubernetes, `kill`) and SIGHUP (the terminal closed) stop a run as
+/// Ctrl-C does: cleanly, resumable. Before, they killed it mid-batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_and_sighup_stop_cleanly_as_ctrl_c_does() {
+    stops_cleanly_on("-TERM").await;
+    stops_cleanly_on("-HUP").await;
+}
+
+async fn stops_cleanly_on(sig: &str) {
     let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "sigint").await;
+    let tdb = TestDatabase::create(&admin, "signal").await;
     let db = tdb.connect().await;
     db.batch_execute(
         "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100000) g; ANALYZE;",
@@ -212,9 +224,9 @@ async fn ctrl_c_stops_cleanly_and_resume_finishes() {
         }
     }
     let signal = std::process::Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
+        .args([sig, &run.id().to_string()])
         .status()
-        .expect("kill -INT");
+        .expect("kill");
     let out = tokio::task::spawn_blocking(move || run.wait_with_output())
         .await
         .expect("join")
@@ -248,7 +260,7 @@ async fn ctrl_c_stops_cleanly_and_resume_finishes() {
 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(signal.success());
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(out.status.code(), Some(5), "{sig}: {err}");
     assert!(
         err.contains("stopping after the current batch or step"),
         "{err}"
