@@ -18,7 +18,9 @@ pub enum ClusterError {
     Io(#[from] std::io::Error),
 }
 
-/// A running throwaway cluster.
+/// A running throwaway cluster. Logins over TCP need its generated password (it holds a
+/// copy of a real schema); the server's own tools use its Unix socket, in a folder only
+/// the cluster's user can enter.
 #[derive(Debug)]
 pub struct Cluster {
     root: tempfile::TempDir,
@@ -26,6 +28,26 @@ pub struct Cluster {
     pub port: u16,
     /// Run the server's tools as this user (they refuse to run as root).
     run_as: Option<String>,
+    password: Secret,
+}
+
+/// A password that `Debug` does not print.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    /// 32 hex digits from the kernel's random source.
+    fn generate() -> Result<Secret, ClusterError> {
+        let mut bytes = [0u8; 16];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+        Ok(Secret(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
 }
 
 impl Cluster {
@@ -44,23 +66,33 @@ impl Cluster {
             bindir,
             port: free_port()?,
             run_as,
+            password: Secret::generate()?,
         };
         cluster.own(cluster.root.path())?;
         let data = cluster.data();
-        cluster.tool(
+        let pwfile = cluster.root.path().join("pwfile");
+        std::fs::write(&pwfile, &cluster.password.0)?;
+        cluster.own(&pwfile)?;
+        let initdb = cluster.tool(
             "initdb",
             &[
                 "-D",
                 path_str(&data),
                 "-U",
                 "postgres",
-                "-A",
+                "--auth-local",
                 "trust",
+                "--auth-host",
+                "scram-sha-256",
+                "--pwfile",
+                path_str(&pwfile),
                 "-E",
                 "UTF8",
                 "--no-sync",
             ],
-        )?;
+        );
+        std::fs::remove_file(&pwfile)?;
+        initdb?;
         cluster.configure(settings)?;
         cluster.pg_ctl_start()?;
         Ok(cluster)
@@ -77,14 +109,18 @@ impl Cluster {
             bindir: self.bindir.clone(),
             port: free_port()?,
             run_as: self.run_as.clone(),
+            // The copy keeps the primary's roles and their passwords.
+            password: self.password.clone(),
         };
         standby.own(standby.root.path())?;
         let port = self.port.to_string();
         standby.tool(
             "pg_basebackup",
             &[
+                // The primary's socket: local logins need no password, and the standby
+                // streams through it too.
                 "-h",
-                "127.0.0.1",
+                path_str(self.root.path()),
                 "-p",
                 &port,
                 "-U",
@@ -110,9 +146,12 @@ impl Cluster {
         self.root.path()
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/DB`.
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB` (print it redacted).
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{db}",
+            self.password.0, self.port
+        )
     }
 
     /// Adds settings to postgresql.conf (later lines win) and reloads the server.

@@ -120,3 +120,31 @@ async fn the_schema_of_a_source_database_is_recreated_without_rows() {
     assert_eq!(got, want, "same columns, defaults, constraints and indexes");
     assert_eq!(rows, 0, "no rows are copied");
 }
+
+/// A throwaway cluster holds a copy of a real schema: any local user could log in to it
+/// as its superuser over TCP without a password (trust). Now TCP logins need the
+/// cluster's generated password, which only its URL carries.
+#[tokio::test]
+async fn a_throwaway_cluster_refuses_logins_without_its_password() {
+    let cluster = Cluster::start(&[]).expect("start");
+    let with = zerodown_pg::connect(&cluster.url("postgres")).await;
+    let without = zerodown_pg::connect(&format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        cluster.port
+    ))
+    .await;
+    let shown = format!("{cluster:?}");
+    let password = url::Url::parse(&cluster.url("postgres"))
+        .expect("url")
+        .password()
+        .map(str::to_owned)
+        .expect("a password in the URL");
+    drop(cluster);
+    assert!(with.is_ok(), "its URL logs in: {:?}", with.err());
+    assert!(without.is_err(), "no password, no login");
+    assert!(password.len() >= 32, "a long random password");
+    assert!(
+        !shown.contains(&password),
+        "the password is not printed: {shown}"
+    );
+}
