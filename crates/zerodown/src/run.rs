@@ -236,6 +236,29 @@ async fn execute(
     execute_on(&mut db, which, opts, sink, notify).await
 }
 
+/// For a migration recorded as completed: a step whose done-check now fails, if any (the
+/// record is then not to be believed: on MariaDB the state is server-wide, and outlives
+/// a database dropped and made again). Only the last step on each table is checked, and
+/// only when it has a check: an earlier step's result may be undone by a later one (a
+/// temporary constraint dropped, a column renamed).
+async fn result_missing<D: RunDriver>(db: &mut D, id: &str) -> Result<Option<String>, Error> {
+    let (_, plan) = find_on(db, Some(id), false).await?;
+    let steps: Vec<_> = plan.steps().collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, step) in steps.iter().enumerate().rev() {
+        let Some(table) = &step.table else { continue };
+        if !seen.insert(table.clone()) {
+            continue;
+        }
+        if let Some(check) = &step.done_check {
+            if !db.query_bool(check).await.map_err(Error::database)? {
+                return Ok(Some(format!("step {}, {}", n + 1, step.description)));
+            }
+        }
+    }
+    Ok(None)
+}
+
 async fn execute_on<D: RunDriver>(
     db: &mut D,
     which: Which<'_>,
@@ -264,6 +287,11 @@ async fn execute_on<D: RunDriver>(
             )))
         }
         (Some(st), _) if st.status == MigrationStatus::Completed => {
+            if let Some(missing) = result_missing(db, id).await? {
+                return Err(Error::Input(format!(
+                    "migration {id} is recorded as applied, but the database does not show its result ({missing}): was it reset or restored since? Nothing was run; to apply the file again, remove the migration's record from zerodown's state (zerodown status lists it)"
+                )));
+            }
             notify.notice(&format!(
                 "migration {id} is already applied (zerodown status shows it)"
             ));

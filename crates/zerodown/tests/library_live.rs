@@ -406,3 +406,63 @@ async fn apply_again_after_a_stop_runs_the_stored_plan() {
     drop(db);
     tdb.drop(&admin).await;
 }
+
+/// MariaDB keeps zerodown's state server-wide (`_zerodown`, by database name): after the
+/// database is dropped and made again (a staging reset, a restore), the record of a
+/// completed migration no longer matches it. Applying the file again must not say
+/// "already applied" while nothing of it is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_record_the_database_no_longer_shows_is_not_believed() {
+    let tdb = MyTestDatabase::create("reset").await;
+    let schema = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20));
+                  INSERT INTO t SELECT seq, 'n' FROM seq_1_to_100;";
+    let mut c = tdb.connect().await;
+    c.query_drop(schema).await.expect("setup");
+    let url = tdb.url();
+    let sql = "ALTER TABLE t ADD COLUMN note VARCHAR(40);";
+    let planned = zerodown::plan(request(&url, sql)).await.expect("plan");
+    let first = zerodown::apply(
+        &planned,
+        &RunOptions::default(),
+        &mut Collect::default(),
+        &mut |_: &str| {},
+    )
+    .await
+    .expect("apply");
+    assert!(matches!(first, RunEnd::Done(_)), "{first:?}");
+    // The database made again, as it was before the migration; zerodown's state stays.
+    drop(c);
+    let mut admin = zerodown_testkit::my_admin().await;
+    admin
+        .query_drop(format!(
+            "DROP DATABASE `{0}`; CREATE DATABASE `{0}`; USE `{0}`; {schema}",
+            tdb.name
+        ))
+        .await
+        .expect("reset");
+    drop(admin);
+    let planned = zerodown::plan(request(&url, sql))
+        .await
+        .expect("plan again");
+    let again = zerodown::apply(
+        &planned,
+        &RunOptions::default(),
+        &mut Collect::default(),
+        &mut |_: &str| {},
+    )
+    .await;
+    let mut c = tdb.connect().await;
+    let column: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'")
+        .await
+        .expect("column");
+    drop(c);
+    tdb.drop().await;
+    match again {
+        Err(Error::Input(message)) => {
+            assert!(message.contains("does not show"), "{message}");
+            assert_eq!(column, Some(0));
+        }
+        other => panic!("believed the record: {other:?}; column present: {column:?}"),
+    }
+}
