@@ -39,11 +39,11 @@ fn pid_of(pid: i32) -> u64 {
     u64::try_from(pid).unwrap_or_default()
 }
 
-/// A `schema.table` display name as SQL (`"schema"."table"`).
+/// A `schema.table` display name (as `QualName` shows it) as SQL (`"schema"."table"`).
 pub(crate) fn table_sql(display: &str) -> String {
-    match display.split_once('.') {
-        Some((s, t)) => format!("{}.{}", ident(s), ident(t)),
-        None => ident(display),
+    match zerodown_core::sql::name::split_shown(display) {
+        (Some(s), t) => format!("{}.{}", ident(&s), ident(&t)),
+        (None, t) => ident(&t),
     }
 }
 

@@ -466,3 +466,51 @@ async fn a_completed_record_the_database_no_longer_shows_is_not_believed() {
         other => panic!("believed the record: {other:?}; column present: {column:?}"),
     }
 }
+
+/// Names with a dot, a quote or a capital in them keep pointing at their own table: a
+/// schema `a.b` with a table `c` was sent as `"a"."b.c"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_dots_and_quotes_reach_their_own_table() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "names").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        r#"CREATE SCHEMA "a.b";
+           CREATE TABLE "a.b"."c" (id bigint PRIMARY KEY, v int);
+           INSERT INTO "a.b"."c" SELECT g, g FROM generate_series(1, 3000) g;
+           CREATE TABLE "we""ird.T" (id bigint PRIMARY KEY, v int);
+           INSERT INTO "we""ird.T" SELECT g, g FROM generate_series(1, 3000) g;
+           ANALYZE;"#,
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let sql = r#"ALTER TABLE "a.b".c ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);
+                 ALTER TABLE "we""ird.T" ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);"#;
+    let result = async {
+        let planned = zerodown::plan(request(&url, sql)).await?;
+        zerodown::apply(
+            &planned,
+            &RunOptions::default(),
+            &mut Collect::default(),
+            &mut |_: &str| {},
+        )
+        .await
+    }
+    .await;
+    let filled: Vec<i64> = {
+        let mut out = Vec::new();
+        for t in [r#""a.b"."c""#, r#""we""ird.T""#] {
+            out.push(
+                db.query_one(&format!("SELECT count(d) FROM {t}"), &[])
+                    .await
+                    .map_or(-1, |r| r.get(0)),
+            );
+        }
+        out
+    };
+    drop(db);
+    tdb.drop(&admin).await;
+    result.expect("planned and applied");
+    assert_eq!(filled, [3000, 3000]);
+}

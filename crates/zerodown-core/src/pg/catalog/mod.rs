@@ -253,22 +253,9 @@ impl Catalog {
         self.tables.get(&name.resolved())
     }
 
-    /// The table whose display name (`schema.table`, as in a lock's `table`) is `shown`:
-    /// looked up by key, and only for a name with a `.` of its own by going through all.
+    /// The table whose display name (`schema.table`, as in a lock's `table`) is `shown`.
     pub fn table_shown_as(&self, shown: &str) -> Option<&Table> {
-        let key = match shown.split_once('.') {
-            Some((schema, name)) => QualName {
-                schema: Some(schema.to_owned()),
-                name: name.to_owned(),
-            },
-            None => QualName {
-                schema: None,
-                name: shown.to_owned(),
-            },
-        };
-        self.table(&key)
-            .filter(|t| t.name.to_string() == shown)
-            .or_else(|| self.tables.values().find(|t| t.name.to_string() == shown))
+        self.table(&QualName::parse_shown(shown))
     }
 
     pub fn table_mut(&mut self, name: &QualName) -> Option<&mut Table> {

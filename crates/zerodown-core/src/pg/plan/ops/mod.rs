@@ -478,8 +478,5 @@ pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
 
 /// Quotes a `schema.table` display name back into SQL.
 pub(crate) fn qualified_text(name: &str) -> String {
-    match name.split_once('.') {
-        Some((s, t)) => qual(&QualName::new(Some(s), t)),
-        None => qual(&QualName::new(None, name)),
-    }
+    qual(&QualName::parse_shown(name))
 }
