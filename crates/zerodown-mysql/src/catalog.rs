@@ -28,12 +28,10 @@ pub(crate) async fn estimated_rows(
     Ok(rows.flatten())
 }
 
-/// `db.t` -> (Some(db), t); `t` -> (None, t).
-pub fn split_name(name: &str) -> (Option<&str>, &str) {
-    match name.split_once('.') {
-        Some((db, t)) => (Some(db), t),
-        None => (None, name),
-    }
+/// `db.t` -> (Some(db), t); `t` -> (None, t); parts with dots are quoted as
+/// [`zerodown_core::sql::name::split_shown`] reads them.
+pub fn split_name(name: &str) -> (Option<String>, String) {
+    zerodown_core::sql::name::split_shown(name)
 }
 
 /// The `sql_mode` flag, if any, under which the server tokenizes differently from
@@ -82,6 +80,7 @@ pub async fn introspect(
         .collect();
     for name in tables {
         let (db, table) = split_name(name);
+        let (db, table) = (db.as_deref(), table.as_str());
         let size: Option<SizeRow> = conn
             .exec_first(
                 "SELECT TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, ROW_FORMAT

@@ -216,7 +216,7 @@ impl Database for MyDriver {
     ) -> Result<Vec<Blocker>, DriverError> {
         let (db, name) = split_name(table);
         let c = self.conn().await?;
-        let known = crate::mdl::holders_of(c, db, name)
+        let known = crate::mdl::holders_of(c, db.as_deref(), &name)
             .await
             .map_err(|e| DriverError::permanent(e.to_string()))?;
         let (holders, sure) = match known {
@@ -342,8 +342,7 @@ pub(crate) fn table_sql(name: &str) -> String {
 
 /// The schema condition for information_schema queries on `name`.
 pub(crate) fn schema_and_table(name: &str) -> (Option<String>, String) {
-    let (db, t) = split_name(name);
-    (db.map(str::to_owned), t.to_owned())
+    split_name(name)
 }
 
 /// Runs `work` in one transaction on `c`, after `isolation` (a `SET TRANSACTION …`

@@ -225,3 +225,47 @@ async fn a_session_running_non_utf8_text_is_read_without_panic() {
         planned.text()
     );
 }
+
+/// A table whose name holds a dot or a backquote is its own table, not `db`.`table`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_dots_and_backquotes_reach_their_own_table() {
+    let db = MyTestDatabase::create("dotnames").await;
+    let mut c = db.connect().await;
+    c.query_drop(
+        "CREATE TABLE `a.b` (id INT NOT NULL PRIMARY KEY, v INT);
+         INSERT INTO `a.b` SELECT seq, NULL FROM seq_1_to_3000;
+         CREATE TABLE `we``ird` (id INT NOT NULL PRIMARY KEY, v INT);
+         INSERT INTO `we``ird` SELECT seq, NULL FROM seq_1_to_3000;
+         ANALYZE TABLE `a.b`, `we``ird`;",
+    )
+    .await
+    .expect("schema");
+    let sql =
+        "ALTER TABLE `a.b` ADD COLUMN c INT;\nUPDATE `a.b` SET v = 1;\nUPDATE `we``ird` SET v = 2;";
+    let result = async {
+        let planned = zerodown::plan(PlanRequest {
+            sources: from_text("m.sql", sql, FileTransaction::Auto),
+            database_url: Some(db.url()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        zerodown::apply(
+            &planned,
+            &RunOptions::default(),
+            &mut Collect::default(),
+            &mut |_: &str| {},
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    let done: Option<(u64, u64)> = c
+        .query_first("SELECT (SELECT COUNT(*) FROM `a.b` WHERE v = 1), (SELECT COUNT(*) FROM `we``ird` WHERE v = 2)")
+        .await
+        .expect("counts");
+    drop(c);
+    db.drop().await;
+    result.expect("planned and applied");
+    assert_eq!(done, Some((3000, 3000)));
+}

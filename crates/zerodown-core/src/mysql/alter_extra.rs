@@ -151,7 +151,11 @@ pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
         return Err("ALTER TABLE with an empty operation (a stray comma, or nothing to do)".into());
     }
     Ok((
-        table.join("."),
+        table
+            .iter()
+            .map(|p| crate::sql::name::shown_part(p).into_owned())
+            .collect::<Vec<_>>()
+            .join("."),
         pieces.into_iter().map(str::to_owned).collect(),
     ))
 }

@@ -175,7 +175,7 @@ pub fn table_name(name: &ObjectName) -> String {
     name.0
         .iter()
         .map(|p| match p.as_ident() {
-            Some(i) => i.value.clone(),
+            Some(i) => crate::sql::name::shown_part(&i.value).into_owned(),
             None => p.to_string(),
         })
         .collect::<Vec<_>>()

@@ -253,10 +253,9 @@ impl Builder<'_> {
                 step.statements = vec![alter];
                 step.rewrites_table = true;
                 // Until its cut-over the table is untouched: abort drops the shadow.
-                let shadow = match table.rsplit_once('.') {
-                    Some((db, t)) => format!("{db}.{t}_zdnew"),
-                    None => format!("{table}_zdnew"),
-                };
+                let (db, t) = crate::sql::name::split_shown(table);
+                let shadow = crate::sql::name::QualName::new(db.as_deref(), &format!("{t}_zdnew"))
+                    .to_string();
                 step.undo = vec![format!("DROP TABLE IF EXISTS {}", mysql_table(&shadow))];
                 step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
                 continue;

@@ -25,12 +25,13 @@ pub fn mysql_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// A MySQL/MariaDB `db.table` (or `table`) name, each part backquoted.
+/// A MySQL/MariaDB `db.table` (or `table`) name as zerodown shows it
+/// ([`crate::sql::name::split_shown`]), each part backquoted.
 pub fn mysql_table(name: &str) -> String {
-    name.split('.')
-        .map(mysql_ident)
-        .collect::<Vec<_>>()
-        .join(".")
+    match crate::sql::name::split_shown(name) {
+        (Some(db), t) => format!("{}.{}", mysql_ident(&db), mysql_ident(&t)),
+        (None, t) => mysql_ident(&t),
+    }
 }
 
 /// A MySQL/MariaDB string value as a hex literal converted to utf8mb4: its meaning does

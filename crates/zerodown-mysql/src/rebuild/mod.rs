@@ -31,7 +31,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 use zerodown_core::plan::Step;
-use zerodown_core::sql::quote::mysql_table;
+use zerodown_core::sql::quote::{mysql_ident, mysql_table};
 use zerodown_exec::{Checkpoint, DriverError, ErrorClass, Event, EventSink, RebuildPhase, Rebuilt};
 
 use crate::catalog::split_name;
@@ -117,10 +117,10 @@ impl Rebuild {
         let (db, table) = split_name(&table_name);
         Ok(Rebuild {
             opts: d.opts.clone(),
-            db: db.map_or_else(|| d.database.clone(), str::to_owned),
-            table: table.to_owned(),
-            shadow: derived(table, "new")?,
-            old: derived(table, "old")?,
+            db: db.unwrap_or_else(|| d.database.clone()),
+            shadow: derived(&table, "new")?,
+            old: derived(&table, "old")?,
+            table,
             key: Vec::new(),
             columns: Vec::new(),
             check_parts: Vec::new(),
@@ -160,7 +160,7 @@ impl Rebuild {
     }
 
     fn qualified(&self, name: &str) -> String {
-        mysql_table(&format!("{}.{name}", self.db))
+        format!("{}.{}", mysql_ident(&self.db), mysql_ident(name))
     }
     fn source_sql(&self) -> String {
         self.qualified(&self.table)
