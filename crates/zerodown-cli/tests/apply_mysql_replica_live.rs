@@ -29,8 +29,9 @@ async fn replicate(replica: &mut mysql_async::Conn, primary: &Server, file: &str
     replica
         .query_drop(format!(
             "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root',
-             MASTER_PASSWORD='', MASTER_LOG_FILE='{file}', MASTER_LOG_POS=4, MASTER_DELAY={delay}; START SLAVE;",
-            primary.port
+             MASTER_PASSWORD='{}', MASTER_LOG_FILE='{file}', MASTER_LOG_POS=4, MASTER_DELAY={delay}; START SLAVE;",
+            primary.port,
+            primary.password()
         ))
         .await
         .expect("replicate");

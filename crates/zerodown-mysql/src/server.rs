@@ -17,12 +17,30 @@ pub enum ServerError {
     NotReady(String),
 }
 
-/// A running throwaway MariaDB (root without password on 127.0.0.1).
-#[derive(Debug)]
+/// A running throwaway MariaDB on 127.0.0.1. It holds a copy of a real schema: root logs
+/// in with a password generated at its start, carried by [`Server::url`] only.
 pub struct Server {
     root: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
+    /// None until set, right after the first start.
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("root", &self.root.path())
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 32 hex digits from the kernel's random source.
+fn generate_password() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -71,9 +89,63 @@ impl Server {
             port: free_port()?,
             root,
             child: None,
+            password: None,
         };
         server.launch(extra)?;
+        server.set_root_password()?;
         Ok(server)
+    }
+
+    /// Gives root (over TCP and the socket) a generated password. The statement goes in
+    /// on the client's stdin and the password in its environment: never on a command line.
+    fn set_root_password(&mut self) -> Result<(), ServerError> {
+        let password = generate_password()?;
+        // Not in the binary log: a replica reading it from the start would take the
+        // primary's password for its own root.
+        let sql: String = std::iter::once("SET sql_log_bin = 0;\n".to_owned())
+            .chain(["localhost", "127.0.0.1", "::1"].iter().map(|host| {
+                format!("ALTER USER IF EXISTS 'root'@'{host}' IDENTIFIED BY '{password}';\n")
+            }))
+            .collect();
+        let mut client = self
+            .client()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = client.stdin.take() {
+            std::io::Write::write_all(&mut stdin, sql.as_bytes())?;
+        }
+        let out = client.wait_with_output()?;
+        if !out.status.success() {
+            return Err(ServerError::Command {
+                what: "setting root's password".into(),
+                detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        self.password = Some(password);
+        Ok(())
+    }
+
+    /// The mariadb client on this server's TCP port as root (with the password, once
+    /// set, in its environment).
+    fn client(&self) -> Command {
+        let mut cmd = Command::new("mariadb");
+        cmd.args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{}", self.port),
+            "-uroot",
+        ]);
+        if let Some(p) = &self.password {
+            cmd.env("MYSQL_PWD", p);
+        }
+        cmd
+    }
+
+    /// Root's password (for a replica's CHANGE MASTER TO).
+    pub fn password(&self) -> &str {
+        self.password.as_deref().unwrap_or_default()
     }
 
     fn launch(&mut self, extra: &[&str]) -> Result<(), ServerError> {
@@ -109,16 +181,9 @@ impl Server {
             // Over TCP, and the server that answers must be this one (its socket is
             // ours): two servers started at once could be handed the same free port.
             let socket = self.root.path().join("mariadb.sock");
-            let ok = Command::new("mariadb")
-                .args([
-                    "--no-defaults",
-                    "-h127.0.0.1",
-                    &format!("-P{}", self.port),
-                    "-uroot",
-                    "-N",
-                    "-e",
-                    "SELECT @@socket",
-                ])
+            let ok = self
+                .client()
+                .args(["-N", "-e", "SELECT @@socket"])
                 .stderr(Stdio::null())
                 .output()
                 .is_ok_and(|o| {
@@ -148,9 +213,13 @@ impl Server {
         log.lines().rev().take(10).collect::<Vec<_>>().join("\n")
     }
 
-    /// `mysql://root@127.0.0.1:<port>/<db>`.
+    /// `mysql://root:<password>@127.0.0.1:<port>/<db>` (print it redacted).
     pub fn url(&self, db: &str) -> String {
-        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "mysql://root:{}@127.0.0.1:{}/{db}",
+            self.password(),
+            self.port
+        )
     }
 
     /// Kills the server like a crash (SIGKILL) and starts it again on the same data.

@@ -30,3 +30,20 @@ async fn starts_with_a_row_binlog_and_restarts_after_a_crash() {
     drop(c);
     drop(server);
 }
+
+/// A throwaway server holds a copy of a real schema: root logins over TCP need its
+/// generated password (before, any local user got in as root without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_needs_the_servers_password() {
+    let server = Server::start(&[]).expect("throwaway MariaDB");
+    let with = mysql_async::Conn::from_url(server.url("mysql")).await;
+    let without =
+        mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{}/mysql", server.port)).await;
+    let shown = format!("{server:?}");
+    let password = server.password().to_owned();
+    drop(server);
+    assert!(with.is_ok(), "its URL logs in: {:?}", with.err());
+    assert!(without.is_err(), "no password, no login");
+    assert!(password.len() >= 32);
+    assert!(!shown.contains(&password), "Debug does not print it");
+}

@@ -56,7 +56,7 @@ impl MyHost {
                     .await
                     .map_err(RehearseError::setup)?
                     .map_err(RehearseError::setup)?;
-                let base = format!("mysql://root@127.0.0.1:{}", s.port);
+                let base = s.url("").trim_end_matches('/').to_owned();
                 let mut admin = connect(&format!("{base}/mysql")).await?;
                 // Our own server: metadata_lock_info shows which metadata lock the
                 // migration holds (MariaDB ships the plugin; without it, waits only).
