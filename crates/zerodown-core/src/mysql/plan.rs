@@ -302,7 +302,11 @@ impl Builder<'_> {
             step.done_check = checks.map(|c| format!("SELECT {}", c.join(" AND ")));
             let undo: Option<Vec<String>> = members.iter().map(|&i| undo_op(&ops[i])).collect();
             match undo {
-                Some(parts) if group != Group::Rebuild && group != Group::InPlace => {
+                // In place, a drop rebuilds the table: not an undo to run on a busy one;
+                // on an empty table it is instant work.
+                Some(parts)
+                    if t.is_empty() || (group != Group::Rebuild && group != Group::InPlace) =>
+                {
                     // Dropping what was added: instant where the server can, else in place.
                     let drops: Vec<Action> = parts
                         .iter()
