@@ -228,8 +228,43 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
                 steps[*n].description
             )));
     }
+    let mut undone = 0;
     for n in started.iter().rev() {
         let step = steps[*n];
+        let stopped_midway = state
+            .steps
+            .get(*n)
+            .is_some_and(|s| s.status != StepStatus::Done);
+        if stopped_midway
+            && !matches!(step.kind, StepKind::OnlineRebuild | StepKind::Backfill)
+            && !step.undo.is_empty()
+        {
+            // A statement stopped while it waited for its lock did nothing: its own check
+            // says whether its result is there before anything is taken back.
+            if let Some(check) = &step.done_check {
+                if !db.query_bool(check).await.map_err(Error::database)? {
+                    notify.notice(&format!(
+                        "step {} ({}) did not complete: nothing of it to undo",
+                        n + 1,
+                        step.description
+                    ));
+                    db.set_step(&id, *n, StepStatus::Undone, &StepUpdate::default())
+                        .await
+                        .map_err(Error::database)?;
+                    continue;
+                }
+            }
+        }
+        if step.undo.is_empty() && !step.reversible {
+            // Said, not hidden: the step stays done, and is not counted as undone.
+            notify.notice(&format!(
+                "step {} ({}) has no undo: what it did stays",
+                n + 1,
+                step.description
+            ));
+            continue;
+        }
+        undone += 1;
         if !step.undo.is_empty() {
             notify.notice(&format!("undoing step {}: {}", n + 1, step.description));
             if step.kind == StepKind::OnlineRebuild {
@@ -251,10 +286,7 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
     db.set_status(&id, MigrationStatus::Aborted, None)
         .await
         .map_err(Error::database)?;
-    Ok(Aborted::Undone {
-        id,
-        steps: started.len(),
-    })
+    Ok(Aborted::Undone { id, steps: undone })
 }
 
 /// Runs the undo a step recorded, retrying its lock as the step itself would.

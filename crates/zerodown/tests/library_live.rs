@@ -514,3 +514,37 @@ async fn names_with_dots_and_quotes_reach_their_own_table() {
     result.expect("planned and applied");
     assert_eq!(filled, [3000, 3000]);
 }
+
+/// On an empty MariaDB table the ALTER steps run in place (nothing to copy); abort must
+/// still take back the column zerodown added, and must not call a step undone when it
+/// is not (before: "1 step undone", and the column stayed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_an_empty_mariadb_table_removes_the_added_column() {
+    let tdb = MyTestDatabase::create("emptyabort").await;
+    let mut c = tdb.connect().await;
+    c.query_drop("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(20));")
+        .await
+        .expect("setup");
+    let url = tdb.url();
+    let planned = zerodown::plan(request(
+        &url,
+        "ALTER TABLE t ADD COLUMN note VARCHAR(40);\nALTER TABLE t ADD INDEX k_name (name);",
+    ))
+    .await
+    .expect("plan");
+    let opts = RunOptions::default();
+    let mut sink = StopAfterFirstStep(opts.interrupt.clone());
+    let _ = zerodown::apply(&planned, &opts, &mut sink, &mut |_: &str| {}).await;
+    let column = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'";
+    let added: Option<u64> = c.query_first(column).await.expect("column");
+    let aborted = control::abort(&url, None, &mut |_: &str| {}).await;
+    let left: Option<u64> = c.query_first(column).await.expect("column");
+    drop(c);
+    tdb.drop().await;
+    assert_eq!(added, Some(1), "the first step ran");
+    assert!(
+        matches!(aborted, Ok(Aborted::Undone { steps: 1, .. })),
+        "{aborted:?}"
+    );
+    assert_eq!(left, Some(0), "the column zerodown added is gone");
+}
