@@ -1,6 +1,8 @@
 //! The library's front door against the real servers: plan, apply, status, resume and
 //! abort called from Rust as an embedding program calls them, no CLI in between.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -11,15 +13,8 @@ use zerodown::exec::{Event, EventSink};
 use zerodown::input::{from_text, FileTransaction};
 use zerodown::{Error, PlanRequest, RunEnd, RunOptions};
 
+use common::{plan_and_apply, request};
 use zerodown_testkit::{connect, MyTestDatabase, TestDatabase};
-
-fn request(url: &str, sql: &str) -> PlanRequest {
-    PlanRequest {
-        sources: from_text("m.sql", sql, FileTransaction::Auto),
-        database_url: Some(url.to_owned()),
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_migration_planned_applied_and_recorded_through_the_library() {
@@ -420,15 +415,7 @@ async fn a_completed_record_the_database_no_longer_shows_is_not_believed() {
     c.query_drop(schema).await.expect("setup");
     let url = tdb.url();
     let sql = "ALTER TABLE t ADD COLUMN note VARCHAR(40);";
-    let planned = zerodown::plan(request(&url, sql)).await.expect("plan");
-    let first = zerodown::apply(
-        &planned,
-        &RunOptions::default(),
-        &mut Collect::default(),
-        &mut |_: &str| {},
-    )
-    .await
-    .expect("apply");
+    let first = plan_and_apply(&url, sql).await.expect("apply");
     assert!(matches!(first, RunEnd::Done(_)), "{first:?}");
     // The database made again, as it was before the migration; zerodown's state stays.
     drop(c);
@@ -441,16 +428,7 @@ async fn a_completed_record_the_database_no_longer_shows_is_not_believed() {
         .await
         .expect("reset");
     drop(admin);
-    let planned = zerodown::plan(request(&url, sql))
-        .await
-        .expect("plan again");
-    let again = zerodown::apply(
-        &planned,
-        &RunOptions::default(),
-        &mut Collect::default(),
-        &mut |_: &str| {},
-    )
-    .await;
+    let again = plan_and_apply(&url, sql).await;
     let mut c = tdb.connect().await;
     let column: Option<u64> = c
         .query_first("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND COLUMN_NAME = 'note'")
@@ -487,17 +465,7 @@ async fn names_with_dots_and_quotes_reach_their_own_table() {
     let url = tdb.url();
     let sql = r#"ALTER TABLE "a.b".c ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);
                  ALTER TABLE "we""ird.T" ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);"#;
-    let result = async {
-        let planned = zerodown::plan(request(&url, sql)).await?;
-        zerodown::apply(
-            &planned,
-            &RunOptions::default(),
-            &mut Collect::default(),
-            &mut |_: &str| {},
-        )
-        .await
-    }
-    .await;
+    let result = plan_and_apply(&url, sql).await;
     let filled: Vec<i64> = {
         let mut out = Vec::new();
         for t in [r#""a.b"."c""#, r#""we""ird.T""#] {

@@ -7,10 +7,12 @@
 //! the plan's ALTER text to its shadow: the shared server has no binary log for it, so
 //! the planner's own tests show that text is the user's.)
 
+mod common;
+
+use common::{plan_and_apply, request};
 use mysql_async::prelude::Queryable;
 use zerodown::exec::events::Collect;
-use zerodown::input::{from_text, FileTransaction};
-use zerodown::{PlanRequest, RunOptions};
+use zerodown::RunOptions;
 use zerodown_testkit::MyTestDatabase;
 
 const SCHEMA: &str =
@@ -46,13 +48,9 @@ async fn zerodown_and_as_written(sql: &str) -> Result<[(String, Option<u64>); 2]
         .await
         .expect("the migration runs as written");
     let result = async {
-        let planned = zerodown::plan(PlanRequest {
-            sources: from_text("m.sql", sql, FileTransaction::Auto),
-            database_url: Some(ours.url()),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("plan: {e}"))?;
+        let planned = zerodown::plan(request(&ours.url(), sql))
+            .await
+            .map_err(|e| format!("plan: {e}"))?;
         let opts = RunOptions::default();
         zerodown::apply(&planned, &opts, &mut Collect::default(), &mut |_: &str| {})
             .await
@@ -117,15 +115,10 @@ async fn a_server_that_reads_quotes_differently_is_refused() {
     )
     .await
     .expect("schema");
-    let refused = zerodown::plan(PlanRequest {
-        sources: from_text(
-            "m.sql",
-            "UPDATE t SET name = 'a\\'; DROP TABLE t2; -- ';",
-            FileTransaction::Auto,
-        ),
-        database_url: Some(server.url("app")),
-        ..Default::default()
-    })
+    let refused = zerodown::plan(request(
+        &server.url("app"),
+        "UPDATE t SET name = 'a\\'; DROP TABLE t2; -- ';",
+    ))
     .await
     .expect_err("refused");
     let tables: Vec<String> = c
@@ -157,20 +150,7 @@ async fn a_backfill_by_a_binary_key_updates_every_row() {
     )
     .await
     .expect("schema");
-    let planned = zerodown::plan(PlanRequest {
-        sources: from_text("m.sql", "UPDATE t SET v = 1;", FileTransaction::Auto),
-        database_url: Some(db.url()),
-        ..Default::default()
-    })
-    .await
-    .expect("plan");
-    let ran = zerodown::apply(
-        &planned,
-        &RunOptions::default(),
-        &mut Collect::default(),
-        &mut |_: &str| {},
-    )
-    .await;
+    let ran = plan_and_apply(&db.url(), "UPDATE t SET v = 1;").await;
     let left: Option<u64> = c
         .query_first("SELECT COUNT(*) FROM t WHERE v IS NULL")
         .await
@@ -205,16 +185,7 @@ async fn a_session_running_non_utf8_text_is_read_without_panic() {
         (holder, r)
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let planned = zerodown::plan(PlanRequest {
-        sources: from_text(
-            "m.sql",
-            "ALTER TABLE t ADD COLUMN c INT;",
-            FileTransaction::Auto,
-        ),
-        database_url: Some(db.url()),
-        ..Default::default()
-    })
-    .await;
+    let planned = zerodown::plan(request(&db.url(), "ALTER TABLE t ADD COLUMN c INT;")).await;
     let (holder, _) = running.await.expect("join");
     drop((c, holder));
     db.drop().await;
@@ -242,24 +213,9 @@ async fn names_with_dots_and_backquotes_reach_their_own_table() {
     .expect("schema");
     let sql =
         "ALTER TABLE `a.b` ADD COLUMN c INT;\nUPDATE `a.b` SET v = 1;\nUPDATE `we``ird` SET v = 2;";
-    let result = async {
-        let planned = zerodown::plan(PlanRequest {
-            sources: from_text("m.sql", sql, FileTransaction::Auto),
-            database_url: Some(db.url()),
-            ..Default::default()
-        })
+    let result = plan_and_apply(&db.url(), sql)
         .await
-        .map_err(|e| e.to_string())?;
-        zerodown::apply(
-            &planned,
-            &RunOptions::default(),
-            &mut Collect::default(),
-            &mut |_: &str| {},
-        )
-        .await
-        .map_err(|e| e.to_string())
-    }
-    .await;
+        .map_err(|e| e.to_string());
     let done: Option<(u64, u64)> = c
         .query_first("SELECT (SELECT COUNT(*) FROM `a.b` WHERE v = 1), (SELECT COUNT(*) FROM `we``ird` WHERE v = 2)")
         .await
