@@ -16,4 +16,4 @@ pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;
 pub use events::{Event, EventSink, RebuildPhase, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};
-pub use redact::redact;
+pub use redact::{generate_password, redact};

@@ -1,5 +1,12 @@
 //! Connection strings as zerodown prints them: never with their password, whatever
-//! the engine.
+//! the engine; and the passwords of the throwaway servers it starts.
+
+/// A password for a throwaway server: 32 hex digits from the kernel's random source.
+pub fn generate_password() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 /// Removes the password from a connection URL (`postgres://`, `mysql://`,
 /// `mariadb://`: in its user part or a `password` query parameter) or from a libpq

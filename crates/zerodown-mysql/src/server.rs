@@ -36,13 +36,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// 32 hex digits from the kernel's random source.
-fn generate_password() -> std::io::Result<String> {
-    let mut bytes = [0u8; 16];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -99,7 +92,7 @@ impl Server {
     /// Gives root (over TCP and the socket) a generated password. The statement goes in
     /// on the client's stdin and the password in its environment: never on a command line.
     fn set_root_password(&mut self) -> Result<(), ServerError> {
-        let password = generate_password()?;
+        let password = zerodown_exec::generate_password()?;
         // Not in the binary log: a replica reading it from the start would take the
         // primary's password for its own root.
         let sql: String = std::iter::once("SET sql_log_bin = 0;\n".to_owned())

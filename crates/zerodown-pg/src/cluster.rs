@@ -41,15 +41,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-impl Secret {
-    /// 32 hex digits from the kernel's random source.
-    fn generate() -> Result<Secret, ClusterError> {
-        let mut bytes = [0u8; 16];
-        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
-        Ok(Secret(bytes.iter().map(|b| format!("{b:02x}")).collect()))
-    }
-}
-
 impl Cluster {
     /// Starts a new cluster (trust auth, superuser `postgres`) with `settings` added to
     /// its postgresql.conf.
@@ -66,7 +57,7 @@ impl Cluster {
             bindir,
             port: free_port()?,
             run_as,
-            password: Secret::generate()?,
+            password: Secret(zerodown_exec::generate_password()?),
         };
         cluster.own(cluster.root.path())?;
         let data = cluster.data();
