@@ -8,7 +8,7 @@ use std::fmt;
 
 use sqlparser::tokenizer::Token;
 
-use super::tokens::{locate, solid_text, Located};
+use super::tokens::{locate, solid, solid_text, Located};
 
 use crate::sql::quote::mysql_ident;
 
@@ -55,12 +55,7 @@ impl fmt::Display for ExtraOp {
 
 /// Words and other tokens of a piece, whitespace and comments left out.
 fn solid_tokens(sql: &str) -> Result<Vec<Token>, String> {
-    Ok(locate(sql)
-        .map_err(|e| e.message)?
-        .into_iter()
-        .filter(Located::is_solid)
-        .map(|t| t.token)
-        .collect())
+    Ok(solid(sql)?.into_iter().map(|t| t.token).collect())
 }
 
 fn upper(t: &Token) -> Option<String> {

@@ -132,6 +132,15 @@ fn line_end(b: &[u8], i: usize) -> usize {
         .map_or(b.len(), |p| i + p)
 }
 
+/// The solid tokens of `sql` (no whitespace, no comments), or the tokenizer's message.
+pub fn solid(sql: &str) -> Result<Vec<Located>, String> {
+    Ok(locate(sql)
+        .map_err(|e| e.message)?
+        .into_iter()
+        .filter(Located::is_solid)
+        .collect())
+}
+
 /// The text from the first to the last solid token of `tokens` (comments and whitespace
 /// around them left out, those between kept), or None when there is no solid token.
 pub fn solid_text<'t>(text: &'t str, tokens: &[Located]) -> Option<&'t str> {

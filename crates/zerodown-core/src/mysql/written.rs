@@ -8,16 +8,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::tokens::{locate, Located};
-
-/// The solid tokens of `sql`, or the tokenizer's message.
-fn solid(sql: &str) -> Result<Vec<Located>, String> {
-    Ok(locate(sql)
-        .map_err(|e| e.message)?
-        .into_iter()
-        .filter(Located::is_solid)
-        .collect())
-}
+use super::tokens::{solid, Located};
 
 /// The text from token `from` to token `to` (inclusive).
 fn cut<'t>(sql: &'t str, tokens: &[Located], from: usize, to: usize) -> &'t str {
