@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use zerodown_core::check;
-use zerodown_core::engine::ServerProfile;
+use zerodown_core::engine::{Engine, ServerProfile};
 use zerodown_core::estimate::CostModel;
 use zerodown_core::migrations::{Layout, SourceFile};
 use zerodown_core::mysql::catalog::MyCatalog;
@@ -44,48 +44,39 @@ fn placed(text: &str, diagnostics: &[Diagnostic]) -> Result<(), String> {
     Ok(())
 }
 
-fn through_pg(text: &str) -> Result<(), String> {
+/// `text` through parse, analyze and plan, then `check`, for `target`: every refusal on
+/// the way must be placed in the file.
+fn through(text: &str, target: &str) -> Result<(), String> {
     let sources = source(text);
-    let (files, diagnostics) = pipeline::parse_sources(&sources);
+    let profile: ServerProfile = target.parse().map_err(|e| format!("{e:?}"))?;
+    let (cost, opts) = (CostModel::default(), PlanOptions::default());
+    let (diagnostics, planned) = if profile.engine == Engine::Postgres {
+        let (files, d) = pipeline::parse_sources(&sources);
+        let planned = d
+            .is_empty()
+            .then(|| pipeline::run(&files, &Catalog::default(), &profile, &cost, &opts));
+        (d, planned.and_then(Result::err))
+    } else {
+        let (statements, d) = pipeline::parse_mysql_sources(&sources);
+        let planned = d.is_empty().then(|| {
+            pipeline::run_mysql(&statements, &MyCatalog::default(), &profile, &cost, &opts)
+        });
+        (d, planned.and_then(Result::err))
+    };
     placed(text, &diagnostics)?;
-    let profile: ServerProfile = "postgres:15".parse().map_err(|e| format!("{e:?}"))?;
-    if diagnostics.is_empty() {
-        if let Err(d) = pipeline::run(
-            &files,
-            &Catalog::default(),
-            &profile,
-            &CostModel::default(),
-            &PlanOptions::default(),
-        ) {
-            placed(text, &d)?;
-        }
-    }
+    placed(text, &planned.unwrap_or_default())?;
     if let Err(d) = check::check(&sources, &profile, &BTreeMap::new(), &|_: &str| true) {
         placed(text, &d)?;
     }
     Ok(())
 }
 
+fn through_pg(text: &str) -> Result<(), String> {
+    through(text, "postgres:15")
+}
+
 fn through_mysql(text: &str) -> Result<(), String> {
-    let sources = source(text);
-    let (statements, diagnostics) = pipeline::parse_mysql_sources(&sources);
-    placed(text, &diagnostics)?;
-    let profile: ServerProfile = "mariadb:10.11".parse().map_err(|e| format!("{e:?}"))?;
-    if diagnostics.is_empty() {
-        if let Err(d) = pipeline::run_mysql(
-            &statements,
-            &MyCatalog::default(),
-            &profile,
-            &CostModel::default(),
-            &PlanOptions::default(),
-        ) {
-            placed(text, &d)?;
-        }
-    }
-    if let Err(d) = check::check(&sources, &profile, &BTreeMap::new(), &|_: &str| true) {
-        placed(text, &d)?;
-    }
-    Ok(())
+    through(text, "mariadb:10.11")
 }
 
 /// The corpus as inputs: the whole file, and each line alone.
