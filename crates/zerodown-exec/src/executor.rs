@@ -154,7 +154,7 @@ impl StepReport {
             step: n,
             description: step.description.clone(),
             lock: step.lock,
-            online: step.online,
+            online: step.online.as_deref().copied(),
             kind: step.kind,
             attempts: 0,
             elapsed_ms: 0,

@@ -220,14 +220,14 @@ fn backfill_step() -> Step {
     let mut s = step(StepKind::Backfill, "backfill", LockMode::RowExclusive);
     s.phase = Phase::Backfill;
     s.done_check = None;
-    s.backfill = Some(BackfillSpec {
+    s.backfill = Some(Box::new(BackfillSpec {
         table: "public.t".into(),
         key: Vec::new(),
         set: Vec::new(),
         filter: None,
         batch_size: 1_000,
         target_batch_ms: 200,
-    });
+    }));
     s
 }
 

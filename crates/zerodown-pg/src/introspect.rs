@@ -379,10 +379,8 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         }
     }
 
-    let mut catalog = Catalog {
-        live: true,
-        ..Catalog::default()
-    };
+    let mut catalog = Catalog::default();
+    catalog.live = true;
     let funcs: Vec<String> = functions.iter().cloned().collect();
     for r in client
         .query(

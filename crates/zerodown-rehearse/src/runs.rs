@@ -294,7 +294,11 @@ impl EventSink for Recorder<'_> {
                 self.spans.push(Span {
                     description: s.map(|s| s.description.clone()).unwrap_or_default(),
                     declared: s.and_then(|s| {
-                        declared(s.lock, s.online, s.kind == StepKind::OnlineRebuild)
+                        declared(
+                            s.lock,
+                            s.online.as_deref().copied(),
+                            s.kind == StepKind::OnlineRebuild,
+                        )
                     }),
                     started: Instant::now(),
                     ended: None,

@@ -177,7 +177,7 @@ impl Builder<'_> {
             format!("backfill {table} ({}) in batches", columns.join(", ")),
             Some(table),
         );
-        step.backfill = Some(BackfillSpec {
+        step.backfill = Some(Box::new(BackfillSpec {
             table: table.to_owned(),
             key: Vec::new(),
             set: set
@@ -190,7 +190,7 @@ impl Builder<'_> {
             filter: filter.map(str::to_owned),
             batch_size,
             target_batch_ms,
-        });
+        }));
     }
 
     fn alter(
@@ -292,10 +292,10 @@ impl Builder<'_> {
             } else {
                 vec![format!("{alter}, {clause}")]
             };
-            step.online = Some(Online {
+            step.online = Some(Box::new(Online {
                 lock: if t.is_empty() { DdlLock::None } else { o.lock },
                 ..o
-            });
+            }));
             step.rewrites_table = o.rebuilds;
             step.scans_table = acts.iter().any(|a| builds_index(*a));
             step.table_is_new = t.is_empty();

@@ -121,7 +121,8 @@ pub struct Step {
     /// None: no statement timeout (non-blocking long work such as VALIDATE).
     pub statement_timeout_ms: Option<u64>,
     pub retry: RetryPolicy,
-    pub backfill: Option<BackfillSpec>,
+    /// Boxed, as `online`: most steps have none, and a long file has many steps.
+    pub backfill: Option<Box<BackfillSpec>>,
     /// SQL that reverses the step (empty: nothing to undo, or not reversible).
     pub undo: Vec<String>,
     /// Whether `abort` may run `undo` (false after data or names are gone).
@@ -137,7 +138,7 @@ pub struct Step {
     /// MySQL/MariaDB: the ALGORITHM and LOCK the step's ALTER TABLE asks for (the server
     /// refuses rather than falls back) and whether it rebuilds the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub online: Option<Online>,
+    pub online: Option<Box<Online>>,
     /// A statement zerodown does not model: lock, rewrite and scan are unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unmodeled: bool,
@@ -202,7 +203,7 @@ impl Step {
     /// Whether the step holds a lock that blocks traffic while it rewrites or scans an
     /// existing table: what a safe plan never does.
     pub fn blocks_traffic_while_working(&self) -> bool {
-        let blocking = match self.online {
+        let blocking = match self.online.as_deref() {
             Some(o) => o.lock != DdlLock::None,
             None => self
                 .lock

@@ -152,7 +152,8 @@ fn step_line(out: &mut String, n: usize, s: &Step) {
     };
     let online = s
         .online
-        .map(|o| online_words(o, "brief exclusive metadata lock, "));
+        .as_deref()
+        .map(|&o| online_words(o, "brief exclusive metadata lock, "));
     let lock = match (s.lock, &online) {
         (Some(l), _) => l.pg_name(),
         (None, _) if s.unmodeled => "locks unknown (not modeled)",

@@ -35,7 +35,8 @@ pub fn analyze(
     cost: &CostModel,
 ) -> Analysis {
     let mut cat = catalog.clone();
-    let mut out = Vec::new();
+    cat.index_owners_from_tables();
+    let mut out = Vec::with_capacity(files.iter().map(|f| f.statements.len()).sum());
     let mut diagnostics = Vec::new();
     for file in files {
         let mut txn = txn::TxnState::new(file.source.implicit_transaction);

@@ -7,7 +7,7 @@
 pub mod simulate;
 mod volatility;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -232,6 +232,26 @@ pub struct Catalog {
     pub constrained_domains: std::collections::BTreeSet<String>,
     /// Row counts given by the user (`--rows t=N`), applied to any table of that name.
     pub size_hints: BTreeMap<QualName, f64>,
+    /// Which tables have (or had) an index of a given name, once `index_owners_from_tables`
+    /// has run; kept by `simulate::apply` as the statements are walked.
+    #[serde(skip)]
+    index_owners: IndexOwners,
+}
+
+/// Index name -> tables that may have an index of that name: a superset, each candidate is
+/// checked on lookup. Finding an index's table by going through every table made a long
+/// file quadratic (a DROP INDEX per few statements).
+#[derive(Debug, Clone, Default)]
+struct IndexOwners {
+    built: bool,
+    by_name: HashMap<String, BTreeSet<QualName>>,
+}
+
+/// A lookup aid, not content: two catalogs with the same tables are equal.
+impl PartialEq for IndexOwners {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Bytes per row assumed when only a row count is known (a `--rows` hint).
@@ -310,12 +330,65 @@ impl Catalog {
             .unwrap_or(Volatility::Immutable)
     }
 
-    /// The table an index belongs to.
+    /// The table an index belongs to (the first in name order when several schemas have
+    /// an index of that name and `index` names no schema).
     pub fn table_of_index(&self, index: &QualName) -> Option<&Table> {
-        self.tables.values().find(|t| {
+        let owns = |t: &&Table| {
             (index.schema.is_none() || index.schema == t.name.schema)
                 && t.indexes.iter().any(|i| i.name == index.name)
-        })
+        };
+        if !self.index_owners.built {
+            return self.tables.values().find(owns);
+        }
+        let candidates = self.index_owners.by_name.get(&index.name)?;
+        candidates
+            .iter()
+            .filter_map(|name| self.tables.get(name))
+            .find(owns)
+    }
+
+    /// Starts keeping the index-name lookup: from here on, every change to the tables
+    /// must go through `simulate::apply` (which calls `note_indexes_of`).
+    pub fn index_owners_from_tables(&mut self) {
+        let mut by_name: HashMap<String, BTreeSet<QualName>> = HashMap::new();
+        for (key, t) in &self.tables {
+            for i in &t.indexes {
+                by_name
+                    .entry(i.name.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        self.index_owners = IndexOwners {
+            built: true,
+            by_name,
+        };
+    }
+
+    /// Records the indexes `table` has now (after a statement that may have added or
+    /// renamed some, or renamed the table).
+    pub(crate) fn note_indexes_of(&mut self, table: &QualName) {
+        if !self.index_owners.built {
+            return;
+        }
+        let key = table.resolved();
+        let Some(t) = self.tables.get(&key) else {
+            return;
+        };
+        for i in &t.indexes {
+            if !self
+                .index_owners
+                .by_name
+                .get(&i.name)
+                .is_some_and(|owners| owners.contains(&key))
+            {
+                self.index_owners
+                    .by_name
+                    .entry(i.name.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
     }
 
     /// Sessions holding a granted lock on `table` that conflicts with `mode`.
@@ -343,5 +416,57 @@ mod tests {
         assert!(is_not_null_check("email IS NOT NULL", "email"));
         assert!(!is_not_null_check("email IS NOT NULL AND x > 0", "email"));
         assert!(!is_not_null_check("other IS NOT NULL", "email"));
+    }
+
+    /// The kept index-name lookup answers as going through every table does, after each
+    /// statement that creates, renames, moves or drops indexes and tables.
+    #[test]
+    fn index_lookup_kept_by_simulate_matches_a_full_scan() {
+        let sql = "CREATE TABLE a (id int PRIMARY KEY, x int);
+            CREATE TABLE app.a (id int, x int, CONSTRAINT a_pkey PRIMARY KEY (id));
+            CREATE INDEX ix ON a (x);
+            CREATE INDEX ix ON app.a (x);
+            CREATE UNIQUE INDEX u ON a (x);
+            ALTER TABLE a ADD CONSTRAINT a_x_key UNIQUE USING INDEX u;
+            ALTER TABLE a RENAME TO b;
+            CREATE INDEX ix2 ON b (x);
+            DROP INDEX ix;
+            DROP INDEX app.ix;
+            ALTER TABLE b ADD CONSTRAINT b_x UNIQUE (x);
+            DROP TABLE b;
+            CREATE TABLE b (id int);
+            CREATE INDEX ix2 ON b (id);
+            ALTER TABLE b DROP COLUMN id;";
+        let (statements, diagnostics) = crate::pg::parse::parse_file("t.sql", sql);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let names = [
+            "ix",
+            "app.ix",
+            "public.ix",
+            "u",
+            "a_x_key",
+            "a_pkey",
+            "app.a_pkey",
+            "ix2",
+            "b_x",
+            "nope",
+        ];
+        let mut scanned = Catalog::default();
+        let mut kept = Catalog::default();
+        kept.index_owners_from_tables();
+        for stmt in &statements {
+            simulate::apply(&mut scanned, &stmt.op);
+            simulate::apply(&mut kept, &stmt.op);
+            for n in names {
+                let q = QualName::parse_shown(n);
+                assert_eq!(
+                    kept.table_of_index(&q).map(|t| &t.name),
+                    scanned.table_of_index(&q).map(|t| &t.name),
+                    "{n} after {}",
+                    stmt.sql
+                );
+            }
+        }
+        assert!(kept.table_of_index(&QualName::parse_shown("ix2")).is_none());
     }
 }

@@ -202,6 +202,23 @@ pub fn end_of_file(cat: &mut Catalog) {
 
 /// Applies one statement's effect to the catalog.
 pub fn apply(cat: &mut Catalog, op: &DdlOp) {
+    apply_op(cat, op);
+    // The tables that may now have an index under a new name, or a new name themselves.
+    match op {
+        DdlOp::CreateTable { table, .. } | DdlOp::AlterTable { table, .. } => {
+            cat.note_indexes_of(table)
+        }
+        DdlOp::CreateIndex(ix) => cat.note_indexes_of(&ix.table),
+        DdlOp::RenameTable { table, new_name } => {
+            let mut renamed = table.resolved();
+            renamed.name = new_name.clone();
+            cat.note_indexes_of(&renamed)
+        }
+        _ => {}
+    }
+}
+
+fn apply_op(cat: &mut Catalog, op: &DdlOp) {
     match op {
         DdlOp::CreateTable {
             table,

@@ -21,6 +21,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Plan {
     let mut cat = catalog.clone();
+    cat.index_owners_from_tables();
     let mut rounds: Vec<Vec<Step>> = vec![Vec::new()];
     let mut contract_touched: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     // Columns backfilled in the current round, by table.
@@ -80,13 +81,23 @@ pub fn plan(
     let mut phases = Vec::new();
     for round in rounds {
         let analyze = ops::analyze_steps(&round, opts);
-        for phase in [Phase::Expand, Phase::Backfill, Phase::Contract] {
-            let mut steps: Vec<Step> = round.iter().filter(|s| s.phase == phase).cloned().collect();
-            if phase == Phase::Contract {
-                steps.extend(analyze.iter().cloned());
+        // Steps move into their phase (no copy: a long file's steps are most of the memory).
+        let (mut expand, mut backfill, mut contract) = (Vec::new(), Vec::new(), Vec::new());
+        for s in round {
+            match s.phase {
+                Phase::Expand => expand.push(s),
+                Phase::Backfill => backfill.push(s),
+                Phase::Contract => contract.push(s),
             }
+        }
+        contract.extend(analyze);
+        for (name, steps) in [
+            (Phase::Expand, expand),
+            (Phase::Backfill, backfill),
+            (Phase::Contract, contract),
+        ] {
             if !steps.is_empty() {
-                phases.push(PhaseSteps { name: phase, steps });
+                phases.push(PhaseSteps { name, steps });
             }
         }
     }

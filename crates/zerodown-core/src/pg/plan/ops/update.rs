@@ -74,7 +74,7 @@ pub(crate) fn backfill_step(
         Some(LockMode::RowExclusive),
     );
     step.scans_table = false;
-    step.backfill = Some(spec);
+    step.backfill = Some(Box::new(spec));
 }
 
 /// One batch, as the executor runs it: keyset range `(key) > $1 AND (key) <= $2`.
