@@ -106,6 +106,58 @@ async fn unknown_table_or_column_on_a_live_database_is_bad_input() {
     );
 }
 
+/// A name the live database already has: the statement would fail on the server, and a
+/// failed ADD COLUMN must never leave zerodown thinking the column is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_live_database_has_is_bad_input() {
+    let c = connect().await;
+    let schema = TestSchema::create(&c, "taken").await;
+    let s = schema.name.clone();
+    c.batch_execute(&format!(
+        "CREATE TABLE \"{s}\".t (id int PRIMARY KEY, c int); CREATE INDEX t_c ON \"{s}\".t (c);"
+    ))
+    .await
+    .expect("setup");
+    let sql = format!(
+        "ALTER TABLE \"{s}\".t ADD COLUMN c int;\nCREATE INDEX t_c ON \"{s}\".t (id);\nCREATE INDEX t ON \"{s}\".t (id);\n"
+    );
+    let plan = |sql: String| {
+        tokio::task::spawn_blocking(move || {
+            zerodown()
+                .args(["plan", "-", "--database-url", &url()])
+                .write_stdin(sql)
+                .output()
+                .expect("run")
+        })
+    };
+    let out = plan(sql).await.expect("join");
+    // What IF NOT EXISTS says is allowed, and a name made free earlier in the file too.
+    let fine = format!(
+        "ALTER TABLE \"{s}\".t ADD COLUMN IF NOT EXISTS c int;\nCREATE INDEX IF NOT EXISTS t_c ON \"{s}\".t (id);\nDROP INDEX \"{s}\".t_c;\nCREATE INDEX CONCURRENTLY t_c ON \"{s}\".t (id);\n"
+    );
+    let ok = plan(fine).await.expect("join");
+    schema.drop(&c).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    for (line, what) in [
+        (1, "column c already exists"),
+        (2, "t_c already exists"),
+        (3, "t already exists"),
+    ] {
+        assert!(
+            stderr.contains(&format!("<stdin>:{line}:1: error: ")) && stderr.contains(what),
+            "line {line}: {stderr}"
+        );
+    }
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unqualified_names_follow_the_search_path() {
     let c = connect().await;

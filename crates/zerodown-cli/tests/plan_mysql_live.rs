@@ -109,6 +109,35 @@ async fn plans_from_the_live_catalog() {
         err.contains(":2:1") && err.contains("no column nope"),
         "{err}"
     );
+    // A column or index name the table already has: the server would refuse it.
+    for (sql, what) in [
+        (
+            "ALTER TABLE orders ADD COLUMN note INT;",
+            "column note already exists",
+        ),
+        (
+            "CREATE INDEX k_customer ON orders (note);",
+            "index k_customer already exists",
+        ),
+        (
+            "ALTER TABLE orders ADD UNIQUE KEY K_CUSTOMER (note);",
+            "index K_CUSTOMER already exists",
+        ),
+    ] {
+        let bad = migration(&format!("\n{sql}"));
+        let out = zerodown()
+            .args([
+                "plan",
+                &bad.path().to_string_lossy(),
+                "--database-url",
+                &db.url(),
+            ])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {err}");
+        assert!(err.contains(":2:1") && err.contains(what), "{sql}: {err}");
+    }
     db.drop().await;
 }
 

@@ -86,12 +86,36 @@ pub async fn plan(req: PlanRequest) -> Result<Planned, Error> {
 }
 
 /// The request planned, or every problem the catalog found in it.
-fn planned(
+///
+/// Problems on a live database are the names a file made itself when zerodown recorded
+/// it before (run again, an ADD COLUMN finds its column): then what counts is the stored
+/// plan, which `apply` resumes or reports as applied.
+async fn planned(
     req: PlanRequest,
     profile: ServerProfile,
     outcome: Result<Outcome, Vec<Diagnostic>>,
 ) -> Result<Planned, Error> {
-    let outcome = outcome.map_err(|d| Error::sql(d, &req.sources))?;
+    let outcome = match (outcome, &req.database_url) {
+        (Ok(outcome), _) => outcome,
+        (Err(d), None) => return Err(Error::sql(d, &req.sources)),
+        (Err(d), Some(url)) => match crate::run::recorded(url, &req.sources).await {
+            Some((id, status, mut plan)) => {
+                plan.notes.insert(
+                    0,
+                    format!(
+                        "migration {id} is recorded in this database ({}): this is its stored plan; planned again against the database as it is now, {} statement(s) would be refused",
+                        status.as_str(),
+                        d.len()
+                    ),
+                );
+                Outcome {
+                    statements: Vec::new(),
+                    plan,
+                }
+            }
+            None => return Err(Error::sql(d, &req.sources)),
+        },
+    };
     Ok(Planned {
         meta: meta(req.database_url.as_deref()),
         sources: req.sources,
@@ -148,7 +172,7 @@ async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
         &CostModel::default(),
         &req.options,
     );
-    planned(req, profile, outcome)
+    planned(req, profile, outcome).await
 }
 
 async fn read_pg(url: &str, files: &[ParsedFile]) -> Result<zerodown_pg::Introspection, Error> {
@@ -203,5 +227,5 @@ async fn plan_mysql(req: PlanRequest) -> Result<Planned, Error> {
         &CostModel::default(),
         &req.options,
     );
-    planned(req, profile, outcome)
+    planned(req, profile, outcome).await
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodown_core::migrations::{identity, source_names};
+use zerodown_core::migrations::{identity, source_names, SourceFile};
 use zerodown_core::plan::{lock_label, Plan};
 use zerodown_exec::{
     Database, EventSink, ExecError, Executor, MigrationStatus, Options, RunReport, StateAdmin,
@@ -234,6 +234,33 @@ async fn execute(
         opts.max_threads_running,
     );
     execute_on(&mut db, which, opts, sink, notify).await
+}
+
+/// The migration these sources are recorded as in the database, with the same content:
+/// its id, status and stored plan. None when there is none (or no state to read).
+pub(crate) async fn recorded(
+    url: &str,
+    sources: &[SourceFile],
+) -> Option<(String, MigrationStatus, Plan)> {
+    let (id, checksum) = identity(sources);
+    if zerodown_mysql::is_mysql_url(url) {
+        recorded_on(&mut MyDriver::new(url).ok()?, &id, &checksum).await
+    } else {
+        recorded_on(&mut PgDriver::new(url), &id, &checksum).await
+    }
+}
+
+async fn recorded_on<D: RunDriver>(
+    db: &mut D,
+    id: &str,
+    checksum: &str,
+) -> Option<(String, MigrationStatus, Plan)> {
+    let st = db.load(id).await.ok()??;
+    if st.checksum != checksum {
+        return None;
+    }
+    let (_, plan) = find_on(db, Some(id), false).await.ok()?;
+    Some((id.to_owned(), st.status, plan))
 }
 
 /// For a migration recorded as completed: a step whose done-check now fails, if any (the

@@ -402,6 +402,35 @@ async fn apply_again_after_a_stop_runs_the_stored_plan() {
     tdb.drop(&admin).await;
 }
 
+/// Planning refuses an ADD COLUMN of a column the live table has (the server would). A
+/// file zerodown recorded is another matter: run again, its stored plan is what counts,
+/// and it is already applied, not bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_migration_is_not_refused_for_the_names_it_made() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "recorded").await;
+    let db = tdb.connect().await;
+    db.batch_execute("CREATE TABLE t (id bigint PRIMARY KEY, c int);")
+        .await
+        .expect("setup");
+    drop(db);
+    let url = tdb.url();
+    let sql = "ALTER TABLE t ADD COLUMN d int;\nCREATE INDEX t_d ON t (d);";
+    let first = plan_and_apply(&url, sql).await;
+    let again = plan_and_apply(&url, sql).await;
+    // The same names, in a file zerodown never ran: refused with the line.
+    let other = plan_and_apply(&url, &format!("{sql}\n-- another file")).await;
+    tdb.drop(&admin).await;
+    assert!(matches!(first, Ok(RunEnd::Done(_))), "{first:?}");
+    assert!(matches!(again, Ok(RunEnd::AlreadyApplied)), "{again:?}");
+    match other {
+        Err(Error::Sql { message, .. }) => {
+            assert!(message.contains("column d already exists"), "{message}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
 /// MariaDB keeps zerodown's state server-wide (`_zerodown`, by database name): after the
 /// database is dropped and made again (a staging reset, a restore), the record of a
 /// completed migration no longer matches it. Applying the file again must not say

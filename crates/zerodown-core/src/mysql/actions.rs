@@ -81,12 +81,16 @@ pub enum ActionError {
     UnknownColumn(String),
     /// A form zerodown does not model: reviewed by hand.
     Unmodelled(String),
+    /// It gives a column or index a name the table already has (the server refuses it).
+    NameTaken(String),
 }
 
 impl std::fmt::Display for ActionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ActionError::UnknownColumn(m) | ActionError::Unmodelled(m) => f.write_str(m),
+            ActionError::UnknownColumn(m)
+            | ActionError::Unmodelled(m)
+            | ActionError::NameTaken(m) => f.write_str(m),
         }
     }
 }
@@ -98,13 +102,16 @@ pub fn op_actions(
     foreign_key_checks: bool,
 ) -> Result<Vec<Action>, ActionError> {
     match &op.kind {
-        OpKind::Parsed(op) => operation(op, table, foreign_key_checks).map_err(|m| {
-            if m.starts_with(UNKNOWN_COLUMN) {
-                ActionError::UnknownColumn(m)
-            } else {
-                ActionError::Unmodelled(m)
-            }
-        }),
+        OpKind::Parsed(op) => match name_taken(op, table) {
+            Some(m) => Err(ActionError::NameTaken(m)),
+            None => operation(op, table, foreign_key_checks).map_err(|m| {
+                if m.starts_with(UNKNOWN_COLUMN) {
+                    ActionError::UnknownColumn(m)
+                } else {
+                    ActionError::Unmodelled(m)
+                }
+            }),
+        },
         OpKind::Extra(ExtraOp::Force | ExtraOp::Engine(_) | ExtraOp::RowFormat(_)) => {
             Ok(vec![Action::Rebuild])
         }
@@ -114,6 +121,47 @@ pub fn op_actions(
 }
 
 const UNKNOWN_COLUMN: &str = "there is no column ";
+
+/// The error when an operation adds a column or index under a name the table has.
+fn name_taken(op: &AlterTableOperation, table: &TableInfo) -> Option<String> {
+    let (column, name) = match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists: false,
+            column_def,
+            ..
+        } => (true, &column_def.name),
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Index {
+                name: Some(name), ..
+            },
+            ..
+        } => (false, name),
+        // MySQL names a unique index by its index name, else by the constraint's name.
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Unique {
+                name, index_name, ..
+            },
+            ..
+        } => (false, index_name.as_ref().or(name.as_ref())?),
+        _ => return None,
+    };
+    let (what, taken, hint) = if column {
+        let taken = table.columns.contains_key(&lower(name));
+        (
+            "column",
+            taken,
+            ", or write ADD COLUMN IF NOT EXISTS (MariaDB)",
+        )
+    } else {
+        ("index", table.indexes.contains_key(&lower(name)), "")
+    };
+    taken.then(|| {
+        format!(
+            "{what} {} already exists: the server would refuse the statement; choose another name{hint}",
+            name.value
+        )
+    })
+}
 
 fn lower(name: &sqlparser::ast::Ident) -> String {
     name.value.to_ascii_lowercase()

@@ -143,7 +143,9 @@ fn statement(
             let t = table_of(cat, table)?;
             let per_op = match alter_actions(ops, &t, cat.foreign_key_checks) {
                 Ok(per_op) => per_op,
-                Err(ActionError::UnknownColumn(m)) => return Err(format!("{table}: {m}")),
+                Err(ActionError::UnknownColumn(m) | ActionError::NameTaken(m)) => {
+                    return Err(format!("{table}: {m}"))
+                }
                 Err(ActionError::Unmodelled(m)) => {
                     unmodelled(&mut a, &m);
                     return Ok(a);

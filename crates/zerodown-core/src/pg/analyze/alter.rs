@@ -30,6 +30,12 @@ pub(super) fn alter_action(
             e.lock(t, AccessExclusive);
             e.time(Some(cost.catalog_seconds));
         }
+        AlterAction::AddColumn { column, .. } if cat.live && t.column(&column.name).is_some() => {
+            return Err(format!(
+                "column {} already exists in table {n}: the server would refuse the statement; remove it, or write ADD COLUMN IF NOT EXISTS",
+                column.name
+            ))
+        }
         AlterAction::AddColumn { column, .. } => add_column(e, column, t, cat, p, cost)?,
         AlterAction::DropColumn { column, if_exists } => {
             if !if_exists {

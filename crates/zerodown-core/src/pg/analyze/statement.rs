@@ -202,6 +202,26 @@ pub(super) fn table<'a>(cat: &'a Catalog, name: &QualName) -> Result<Cow<'a, Tab
     }
 }
 
+/// A new index's name must be free in its table's schema: an index or a table there of
+/// that name (as far as the catalog read them) makes the server refuse the statement. An
+/// invalid index (a failed concurrent build) is the plan's to drop and build again.
+fn name_must_be_free(cat: &Catalog, table: &QualName, name: &str) -> Result<(), String> {
+    let in_schema = QualName {
+        schema: table.resolved().schema,
+        name: name.to_owned(),
+    };
+    let owner = cat
+        .table_of_index(&in_schema)
+        .filter(|t| t.indexes.iter().any(|i| i.name == name && i.valid))
+        .map(|t| format!("an index of {}", t.name));
+    match owner.or_else(|| cat.table(&in_schema).map(|_| "a table".to_owned())) {
+        Some(what) => Err(format!(
+            "{in_schema} already exists ({what}): the server would refuse the statement; choose another index name, or write CREATE INDEX IF NOT EXISTS"
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn column_must_exist(cat: &Catalog, t: &Table, column: &str) -> Result<(), String> {
     if cat.live && !t.assumed && t.column(column).is_none() {
         return Err(format!(
@@ -524,6 +544,9 @@ fn create_index(
     let t = table(cat, &ix.table)?;
     for c in &ix.columns {
         column_must_exist(cat, &t, c)?;
+    }
+    if let Some(name) = ix.name.as_ref().filter(|_| cat.live && !ix.if_not_exists) {
+        name_must_be_free(cat, &t.name, name)?;
     }
     let secs = if t.partitioned && !t.partitions.is_empty() {
         // Every partition is built; sizes live on the partitions.
