@@ -431,6 +431,39 @@ async fn a_recorded_migration_is_not_refused_for_the_names_it_made() {
     }
 }
 
+/// A DO block commits as a whole: when its second statement fails on the server, its
+/// first left nothing behind (it was planned as phases that commit apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_block_runs_as_one_transaction() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "doblock").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY, c int NOT NULL);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let sql = "DO $$\nBEGIN\n  ALTER TABLE t ADD COLUMN d int;\n  UPDATE t SET c = c / (c - 4000);\nEND\n$$;";
+    let result = plan_and_apply(&url, sql).await;
+    let added: i64 = db
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'd'",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .get(0);
+    drop(db);
+    tdb.drop(&admin).await;
+    assert!(matches!(result, Err(Error::StepFailed(_))), "{result:?}");
+    assert_eq!(
+        added, 0,
+        "the DO block's ADD COLUMN outlived its failed UPDATE"
+    );
+}
+
 /// MariaDB keeps zerodown's state server-wide (`_zerodown`, by database name): after the
 /// database is dropped and made again (a staging reset, a restore), the record of a
 /// completed migration no longer matches it. Applying the file again must not say

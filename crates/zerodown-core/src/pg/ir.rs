@@ -370,4 +370,15 @@ pub struct Statement {
     pub span: Span,
     pub sql: String,
     pub op: DdlOp,
+    /// The `DO` block it was read from (a body of plain SQL), shared by its statements:
+    /// they run as one transaction, so they are planned as that one statement.
+    #[serde(skip)]
+    pub block: Option<std::sync::Arc<DoBlock>>,
+}
+
+/// A `DO` statement whose body is plain SQL: where it is and its text as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoBlock {
+    pub span: Span,
+    pub sql: String,
 }

@@ -15,7 +15,7 @@ use crate::estimate::CostModel;
 use crate::findings::Severity;
 use crate::lock::LockMode;
 use crate::pg::catalog::{simulate, Catalog};
-use crate::pg::ir::{DdlOp, Statement};
+use crate::pg::ir::{DdlOp, Statement, TxnControl};
 use crate::pg::parse::ParsedFile;
 use crate::sql::source::Diagnostic;
 
@@ -40,7 +40,23 @@ pub fn analyze(
     let mut diagnostics = Vec::new();
     for file in files {
         let mut txn = txn::TxnState::new(file.source.implicit_transaction);
-        for stmt in &file.statements {
+        // A DO block's statements run in one transaction (its own, or the file's).
+        let (begin, commit) = (
+            DdlOp::Transaction(TxnControl::Begin),
+            DdlOp::Transaction(TxnControl::Commit),
+        );
+        let mut block_opened = false;
+        for (n, stmt) in file.statements.iter().enumerate() {
+            let same_block = |other: Option<&Statement>| {
+                stmt.block.is_some() && other.is_some_and(|o| o.block == stmt.block)
+            };
+            if stmt.block.is_some()
+                && !same_block(n.checked_sub(1).map(|p| &file.statements[p]))
+                && !txn.active()
+            {
+                txn.before(&begin);
+                block_opened = true;
+            }
             txn.before(&stmt.op);
             let in_transaction = txn.active();
             match statement::effect(&stmt.op, &cat, profile, cost, in_transaction) {
@@ -56,6 +72,10 @@ pub fn analyze(
             }
             simulate::apply(&mut cat, &stmt.op);
             txn.after(&stmt.op);
+            if block_opened && !same_block(file.statements.get(n + 1)) {
+                txn.after(&commit);
+                block_opened = false;
+            }
         }
         simulate::end_of_file(&mut cat);
     }

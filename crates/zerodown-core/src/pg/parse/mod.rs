@@ -58,7 +58,14 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
                 for raw in &tree.protobuf.stmts {
                     let node = raw.stmt.as_ref().and_then(|n| n.node.as_ref());
                     if let Some(NodeEnum::DoStmt(d)) = node {
-                        if let Some(inner) = plain_do_body(file, text, start, &sql, d) {
+                        if let Some(mut inner) = plain_do_body(file, text, start, &sql, d) {
+                            let block = std::sync::Arc::new(DoBlock {
+                                span: span.clone(),
+                                sql: sql.clone(),
+                            });
+                            for s in &mut inner {
+                                s.block = Some(block.clone());
+                            }
                             statements.extend(inner);
                             continue;
                         }
@@ -69,6 +76,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
                                 span: span.clone(),
                                 sql: sql.clone(),
                                 op,
+                                block: None,
                             }),
                             Err(message) => diagnostics.push(Diagnostic {
                                 span: span.clone(),

@@ -28,8 +28,23 @@ pub fn plan(
     let mut backfilled: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     let mut notes = Vec::new();
     for file in files {
-        for stmt in &file.statements {
-            let touched = touched_columns(&stmt.op);
+        let mut next = 0;
+        while next < file.statements.len() {
+            let stmt = &file.statements[next];
+            // The statements of one DO block go together: one transaction, one step.
+            let members = match &stmt.block {
+                Some(b) => file.statements[next..]
+                    .iter()
+                    .take_while(|s| s.block.as_ref() == Some(b))
+                    .count(),
+                None => 1,
+            };
+            let members = &file.statements[next..next + members];
+            next += members.len();
+            let touched: Vec<_> = members
+                .iter()
+                .flat_map(|s| touched_columns(&s.op))
+                .collect();
             let conflict = touched.iter().any(|(t, c)| {
                 contract_touched.contains(&(t.clone(), None))
                     || contract_touched.contains(&(t.clone(), c.clone()))
@@ -42,8 +57,23 @@ pub fn plan(
                 contract_touched.clear();
                 backfilled.clear();
             }
+            let block = stmt.block.as_deref().map(|b| {
+                // Each statement's effect on the catalog as its earlier ones left it.
+                let effects: Vec<_> = members
+                    .iter()
+                    .map(|m| {
+                        let effect = as_written_effect(m, &cat, profile);
+                        simulate::apply(&mut cat, &m.op);
+                        effect
+                    })
+                    .collect();
+                (b, effects)
+            });
             let mut ctx = ops::Ctx::new(&cat, profile, opts, stmt);
-            ops::plan_statement(&mut ctx, stmt);
+            match &block {
+                Some((b, effects)) => ops::do_block(&mut ctx, b, effects),
+                None => ops::plan_statement(&mut ctx, stmt),
+            }
             // An index on a column this round backfills is built after the backfill: one
             // build over the filled column, instead of every batch maintaining the index.
             if touched.iter().any(|tc| backfilled.contains(tc)) {
@@ -74,7 +104,9 @@ pub fn plan(
             if let Some(r) = rounds.last_mut() {
                 r.extend(ctx.steps);
             }
-            simulate::apply(&mut cat, &stmt.op);
+            if block.is_none() {
+                simulate::apply(&mut cat, &stmt.op);
+            }
         }
         simulate::end_of_file(&mut cat);
     }

@@ -11,7 +11,7 @@ use crate::capabilities as cap;
 use crate::engine::ServerProfile;
 use crate::lock::LockMode;
 use crate::pg::catalog::{Catalog, Table};
-use crate::pg::ir::{AlterAction, DdlOp, QualName, Statement};
+use crate::pg::ir::{AlterAction, DdlOp, DoBlock, QualName, Statement};
 use crate::pg::render::alter_table;
 use crate::plan::*;
 use crate::sql::quote::qual;
@@ -135,6 +135,44 @@ impl<'a> Ctx<'a> {
             step.statement_timeout_ms = None;
         }
     }
+}
+
+/// What `as_written_effect` found of one statement: strongest lock and its table,
+/// rewrites, scans, and whether every lock is on a table new in the migration.
+pub(crate) type WrittenEffect = (Option<LockMode>, Option<String>, bool, bool, bool);
+
+/// A `DO` block of plain SQL runs as one transaction: one step, as written, that holds
+/// the strongest lock of its statements until its end and rewrites or scans where any of
+/// them does. Phasing its statements apart would commit them apart.
+pub(crate) fn do_block(ctx: &mut Ctx, block: &DoBlock, effects: &[WrittenEffect]) {
+    ctx.source = StepSource {
+        file: block.span.file.clone(),
+        line: block.span.line,
+    };
+    let strongest = effects.iter().filter(|e| e.0.is_some()).max_by_key(|e| e.0);
+    let lock = strongest.and_then(|e| e.0);
+    let table = strongest
+        .and_then(|e| e.1.as_deref())
+        .and_then(|name| ctx.cat.table_shown_as(name).cloned());
+    let rewrites = effects.iter().any(|e| e.2);
+    let scans = effects.iter().any(|e| e.3);
+    let all_new = effects.iter().all(|e| e.4);
+    ctx.note(format!(
+        "the DO block ({} statements) runs as one transaction, so it is one step as written; written outside a DO block, zerodown could phase them",
+        effects.len()
+    ));
+    let step = ctx.step(
+        Phase::Expand,
+        StepKind::AsWritten,
+        table.as_ref(),
+        format!("DO block of {} statements, as written", effects.len()),
+        vec![block.sql.clone()],
+        lock,
+    );
+    step.rewrites_table = rewrites;
+    step.scans_table = scans;
+    step.table_is_new = all_new || (lock.is_none() && !rewrites && !scans);
+    step.reversible = false;
 }
 
 fn is_non_transactional(op: &DdlOp, p: &ServerProfile) -> bool {
