@@ -117,7 +117,7 @@ pub fn apply(args: ApplyArgs) -> Result<u8, Failure> {
         ));
     }
     if args.dry_run {
-        print!("{}", p.text());
+        crate::plan_cmd::print_text(&p)?;
         return Ok(exit::OK);
     }
     let plan = &p.outcome.plan;

@@ -148,6 +148,19 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
     Ok(runtime()?.block_on(zerodown::plan(request))?)
 }
 
+/// Prints the plan report on stdout as it is written.
+pub fn print_text(p: &Planned) -> Result<(), Failure> {
+    match p.print_text(std::io::stdout().lock()) {
+        // A reader that stopped reading (`| head`) wants no more, and no error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure {
+            code: exit::INTERNAL,
+            message: format!("cannot write the report: {e}"),
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
 pub fn run(args: PlanArgs) -> Result<u8, Failure> {
     let p = prepare(&args.source)?;
     match args.format {
@@ -161,7 +174,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Failure> {
             );
         }
         Format::Text => {
-            print!("{}", p.text());
+            print_text(&p)?;
             if p.meta.source == "offline"
                 && args.source.target.is_none()
                 && std::io::stdout().is_terminal()

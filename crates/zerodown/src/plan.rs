@@ -34,6 +34,24 @@ pub struct PlanRequest {
     pub options: PlanOptions,
 }
 
+/// Text written to an `io::Write`, keeping its first error (`fmt::Error` says nothing).
+struct IoText<W: std::io::Write> {
+    out: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::fmt::Write for IoText<W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
+    }
+}
+
 /// A migration read, checked against its database (or the offline target) and planned.
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -49,6 +67,20 @@ impl Planned {
     /// The report for people.
     pub fn text(&self) -> String {
         report::render_text(&self.profile, &self.meta, &self.outcome)
+    }
+
+    /// The report for people, written to `out` as it is made (a long migration's report
+    /// is many times its input: not built whole in memory first).
+    pub fn print_text(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        let mut out = IoText {
+            out: std::io::BufWriter::new(out),
+            error: None,
+        };
+        report::write_text(&mut out, &self.profile, &self.meta, &self.outcome);
+        match out.error {
+            Some(e) => Err(e),
+            None => std::io::Write::flush(&mut out.out),
+        }
     }
 
     /// The report as JSON (docs/json-format.md).

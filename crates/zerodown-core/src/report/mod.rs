@@ -9,7 +9,7 @@ use crate::analysis::{StatementAnalysis, Verdict};
 use crate::engine::ServerProfile;
 use crate::pipeline::Outcome;
 use crate::plan::{Phase, Step};
-pub use text::{human_seconds, render_text};
+pub use text::{human_seconds, render_text, write_text};
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const JSON_FORMAT_VERSION: u32 = 1;

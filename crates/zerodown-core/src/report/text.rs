@@ -57,7 +57,7 @@ fn online_words(o: Online, prefix: &str) -> String {
     )
 }
 
-fn statement_block(out: &mut String, i: usize, s: &StatementAnalysis) {
+fn statement_block(out: &mut impl Write, i: usize, s: &StatementAnalysis) {
     let unmodeled = s
         .findings
         .iter()
@@ -137,7 +137,7 @@ fn statement_block(out: &mut String, i: usize, s: &StatementAnalysis) {
     }
 }
 
-fn step_line(out: &mut String, n: usize, s: &Step) {
+fn step_line(out: &mut impl Write, n: usize, s: &Step) {
     let kind = match s.kind {
         StepKind::Ddl => "ddl",
         StepKind::CreateIndexConcurrently => "index concurrently",
@@ -207,6 +207,14 @@ fn step_line(out: &mut String, n: usize, s: &Step) {
 /// Renders the whole report as text.
 pub fn render_text(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> String {
     let mut out = String::new();
+    write_text(&mut out, profile, meta, outcome);
+    out
+}
+
+/// The report for people, written piece by piece: a long migration's report is many
+/// times its input, too much to build whole before printing. Errors of `out` are its
+/// own to keep (see `zerodown::Planned::print_text`).
+pub fn write_text(out: &mut impl Write, profile: &ServerProfile, meta: &Meta, outcome: &Outcome) {
     let from = match &meta.database {
         Some(db) => format!("live catalog of {db}"),
         None => "offline, no database".to_owned(),
@@ -223,7 +231,7 @@ pub fn render_text(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> S
     );
     let _ = writeln!(out, "Statements as written:");
     for (i, s) in outcome.statements.iter().enumerate() {
-        statement_block(&mut out, i, s);
+        statement_block(out, i, s);
     }
     let _ = writeln!(
         out,
@@ -239,7 +247,7 @@ pub fn render_text(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> S
         let _ = writeln!(out, "  {}:", phase.name.name());
         for s in &phase.steps {
             n += 1;
-            step_line(&mut out, n, s);
+            step_line(out, n, s);
         }
     }
     if !outcome.plan.notes.is_empty() {
@@ -258,5 +266,4 @@ pub fn render_text(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> S
         s.unsafe_,
         verdict_word(s.verdict)
     );
-    out
 }
