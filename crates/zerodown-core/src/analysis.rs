@@ -7,7 +7,6 @@ use serde::Serialize;
 use crate::findings::Finding;
 use crate::lock::LockMode;
 use crate::mysql::online;
-use crate::pg::ir::DdlOp;
 
 /// A lock a statement takes (or keeps holding) on one table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,14 +47,10 @@ pub enum Verdict {
 /// One analysed statement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementAnalysis {
-    pub file: String,
+    pub file: std::sync::Arc<str>,
     pub line: u32,
     pub column: u32,
     pub sql: String,
-    /// PostgreSQL's IR of the statement, for the check's lints; a MySQL/MariaDB
-    /// statement is `DdlOp::Opaque` here (its lints read the MySQL statements).
-    #[serde(skip)]
-    pub op: DdlOp,
     /// Runs inside a transaction block (explicit, or the migration tool's per-file one).
     pub in_transaction: bool,
     pub impact: Impact,

@@ -34,7 +34,7 @@ fn source(text: &str) -> Vec<SourceFile> {
 fn placed(text: &str, diagnostics: &[Diagnostic]) -> Result<(), String> {
     let lines = text.split('\n').count() as u32;
     for d in diagnostics {
-        if d.span.file != "m.sql" || d.span.line == 0 || d.span.line > lines {
+        if &*d.span.file != "m.sql" || d.span.line == 0 || d.span.line > lines {
             return Err(format!("misplaced diagnostic {d:?} for {text:?}"));
         }
         if d.message.trim().is_empty() {

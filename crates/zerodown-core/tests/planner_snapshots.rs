@@ -161,9 +161,9 @@ fn plan_text(engine: Engine, f: &Fixture, target: &str) -> (String, bool) {
         Engine::MySql => plan_mysql(f, &sources, &profile),
     };
     // The schema file only sets the scene: show the migration's statements and steps.
-    outcome.statements.retain(|s| s.file != "schema.sql");
+    outcome.statements.retain(|s| &*s.file != "schema.sql");
     for phase in &mut outcome.plan.phases {
-        phase.steps.retain(|s| s.source.file != "schema.sql");
+        phase.steps.retain(|s| &*s.source.file != "schema.sql");
     }
     outcome.plan.phases.retain(|p| !p.steps.is_empty());
     outcome.plan.notes.retain(|n| !n.starts_with("schema.sql"));
@@ -207,7 +207,7 @@ fn plan_mysql(f: &Fixture, sources: &[SourceFile], profile: &ServerProfile) -> p
     assert!(diags.is_empty(), "{}: {diags:?}", f.name);
     let (schema, migration): (Vec<_>, Vec<_>) = statements
         .into_iter()
-        .partition(|s| s.span.file == "schema.sql");
+        .partition(|s| &*s.span.file == "schema.sql");
     let mut catalog = MyCatalog::default();
     for s in &schema {
         catalog.apply(&s.kind);

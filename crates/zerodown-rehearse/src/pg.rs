@@ -255,7 +255,7 @@ async fn as_written(input: &RunInput<'_>) -> (Vec<Span>, Option<String>) {
         if input.interrupt.load(Ordering::Relaxed) {
             return (spans, Some("interrupted".into()));
         }
-        if open_file.is_some_and(|f| f != s.file) {
+        if open_file.is_some_and(|f| *f != *s.file) {
             if let Err(e) = client.batch_execute("COMMIT").await {
                 return (spans, Some(e.to_string()));
             }

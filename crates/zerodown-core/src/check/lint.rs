@@ -13,7 +13,7 @@ use crate::pg::parse::ParsedFile;
 
 fn problem(span: &Span, sql: &str, rule: &'static str, message: String, hint: &str) -> Problem {
     Problem {
-        file: span.file.clone(),
+        file: span.file.to_string(),
         line: span.line,
         column: span.column,
         rule,
@@ -30,7 +30,7 @@ const LOCK_TIMEOUT_HINT: &str = "start the file with SET lock_timeout = '2s' (My
 pub fn postgres(files: &[ParsedFile], analysed: &[StatementAnalysis]) -> Vec<Problem> {
     let by_place: BTreeMap<(&str, u32, u32), &StatementAnalysis> = analysed
         .iter()
-        .map(|a| ((a.file.as_str(), a.line, a.column), a))
+        .map(|a| ((&*a.file, a.line, a.column), a))
         .collect();
     let mut out = Vec::new();
     for f in files {
@@ -67,7 +67,7 @@ pub fn postgres(files: &[ParsedFile], analysed: &[StatementAnalysis]) -> Vec<Pro
                 _ => {}
             }
             let blocking = by_place
-                .get(&(s.span.file.as_str(), s.span.line, s.span.column))
+                .get(&(&*s.span.file, s.span.line, s.span.column))
                 .is_some_and(|a| a.impact.blocks_reads || a.impact.blocks_writes);
             if blocking && !timeout_set {
                 out.push(problem(&s.span, &s.sql, "missing-lock-timeout",
@@ -121,7 +121,7 @@ pub fn mysql(statements: &[MyStatement]) -> Vec<Problem> {
     let mut created: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut timeout_set: BTreeSet<&str> = BTreeSet::new();
     for s in statements {
-        let file = s.span.file.as_str();
+        let file = &*s.span.file;
         match &s.kind {
             MyKind::SetVariable { name, .. } if name.eq_ignore_ascii_case("lock_wait_timeout") => {
                 timeout_set.insert(file);

@@ -127,7 +127,7 @@ fn from_analysis(s: &StatementAnalysis) -> Vec<Problem> {
                 Severity::Info => return None,
             };
             Some(Problem {
-                file: s.file.clone(),
+                file: s.file.to_string(),
                 line: s.line,
                 column: s.column,
                 rule: f.code.as_str(),

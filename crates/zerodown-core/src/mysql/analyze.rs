@@ -11,7 +11,6 @@ use crate::estimate::CostModel;
 use crate::findings::{Code, Finding, Severity};
 use crate::mysql::catalog::{MyCatalog, MyTable};
 use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
-use crate::pg::ir::DdlOp;
 use crate::sql::source::Diagnostic;
 
 /// Tables with fewer rows than this are updated in one statement without an error.
@@ -100,7 +99,7 @@ pub fn analyze(
     let mut diagnostics = Vec::new();
     let mut file: Option<&str> = None;
     for s in statements {
-        if file.is_some_and(|f| f != s.span.file) {
+        if file.is_some_and(|f| *f != *s.span.file) {
             cat.end_of_file();
         }
         file = Some(&s.span.file);
@@ -367,9 +366,6 @@ fn finish(s: &MyStatement, a: Analysis) -> StatementAnalysis {
         line: s.span.line,
         column: s.span.column,
         sql: s.sql.clone(),
-        op: DdlOp::Opaque {
-            what: "MySQL/MariaDB statement".into(),
-        },
         in_transaction: false,
         impact: Impact {
             tables: Vec::new(),

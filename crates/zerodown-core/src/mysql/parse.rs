@@ -92,6 +92,7 @@ pub struct MyStatement {
 
 /// Parses a migration file's text. `file` is the name used in spans.
 pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>) {
+    let file: std::sync::Arc<str> = file.into();
     let mut at = Locator::new(text);
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
@@ -99,14 +100,14 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
         Ok(t) => t,
         Err(e) => {
             diagnostics.push(Diagnostic {
-                span: span_at(file, &mut at, e.offset, text.len()),
+                span: at.span(&file, e.offset, text.len()),
                 message: e.message,
             });
             return (statements, diagnostics);
         }
     };
     for piece in tokens.split(|t| t.token == Token::SemiColon) {
-        if let Some(d) = executable_comment(file, &mut at, piece) {
+        if let Some(d) = executable_comment(&file, &mut at, piece) {
             diagnostics.push(d);
         }
         let Some(sql) = solid_text(text, piece) else {
@@ -117,7 +118,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
             .find(|t| t.is_solid())
             .map_or(0, |t| t.at.start);
         let (sql, end) = (sql.to_owned(), start + sql.len());
-        let span = span_at(file, &mut at, start, end);
+        let span = at.span(&file, start, end);
         if first_word(piece).as_deref() == Some("DELIMITER") {
             diagnostics.push(Diagnostic {
                 span,
@@ -138,13 +139,17 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>)
 
 /// `/*! ... */` is run by MySQL and MariaDB as SQL, `/*M! ... */` by MariaDB: refuse them
 /// rather than read them as comments.
-fn executable_comment(file: &str, at: &mut Locator, piece: &[Located]) -> Option<Diagnostic> {
+fn executable_comment(
+    file: &std::sync::Arc<str>,
+    at: &mut Locator,
+    piece: &[Located],
+) -> Option<Diagnostic> {
     let t = piece.iter().find(|t| {
         matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c))
             if c.starts_with('!') || c.starts_with("M!"))
     })?;
     Some(Diagnostic {
-        span: span_at(file, at, t.at.start, t.at.start),
+        span: at.span(file, t.at.start, t.at.start),
         message: "a `/*! ... */` or `/*M! ... */` comment is executed by the server as SQL: \
                   write the statement plainly so zerodown can check it"
             .into(),
@@ -157,17 +162,6 @@ fn first_word(piece: &[Located]) -> Option<String> {
         Token::Word(w) => Some(w.value.to_ascii_uppercase()),
         _ => Some(String::new()),
     })
-}
-
-fn span_at(file: &str, at: &mut Locator, start: usize, end: usize) -> Span {
-    let (line, column) = at.line_col(start);
-    Span {
-        file: file.to_owned(),
-        line,
-        column,
-        start,
-        end,
-    }
 }
 
 /// A table name as MySQL stores it for lookups (`db.t` kept qualified).

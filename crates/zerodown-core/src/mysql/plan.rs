@@ -31,7 +31,7 @@ pub fn plan(
     let mut notes = Vec::new();
     let mut file: Option<&str> = None;
     for s in statements {
-        if file.is_some_and(|f| f != s.span.file) {
+        if file.is_some_and(|f| *f != *s.span.file) {
             cat.end_of_file();
         }
         file = Some(&s.span.file);

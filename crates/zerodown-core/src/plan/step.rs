@@ -98,7 +98,7 @@ pub struct BackfillSpec {
 /// Which source statement a step comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSource {
-    pub file: String,
+    pub file: std::sync::Arc<str>,
     pub line: u32,
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// Where a statement sits in its source file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Span {
-    pub file: String,
+    pub file: std::sync::Arc<str>,
     /// 1-based line of the statement's first token.
     pub line: u32,
     /// 1-based column (in characters) of the statement's first token.
@@ -81,6 +81,18 @@ impl<'t> Locator<'t> {
     }
 
     /// 1-based line and column (in characters) of byte `offset`.
+    /// The span of `text[start..end]` in file `file` (one name shared by its spans).
+    pub fn span(&mut self, file: &std::sync::Arc<str>, start: usize, end: usize) -> Span {
+        let (line, column) = self.line_col(start);
+        Span {
+            file: file.clone(),
+            line,
+            column,
+            start,
+            end,
+        }
+    }
+
     pub fn line_col(&mut self, offset: usize) -> (u32, u32) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {

@@ -85,7 +85,14 @@ pub fn analyze(
     }
 }
 
-fn finish(stmt: &Statement, in_transaction: bool, effect: statement::Effect) -> StatementAnalysis {
+fn finish(
+    stmt: &Statement,
+    in_transaction: bool,
+    mut effect: statement::Effect,
+) -> StatementAnalysis {
+    // Kept for the whole run: a one-lock statement's vector grew to room for four.
+    effect.locks.shrink_to_fit();
+    effect.findings.shrink_to_fit();
     let lock = effect.locks.iter().map(|l| l.lock).max();
     let blocking = |f: fn(LockMode) -> bool| {
         effect
@@ -113,7 +120,6 @@ fn finish(stmt: &Statement, in_transaction: bool, effect: statement::Effect) -> 
         line: stmt.span.line,
         column: stmt.span.column,
         sql: stmt.sql.clone(),
-        op: stmt.op.clone(),
         in_transaction,
         impact,
         verdict,

@@ -7,7 +7,7 @@
 pub mod simulate;
 mod volatility;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -238,13 +238,28 @@ pub struct Catalog {
     index_owners: IndexOwners,
 }
 
-/// Index name -> tables that may have an index of that name: a superset, each candidate is
-/// checked on lookup. Finding an index's table by going through every table made a long
-/// file quadratic (a DROP INDEX per few statements).
+/// Index name -> tables that may have an index of that name, in name order: a superset,
+/// each candidate is checked on lookup (a `Vec`: almost always one table). Finding an
+/// index's table by going through every table made a long file quadratic.
 #[derive(Debug, Clone, Default)]
 struct IndexOwners {
     built: bool,
-    by_name: HashMap<String, BTreeSet<QualName>>,
+    by_name: HashMap<String, Vec<QualName>>,
+}
+
+impl IndexOwners {
+    fn add(&mut self, index: &str, table: &QualName) {
+        match self.by_name.get_mut(index) {
+            Some(owners) => {
+                if let Err(at) = owners.binary_search(table) {
+                    owners.insert(at, table.clone());
+                }
+            }
+            None => {
+                self.by_name.insert(index.to_owned(), vec![table.clone()]);
+            }
+        }
+    }
 }
 
 /// A lookup aid, not content: two catalogs with the same tables are equal.
@@ -350,19 +365,16 @@ impl Catalog {
     /// Starts keeping the index-name lookup: from here on, every change to the tables
     /// must go through `simulate::apply` (which calls `note_indexes_of`).
     pub fn index_owners_from_tables(&mut self) {
-        let mut by_name: HashMap<String, BTreeSet<QualName>> = HashMap::new();
+        let mut owners = IndexOwners {
+            built: true,
+            by_name: HashMap::new(),
+        };
         for (key, t) in &self.tables {
             for i in &t.indexes {
-                by_name
-                    .entry(i.name.clone())
-                    .or_default()
-                    .insert(key.clone());
+                owners.add(&i.name, key);
             }
         }
-        self.index_owners = IndexOwners {
-            built: true,
-            by_name,
-        };
+        self.index_owners = owners;
     }
 
     /// Records the indexes `table` has now (after a statement that may have added or
@@ -376,18 +388,7 @@ impl Catalog {
             return;
         };
         for i in &t.indexes {
-            if !self
-                .index_owners
-                .by_name
-                .get(&i.name)
-                .is_some_and(|owners| owners.contains(&key))
-            {
-                self.index_owners
-                    .by_name
-                    .entry(i.name.clone())
-                    .or_default()
-                    .insert(key.clone());
-            }
+            self.index_owners.add(&i.name, &key);
         }
     }
 

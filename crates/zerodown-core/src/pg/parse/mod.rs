@@ -31,6 +31,7 @@ pub struct ParsedFile {
 /// Parses a migration file's text. `file` is the name used in spans.
 /// Returns every statement it could read and a diagnostic for every one it could not.
 pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
+    let file_name: std::sync::Arc<str> = file.into();
     let mut at = Locator::new(text);
     let mut statements = Vec::new();
     let mut diagnostics = Vec::new();
@@ -38,7 +39,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
         Ok(p) => p,
         Err(e) => {
             diagnostics.push(Diagnostic {
-                span: span_at(file, &mut at, 0, text.len()),
+                span: at.span(&file_name, 0, text.len()),
                 message: clean_error(&e),
             });
             return (statements, diagnostics);
@@ -52,7 +53,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
         let start = base + skip;
         let end = base + piece.len();
         let sql = text[start..end].trim_end().to_owned();
-        let span = span_at(file, &mut at, start, end);
+        let span = at.span(&file_name, start, end);
         match pg_query::parse(&sql, 0) {
             Ok(tree) => {
                 for raw in &tree.protobuf.stmts {
@@ -90,7 +91,7 @@ pub fn parse_file(file: &str, text: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
                 let message = clean_error(&e);
                 let offset = error_offset(&sql, &message);
                 diagnostics.push(Diagnostic {
-                    span: span_at(file, &mut at, start + offset, end),
+                    span: at.span(&file_name, start + offset, end),
                     message,
                 });
             }
@@ -138,17 +139,6 @@ fn between(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
             out.push((from + start, from + end));
         }
         start = (end + 1).min(stretch.len());
-    }
-}
-
-fn span_at(file: &str, at: &mut Locator, start: usize, end: usize) -> Span {
-    let (line, column) = at.line_col(start);
-    Span {
-        file: file.to_owned(),
-        line,
-        column,
-        start,
-        end,
     }
 }
 

@@ -111,10 +111,15 @@ pub fn plan(
         simulate::end_of_file(&mut cat);
     }
     let mut phases = Vec::new();
-    for round in rounds {
+    for mut round in rounds {
         let analyze = ops::analyze_steps(&round, opts);
-        // Steps move into their phase (no copy: a long file's steps are most of the memory).
-        let (mut expand, mut backfill, mut contract) = (Vec::new(), Vec::new(), Vec::new());
+        // Steps move into their phase, each sized to fit (a long file's steps are most of
+        // the memory: no copy, no growth slack).
+        round.shrink_to_fit();
+        let count = |phase| round.iter().filter(|s| s.phase == phase).count();
+        let mut expand = Vec::with_capacity(count(Phase::Expand));
+        let mut backfill = Vec::with_capacity(count(Phase::Backfill));
+        let mut contract = Vec::with_capacity(count(Phase::Contract) + analyze.len());
         for s in round {
             match s.phase {
                 Phase::Expand => expand.push(s),

@@ -29,7 +29,7 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
                 });
             }
             let table = range_var(s.relation.as_ref())?;
-            let mut actions = Vec::new();
+            let mut actions = Vec::with_capacity(s.cmds.len());
             for cmd in &s.cmds {
                 if let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_ref() {
                     actions.push(alter_action(c)?);

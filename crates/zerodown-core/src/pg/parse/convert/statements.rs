@@ -23,6 +23,9 @@ pub(super) fn create_table(s: &protobuf::CreateStmt) -> Conv<DdlOp> {
             constraints.push(constraint_def(k, None)?);
         }
     }
+    // Kept for the whole run: no growth slack.
+    columns.shrink_to_fit();
+    constraints.shrink_to_fit();
     let partition_of = match (&s.partbound, s.inh_relations.first()) {
         (Some(_), Some(parent)) => match parent.node.as_ref() {
             Some(NodeEnum::RangeVar(rv)) => Some(range_var(Some(rv))?),
@@ -234,7 +237,7 @@ pub(super) fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {
             what: "UPDATE with FROM/RETURNING/WITH".into(),
         });
     }
-    let mut assignments = Vec::new();
+    let mut assignments = Vec::with_capacity(s.target_list.len());
     for t in &s.target_list {
         let Some(NodeEnum::ResTarget(r)) = t.node.as_ref() else {
             return Ok(DdlOp::Opaque {

@@ -489,12 +489,13 @@ fn stmt_clause(a: &AlterAction) -> String {
 /// ANALYZE, once per table that got a backfill or a swap, at the end of the contract phase.
 pub(crate) fn analyze_steps(round: &[Step], opts: &PlanOptions) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for s in round {
         if !matches!(s.kind, StepKind::Backfill | StepKind::Swap) {
             continue;
         }
         let Some(table) = &s.table else { continue };
-        if out.iter().any(|a| a.table.as_ref() == Some(table)) {
+        if !seen.insert(table) {
             continue;
         }
         out.push(Step {
