@@ -16,7 +16,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Whitespace};
 
 use super::alter_extra::{self, ExtraOp};
-use super::tokens::{locate, solid_text, Located};
+use super::tokens::{locate, solid_text, stretches, Located};
 use super::written;
 use crate::pg::ir::Span;
 use crate::sql::source::{Diagnostic, Locator};
@@ -92,49 +92,90 @@ pub struct MyStatement {
 
 /// Parses a migration file's text. `file` is the name used in spans.
 pub fn parse_file(file: &str, text: &str) -> (Vec<MyStatement>, Vec<Diagnostic>) {
+    parse_in_stretches(file, text, STRETCH_BYTES)
+}
+
+fn parse_in_stretches(
+    file: &str,
+    text: &str,
+    stretch_bytes: usize,
+) -> (Vec<MyStatement>, Vec<Diagnostic>) {
     let file: std::sync::Arc<str> = file.into();
-    let mut at = Locator::new(text);
-    let mut statements = Vec::new();
-    let mut diagnostics = Vec::new();
-    let tokens = match locate(text) {
-        Ok(t) => t,
-        Err(e) => {
-            diagnostics.push(Diagnostic {
-                span: at.span(&file, e.offset, text.len()),
-                message: e.message,
-            });
-            return (statements, diagnostics);
-        }
+    let mut read = Read {
+        file,
+        at: Locator::new(text),
+        statements: Vec::new(),
+        diagnostics: Vec::new(),
     };
-    for piece in tokens.split(|t| t.token == Token::SemiColon) {
-        if let Some(d) = executable_comment(&file, &mut at, piece) {
-            diagnostics.push(d);
-        }
-        let Some(sql) = solid_text(text, piece) else {
-            continue; // only whitespace and comments
-        };
-        let start = piece
-            .iter()
-            .find(|t| t.is_solid())
-            .map_or(0, |t| t.at.start);
-        let (sql, end) = (sql.to_owned(), start + sql.len());
-        let span = at.span(&file, start, end);
-        if first_word(piece).as_deref() == Some("DELIMITER") {
-            diagnostics.push(Diagnostic {
-                span,
-                message: "DELIMITER is a command of the mysql client, not SQL: zerodown reads \
-                          statements separated by `;` (write procedures and triggers in a file \
-                          of their own and run them with the mysql client)"
-                    .into(),
-            });
-            continue;
-        }
-        match read_statement(&sql) {
-            Ok(kind) => statements.push(MyStatement { span, sql, kind }),
-            Err(message) => diagnostics.push(Diagnostic { span, message }),
+    for stretch in stretches(text, stretch_bytes) {
+        if !read.stretch(text, stretch) {
+            break;
         }
     }
-    (statements, diagnostics)
+    (read.statements, read.diagnostics)
+}
+
+/// Bytes of text tokenized at a time (more when a statement is longer).
+const STRETCH_BYTES: usize = 256 * 1024;
+
+/// What `parse_file` has read so far.
+struct Read<'t> {
+    file: std::sync::Arc<str>,
+    at: Locator<'t>,
+    statements: Vec<MyStatement>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Read<'_> {
+    /// Reads the statements of `text[range]`; false when it cannot be tokenized (the
+    /// diagnostic says where, and nothing after it is read).
+    fn stretch(&mut self, text: &str, range: std::ops::Range<usize>) -> bool {
+        let base = range.start;
+        let part = &text[range];
+        let tokens = match locate(part) {
+            Ok(t) => t,
+            Err(e) => {
+                // As for a file read whole: that error alone.
+                self.statements.clear();
+                self.diagnostics.clear();
+                self.diagnostics.push(Diagnostic {
+                    span: self.at.span(&self.file, base + e.offset, text.len()),
+                    message: e.message,
+                });
+                return false;
+            }
+        };
+        for piece in tokens.split(|t| t.token == Token::SemiColon) {
+            if let Some(d) = executable_comment(&self.file, &mut self.at, piece, base) {
+                self.diagnostics.push(d);
+            }
+            let Some(sql) = solid_text(part, piece) else {
+                continue; // only whitespace and comments
+            };
+            let start = base
+                + piece
+                    .iter()
+                    .find(|t| t.is_solid())
+                    .map_or(0, |t| t.at.start);
+            let (sql, end) = (sql.to_owned(), start + sql.len());
+            let span = self.at.span(&self.file, start, end);
+            if first_word(piece).as_deref() == Some("DELIMITER") {
+                self.diagnostics.push(Diagnostic {
+                    span,
+                    message: "DELIMITER is a command of the mysql client, not SQL: zerodown reads \
+                              statements separated by `;` (write procedures and triggers in a file \
+                              of their own and run them with the mysql client)"
+                        .into(),
+                });
+                continue;
+            }
+            match read_statement(&sql) {
+                Ok(kind) => self.statements.push(MyStatement { span, sql, kind }),
+                Err(message) => self.diagnostics.push(Diagnostic { span, message }),
+            }
+        }
+        true
+    }
 }
 
 /// `/*! ... */` is run by MySQL and MariaDB as SQL, `/*M! ... */` by MariaDB: refuse them
@@ -143,13 +184,14 @@ fn executable_comment(
     file: &std::sync::Arc<str>,
     at: &mut Locator,
     piece: &[Located],
+    base: usize,
 ) -> Option<Diagnostic> {
     let t = piece.iter().find(|t| {
         matches!(&t.token, Token::Whitespace(Whitespace::MultiLineComment(c))
             if c.starts_with('!') || c.starts_with("M!"))
     })?;
     Some(Diagnostic {
-        span: at.span(file, t.at.start, t.at.start),
+        span: at.span(file, base + t.at.start, base + t.at.start),
         message: "a `/*! ... */` or `/*M! ... */` comment is executed by the server as SQL: \
                   write the statement plainly so zerodown can check it"
             .into(),
@@ -322,6 +364,8 @@ fn read_alter(sql: &str) -> Result<MyKind, String> {
             }
         }
     }
+    // Kept for the whole run: an operation is large (sqlparser's tree), no growth slack.
+    ops.shrink_to_fit();
     let mut kind = MyKind::AlterTable {
         table,
         ops,
@@ -340,6 +384,29 @@ fn clean(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long file is tokenized in stretches cut at the semicolons the server ends
+    /// statements at: cut anywhere such, it reads as the whole text does (the hostile
+    /// corpus: quotes, escapes, every comment form, executable comments, DELIMITER, a
+    /// tokenizer error at its end).
+    #[test]
+    fn read_in_stretches_as_read_whole() {
+        let corpus = include_str!("../../tests/hostile/mysql.sql");
+        let broken = format!("{corpus}\nSELECT 'never closed;\nSELECT 3;");
+        let forms = "SELECT 1; SELECT ';', \"a;b\", 'it\\'s;', `c;d`; # x;\n-- y;\n--\nSELECT 2 /* ; */; SELECT '--;'";
+        for text in [corpus, &broken, forms] {
+            let whole = parse_in_stretches("m.sql", text, usize::MAX);
+            for bytes in [1, 2, 7, 40, 300, 4096] {
+                let cut = parse_in_stretches("m.sql", text, bytes);
+                assert_eq!(
+                    format!("{cut:?}"),
+                    format!("{whole:?}"),
+                    "stretches of {bytes}"
+                );
+            }
+        }
+        assert_eq!(stretches(forms, 1).len(), 4);
+    }
 
     #[test]
     fn splits_with_positions_and_reads_each_statement() {

@@ -50,7 +50,7 @@ pub struct TokenError {
 /// so a cursor walks from each location to the next (line and column in characters, as
 /// sqlparser counts them).
 pub fn locate(text: &str) -> Result<Vec<Located>, TokenError> {
-    let read = double_dash_comments(text);
+    let (read, _) = server_reading(text);
     let text = read.as_str();
     let mut cursor = Cursor::new(text);
     let tokens = Tokenizer::new(&MySqlDialect {}, text)
@@ -77,12 +77,20 @@ pub fn locate(text: &str) -> Result<Vec<Located>, TokenError> {
 /// is a comment to the server, and two statements to sqlparser. Quotes, backquotes and the
 /// other comments are skipped as the server skips them (backslash escapes on, the default
 /// `sql_mode`).
-fn double_dash_comments(text: &str) -> String {
+///
+/// Also returns where the semicolons outside quotes and comments are: where the server
+/// ends statements.
+fn server_reading(text: &str) -> (String, Vec<usize>) {
     let b = text.as_bytes();
     let mut out = b.to_vec();
+    let mut semicolons = Vec::new();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
+            b';' => {
+                semicolons.push(i);
+                i += 1;
+            }
             q @ (b'\'' | b'"' | b'`') => {
                 i += 1;
                 while i < b.len() {
@@ -121,7 +129,33 @@ fn double_dash_comments(text: &str) -> String {
         }
     }
     // Only ASCII bytes were replaced by ASCII bytes: still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    let read = String::from_utf8(out).unwrap_or_else(|_| text.to_owned());
+    (read, semicolons)
+}
+
+/// `text` cut into stretches of at least `min_bytes` (the last may be shorter), each
+/// ending just after a semicolon the server ends a statement at: a long file is tokenized
+/// stretch by stretch, its tokens (some 60 bytes per byte of text) never all at once.
+/// A stretch is read as the whole text would be: no statement, string or comment spans
+/// a cut.
+pub fn stretches(text: &str, min_bytes: usize) -> Vec<Range<usize>> {
+    let whole: Range<usize> = 0..text.len();
+    if text.len() <= min_bytes {
+        return vec![whole];
+    }
+    let (_, semicolons) = server_reading(text);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for s in semicolons {
+        if s + 1 - start >= min_bytes {
+            out.push(start..s + 1);
+            start = s + 1;
+        }
+    }
+    if start < text.len() || out.is_empty() {
+        out.push(start..text.len());
+    }
+    out
 }
 
 /// The index of the newline ending the line at `i` (or the end).
