@@ -95,7 +95,7 @@ pub fn analyze(
     cost: &CostModel,
 ) -> Result<Vec<StatementAnalysis>, Vec<Diagnostic>> {
     let mut cat = catalog.clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(statements.len());
     let mut diagnostics = Vec::new();
     let mut file: Option<&str> = None;
     for s in statements {

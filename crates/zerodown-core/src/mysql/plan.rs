@@ -27,7 +27,11 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Plan {
     let mut cat = catalog.clone();
-    let mut steps: Vec<Step> = Vec::new();
+    // Phases follow the statements' order and never go back: each step joins the
+    // current phase's run (no list of all steps first: a long file's steps are much of
+    // the memory).
+    let mut phases: Vec<PhaseSteps> = Vec::new();
+    let mut current = Phase::Expand;
     let mut notes = Vec::new();
     let mut file: Option<&str> = None;
     for s in statements {
@@ -75,22 +79,21 @@ pub fn plan(
             }
             MyKind::Other => b.as_written(s, None, true),
         }
-        steps.extend(b.steps);
+        for mut step in b.steps {
+            current = current.max(step.phase);
+            step.phase = current;
+            match phases.last_mut() {
+                Some(ph) if ph.name == current => ph.steps.push(step),
+                _ => phases.push(PhaseSteps {
+                    name: current,
+                    steps: vec![step],
+                }),
+            }
+        }
         cat.apply(&s.kind);
     }
-    // Phases follow the statements' order and never go back.
-    let mut phases: Vec<PhaseSteps> = Vec::new();
-    let mut current = Phase::Expand;
-    for mut step in steps {
-        current = current.max(step.phase);
-        step.phase = current;
-        match phases.last_mut() {
-            Some(ph) if ph.name == current => ph.steps.push(step),
-            _ => phases.push(PhaseSteps {
-                name: current,
-                steps: vec![step],
-            }),
-        }
+    for ph in &mut phases {
+        ph.steps.shrink_to_fit();
     }
     let blocking: Vec<String> = phases
         .iter()
