@@ -147,6 +147,15 @@ impl<D: Database + StateStore> Executor<'_, D> {
                 Err(e) => return Err(fail(e)),
             }
         }
+        if let Some(verify) = &spec.verify {
+            // The walk is done: a row it missed would be left behind without a word.
+            let none_left = self.db.query_bool(verify).await.map_err(fail)?;
+            if !none_left {
+                return Err(fail(DriverError::permanent(format!(
+                    "the backfill went through every key, but rows still need it ({verify} is false): a key the walk skipped, or a trigger or writer that undoes the change; nothing later ran"
+                ))));
+            }
+        }
         Ok(Done {
             attempts,
             held: Duration::ZERO,

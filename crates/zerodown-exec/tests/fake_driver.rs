@@ -227,6 +227,7 @@ fn backfill_step() -> Step {
         filter: None,
         batch_size: 1_000,
         target_batch_ms: 200,
+        verify: None,
     }));
     s
 }

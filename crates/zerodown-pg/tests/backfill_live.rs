@@ -22,6 +22,7 @@ fn spec(table: &str, filter: &str) -> BackfillSpec {
         filter: Some(filter.to_owned()),
         batch_size: 7,
         target_batch_ms: 10,
+        verify: None,
     }
 }
 

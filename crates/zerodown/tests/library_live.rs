@@ -464,6 +464,46 @@ async fn a_do_block_runs_as_one_transaction() {
     );
 }
 
+/// Once the walk over the keys is done, a backfill checks that no row still needs it:
+/// a row the walk missed (here a trigger that keeps one row's new column empty) makes
+/// the step fail, where `apply` once ended well with rows left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_that_left_a_row_behind_fails() {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, "leftbehind").await;
+    let db = tdb.connect().await;
+    db.batch_execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY, v int);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 3000) g;
+         CREATE FUNCTION keep_empty() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.id = 7 THEN NEW.c := NULL; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER keep_empty BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION keep_empty();
+         ANALYZE t;",
+    )
+    .await
+    .expect("setup");
+    let url = tdb.url();
+    let result = plan_and_apply(
+        &url,
+        "ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();",
+    )
+    .await;
+    let empty: i64 = db
+        .query_one("SELECT count(*) FROM t WHERE c IS NULL", &[])
+        .await
+        .expect("count")
+        .get(0);
+    drop(db);
+    tdb.drop(&admin).await;
+    assert_eq!(empty, 1, "the trigger keeps row 7 empty");
+    match result {
+        Err(Error::StepFailed(message)) => {
+            assert!(message.contains("still need"), "{message}")
+        }
+        other => panic!("a row left behind went unnoticed: {other:?}"),
+    }
+}
+
 /// MariaDB keeps zerodown's state server-wide (`_zerodown`, by database name): after the
 /// database is dropped and made again (a staging reset, a restore), the record of a
 /// completed migration no longer matches it. Applying the file again must not say

@@ -193,6 +193,8 @@ impl Builder<'_> {
             filter: filter.map(str::to_owned),
             batch_size,
             target_batch_ms,
+            // A user's UPDATE: its WHERE does not say which rows still need it.
+            verify: None,
         }));
     }
 

@@ -93,6 +93,11 @@ pub struct BackfillSpec {
     pub batch_size: u32,
     /// The executor adapts the batch size to keep each batch near this duration.
     pub target_batch_ms: u32,
+    /// A query true when no row still needs the change, run once the walk over the keys
+    /// is done: a row it missed fails the step instead of being left behind. Only where
+    /// `filter` names exactly the rows that need it (a backfill zerodown made itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
 }
 
 /// Which source statement a step comes from.

@@ -1,7 +1,11 @@
 //! ADD COLUMN: catalog-only when the default is non-volatile (PostgreSQL 11+);
 //! otherwise add the column bare, default for new rows, batched backfill, then NOT NULL.
 
-use super::{constraint, update::backfill_step, Ctx};
+use super::{
+    constraint,
+    update::{backfill_step, verify_last_backfill},
+    Ctx,
+};
 use crate::findings::Code;
 use crate::lock::LockMode;
 use crate::pg::analyze::{inline_constraint, pg_add_column_rewrite};
@@ -158,6 +162,7 @@ fn default_path(ctx: &mut Ctx, t: &Table, col: &ColumnDef) {
             t.name, col.name, default.sql
         ),
     );
+    verify_last_backfill(ctx);
     if col.not_null {
         constraint::not_null_steps(ctx, t, &col.name);
     }
@@ -215,6 +220,7 @@ fn sequence_path(ctx: &mut Ctx, t: &Table, col: &ColumnDef) {
             t.name, col.name
         ),
     );
+    verify_last_backfill(ctx);
     constraint::not_null_steps(ctx, t, &col.name);
     if let Some(kind) = &col.identity {
         let kind = if kind == "always" {

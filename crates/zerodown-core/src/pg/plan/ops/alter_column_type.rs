@@ -2,7 +2,11 @@
 //! column kept in sync by a trigger, backfilled in batches, its indexes built
 //! concurrently, then swapped in one short transaction, so writes never fail.
 
-use super::{constraint, update::backfill_step, Ctx};
+use super::{
+    constraint,
+    update::{backfill_step, verify_last_backfill},
+    Ctx,
+};
 use crate::lock::LockMode;
 use crate::pg::catalog::{ConstraintType, Index, Table};
 use crate::pg::ir::{Expr, QualName, TypeRef};
@@ -117,6 +121,7 @@ pub(crate) fn plan(
         Some(format!("{n} IS NULL AND {c} IS NOT NULL")),
         format!("backfill {}.{tmp} from {column} in batches", t.name),
     );
+    verify_last_backfill(ctx);
     if old.as_ref().is_some_and(|c| c.not_null) {
         constraint::not_null_steps(ctx, t, &tmp);
     }

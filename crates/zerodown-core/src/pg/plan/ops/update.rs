@@ -63,6 +63,7 @@ pub(crate) fn backfill_step(
         filter,
         batch_size: ctx.opts.batch_size,
         target_batch_ms: ctx.opts.target_batch_ms,
+        verify: None,
     };
     let sql = vec![batch_sql(&t.name, &spec)];
     let step = ctx.step(
@@ -75,6 +76,21 @@ pub(crate) fn backfill_step(
     );
     step.scans_table = false;
     step.backfill = Some(Box::new(spec));
+}
+
+/// Marks the backfill just planned as one whose filter names exactly the rows that
+/// still need it: once done, none may match.
+pub(crate) fn verify_last_backfill(ctx: &mut Ctx) {
+    let Some(spec) = ctx.steps.last_mut().and_then(|s| s.backfill.as_mut()) else {
+        return;
+    };
+    if let Some(filter) = &spec.filter {
+        let table = QualName::parse_shown(&spec.table);
+        spec.verify = Some(format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {} WHERE {filter})",
+            qual(&table)
+        ));
+    }
 }
 
 /// One batch, as the executor runs it: keyset range `(key) > $1 AND (key) <= $2`.
