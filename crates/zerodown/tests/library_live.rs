@@ -14,19 +14,27 @@ use zerodown::input::{from_text, FileTransaction};
 use zerodown::{Error, PlanRequest, RunEnd, RunOptions};
 
 use common::{plan_and_apply, request};
+use tokio_postgres::Client;
 use zerodown_testkit::{connect, MyTestDatabase, TestDatabase};
+
+/// A database of its own for one test, made with `setup`: the admin client (to drop it
+/// at the end), the database, and a client of it.
+async fn database_with(tag: &str, setup: &str) -> (Client, TestDatabase, Client) {
+    let admin = connect().await;
+    let tdb = TestDatabase::create(&admin, tag).await;
+    let db = tdb.connect().await;
+    db.batch_execute(setup).await.expect("setup");
+    (admin, tdb, db)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_migration_planned_applied_and_recorded_through_the_library() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "lib").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "lib",
         "CREATE TABLE t (id bigint PRIMARY KEY, name text);
          INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5000) g;",
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let sql = "ALTER TABLE t ADD COLUMN c text NOT NULL DEFAULT md5(random()::text);";
 
@@ -213,15 +221,12 @@ async fn apply_fails_then_abort(planned: &zerodown::Planned, url: &str) {
 /// PostgreSQL and on MariaDB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_never_undoes_a_step_that_failed() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "libfail").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "libfail",
         "CREATE TABLE t (id bigint PRIMARY KEY, c int);
          INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;",
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let planned = zerodown::plan(request(&url, "CREATE INDEX t_c_idx ON t (c);"))
         .await
@@ -270,12 +275,7 @@ async fn abort_never_undoes_a_step_that_failed() {
 /// which may not be the one meant: it refuses and names them; with an id it aborts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_without_an_id_refuses_when_two_migrations_are_unfinished() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "libtwo").await;
-    let db = tdb.connect().await;
-    db.batch_execute("CREATE TABLE t (id bigint PRIMARY KEY)")
-        .await
-        .expect("setup");
+    let (admin, tdb, db) = database_with("libtwo", "CREATE TABLE t (id bigint PRIMARY KEY)").await;
     let url = tdb.url();
     let mut ids = Vec::new();
     for (name, sql) in [
@@ -327,16 +327,13 @@ async fn abort_without_an_id_refuses_when_two_migrations_are_unfinished() {
 /// does: it never plans the half-migrated schema again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_again_after_a_stop_runs_the_stored_plan() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "libagain").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "libagain",
         "CREATE TABLE t (id bigint PRIMARY KEY);
          INSERT INTO t SELECT g FROM generate_series(1, 3000) g;
          ANALYZE t;",
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let sql = "ALTER TABLE t ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid();";
     let planned = zerodown::plan(request(&url, sql)).await.expect("plan");
@@ -407,12 +404,8 @@ async fn apply_again_after_a_stop_runs_the_stored_plan() {
 /// and it is already applied, not bad input.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_migration_is_not_refused_for_the_names_it_made() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "recorded").await;
-    let db = tdb.connect().await;
-    db.batch_execute("CREATE TABLE t (id bigint PRIMARY KEY, c int);")
-        .await
-        .expect("setup");
+    let (admin, tdb, db) =
+        database_with("recorded", "CREATE TABLE t (id bigint PRIMARY KEY, c int);").await;
     drop(db);
     let url = tdb.url();
     let sql = "ALTER TABLE t ADD COLUMN d int;\nCREATE INDEX t_d ON t (d);";
@@ -435,15 +428,12 @@ async fn a_recorded_migration_is_not_refused_for_the_names_it_made() {
 /// first left nothing behind (it was planned as phases that commit apart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_do_block_runs_as_one_transaction() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "doblock").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "doblock",
         "CREATE TABLE t (id bigint PRIMARY KEY, c int NOT NULL);
          INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g;",
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let sql = "DO $$\nBEGIN\n  ALTER TABLE t ADD COLUMN d int;\n  UPDATE t SET c = c / (c - 4000);\nEND\n$$;";
     let result = plan_and_apply(&url, sql).await;
@@ -469,10 +459,8 @@ async fn a_do_block_runs_as_one_transaction() {
 /// the step fail, where `apply` once ended well with rows left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_that_left_a_row_behind_fails() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "leftbehind").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "leftbehind",
         "CREATE TABLE t (id bigint PRIMARY KEY, v int);
          INSERT INTO t SELECT g, g FROM generate_series(1, 3000) g;
          CREATE FUNCTION keep_empty() RETURNS trigger LANGUAGE plpgsql AS
@@ -480,8 +468,7 @@ async fn a_backfill_that_left_a_row_behind_fails() {
          CREATE TRIGGER keep_empty BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION keep_empty();
          ANALYZE t;",
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let result = plan_and_apply(
         &url,
@@ -551,10 +538,8 @@ async fn a_completed_record_the_database_no_longer_shows_is_not_believed() {
 /// schema `a.b` with a table `c` was sent as `"a"."b.c"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_with_dots_and_quotes_reach_their_own_table() {
-    let admin = connect().await;
-    let tdb = TestDatabase::create(&admin, "names").await;
-    let db = tdb.connect().await;
-    db.batch_execute(
+    let (admin, tdb, db) = database_with(
+        "names",
         r#"CREATE SCHEMA "a.b";
            CREATE TABLE "a.b"."c" (id bigint PRIMARY KEY, v int);
            INSERT INTO "a.b"."c" SELECT g, g FROM generate_series(1, 3000) g;
@@ -562,8 +547,7 @@ async fn names_with_dots_and_quotes_reach_their_own_table() {
            INSERT INTO "we""ird.T" SELECT g, g FROM generate_series(1, 3000) g;
            ANALYZE;"#,
     )
-    .await
-    .expect("setup");
+    .await;
     let url = tdb.url();
     let sql = r#"ALTER TABLE "a.b".c ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);
                  ALTER TABLE "we""ird.T" ADD COLUMN d text NOT NULL DEFAULT md5(random()::text);"#;
