@@ -10,3 +10,8 @@ ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;
 ALTER TABLE "a.b"."c" ADD COLUMN "we""ird" int;
 CREATE INDEX "ix é" ON t (lower("Name"));
 COMMENT ON TABLE t IS E'\\x00 ''q''';
+ALTER TABLE t ADD COLUMN c numeric(1+1);
+ALTER TABLE t ALTER COLUMN c TYPE numeric(-a, 2);
+UPDATE t SET c = 'x'::numeric(now());
+CREATE INDEX i ON t ((a::numeric(1 + 2)));
+SET work_mem = '64MB'; SELECT 1::bit(2*2);

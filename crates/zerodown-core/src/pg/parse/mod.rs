@@ -10,6 +10,7 @@
 mod convert;
 mod do_block;
 pub mod names;
+mod print;
 pub mod rewrite;
 
 use pg_query::NodeEnum;

@@ -6,6 +6,7 @@ use pg_query::protobuf;
 use pg_query::{NodeEnum, NodeRef};
 
 use super::convert::strings;
+use super::print::print;
 
 /// Column names referenced by an expression, in order (last field of each reference).
 fn column_refs(expr: &str) -> Option<Vec<String>> {
@@ -104,7 +105,7 @@ pub fn retarget_index(def: &str, new_name: &str, old_col: &str, new_col: &str) -
     ix.idxname = new_name.to_owned();
     ix.concurrent = true;
     ix.if_not_exists = false;
-    NodeEnum::IndexStmt(ix).deparse(Default::default()).ok()
+    print(NodeEnum::IndexStmt(ix)).ok()
 }
 
 #[cfg(test)]

@@ -23,8 +23,7 @@ pub(super) fn clause_sql(c: &protobuf::AlterTableCmd) -> Conv<String> {
         objtype: ObjectType::ObjectTable as i32,
         missing_ok: false,
     };
-    let text = NodeEnum::AlterTableStmt(stmt)
-        .deparse(Default::default())
+    let text = print(NodeEnum::AlterTableStmt(stmt))
         .map_err(|e| format!("cannot print ALTER TABLE clause: {e}"))?;
     text.strip_prefix("ALTER TABLE zd_placeholder_tbl ")
         .map(str::to_owned)

@@ -15,6 +15,7 @@ use pg_query::protobuf::{self, ObjectType, TransactionStmtKind};
 use pg_query::{NodeEnum, NodeRef};
 
 use crate::pg::ir::*;
+use crate::pg::parse::print::print;
 use crate::pg::types::canonical_type_name;
 
 type Conv<T> = Result<T, String>;
@@ -209,8 +210,7 @@ fn deparse_expr(node: &protobuf::Node) -> Conv<String> {
         limit_option: protobuf::LimitOption::Default as i32,
         ..Default::default()
     };
-    let text = NodeEnum::SelectStmt(Box::new(select))
-        .deparse(Default::default())
+    let text = print(NodeEnum::SelectStmt(Box::new(select)))
         .map_err(|e| format!("cannot print expression: {e}"))?;
     Ok(text.strip_prefix("SELECT ").unwrap_or(&text).to_owned())
 }

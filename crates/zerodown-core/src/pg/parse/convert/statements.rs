@@ -80,8 +80,7 @@ pub(super) fn index_def(s: &protobuf::IndexStmt) -> Conv<IndexDef> {
         relpersistence: "p".into(),
         ..Default::default()
     });
-    let text = NodeEnum::IndexStmt(Box::new(body))
-        .deparse(Default::default())
+    let text = print(NodeEnum::IndexStmt(Box::new(body)))
         .map_err(|e| format!("cannot print index: {e}"))?;
     let body_sql = text
         .split_once("ON zd_placeholder_tbl ")

@@ -1,0 +1,78 @@
+//! The one way zerodown prints a parse tree back to SQL (pg_query's deparser).
+//!
+//! The raw grammar accepts trees the server refuses later and the deparser cannot print:
+//! a type modifier written as an expression (`varchar(1+1)`) aborts the process in a debug
+//! build and is silently dropped in a release one. Such trees are refused here, with the
+//! server's own words, before the deparser sees them.
+
+use pg_query::NodeEnum;
+use serde_json::Value;
+
+/// `node` as SQL, or why it cannot be printed.
+pub(crate) fn print(node: NodeEnum) -> Result<String, String> {
+    printable(&node)?;
+    node.deparse(Default::default()).map_err(|e| e.to_string())
+}
+
+/// Refuses what the deparser cannot print faithfully. The tree is walked through its
+/// serialized form because pg_query's own walker (`NodeEnum::nodes`) skips most fields.
+fn printable(node: &NodeEnum) -> Result<(), String> {
+    let tree = serde_json::to_value(node).map_err(|e| e.to_string())?;
+    if has_expression_typmod(&tree) {
+        return Err("type modifiers must be simple constants or identifiers \
+                    (as PostgreSQL says): write `numeric(10, 2)`, not an expression"
+            .into());
+    }
+    Ok(())
+}
+
+/// Whether a type name in the tree has a modifier other than a constant, a parameter or
+/// a name: the only three the deparser prints.
+fn has_expression_typmod(v: &Value) -> bool {
+    match v {
+        Value::Object(fields) => {
+            let is_type_name = fields.contains_key("names") && fields.contains_key("array_bounds");
+            let bad = is_type_name
+                && fields
+                    .get("typmods")
+                    .and_then(Value::as_array)
+                    .is_some_and(|mods| mods.iter().any(|m| !printable_typmod(m)));
+            bad || fields.values().any(has_expression_typmod)
+        }
+        Value::Array(items) => items.iter().any(has_expression_typmod),
+        _ => false,
+    }
+}
+
+fn printable_typmod(m: &Value) -> bool {
+    m.get("node").and_then(Value::as_object).is_some_and(|n| {
+        ["AConst", "ParamRef", "ColumnRef"]
+            .iter()
+            .any(|k| n.contains_key(*k))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(sql: &str) -> NodeEnum {
+        let tree = pg_query::parse(sql, 0).expect("parses");
+        let stmt = tree.protobuf.stmts[0].stmt.as_ref();
+        stmt.and_then(|s| s.node.clone()).expect("a statement")
+    }
+
+    #[test]
+    fn an_expression_as_type_modifier_is_refused_not_printed() {
+        for sql in [
+            "ALTER TABLE t ADD COLUMN c numeric(1+1)",
+            "SELECT 'x'::numeric(now())",
+            "CREATE INDEX i ON t ((a::numeric(-a, 2)))",
+        ] {
+            let e = print(first(sql)).expect_err("refused");
+            assert!(e.contains("simple constants"), "{sql}: {e}");
+        }
+        let ok = print(first("ALTER TABLE t ADD COLUMN c numeric(10, 2)")).expect("prints");
+        assert_eq!(ok, "ALTER TABLE t ADD COLUMN c numeric(10, 2)");
+    }
+}
