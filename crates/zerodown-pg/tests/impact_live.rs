@@ -100,6 +100,11 @@ async fn declared_impact_matches_the_server() {
         format!("ALTER TABLE {t} ADD COLUMN x timestamptz DEFAULT now()"),
         format!("ALTER TABLE {t} ADD COLUMN x uuid DEFAULT gen_random_uuid()"),
         format!("ALTER TABLE {t} ADD COLUMN x timestamptz NOT NULL DEFAULT clock_timestamp()"),
+        // Volatile calls inside what pg_query's own walker skips.
+        format!("ALTER TABLE {t} ADD COLUMN x int[] DEFAULT ARRAY[(random() * 10)::int]"),
+        format!(
+            "ALTER TABLE {t} ADD COLUMN x text DEFAULT (gen_random_uuid()::text COLLATE \"C\")"
+        ),
         format!("ALTER TABLE {t} ADD COLUMN x bigint GENERATED ALWAYS AS IDENTITY"),
         format!("ALTER TABLE {t} ADD COLUMN x bigserial"),
         format!("ALTER TABLE {t} ADD COLUMN x int GENERATED ALWAYS AS (a * 2) STORED"),

@@ -12,6 +12,7 @@ mod do_block;
 pub mod names;
 mod print;
 pub mod rewrite;
+mod walk;
 
 use pg_query::NodeEnum;
 
@@ -232,6 +233,10 @@ mod tests {
             "SELECT pg_catalog.set_config('search_path', '', false)",
             "SELECT migrate_orders()",
             "SELECT count(*) FROM t",
+            // Calls inside what pg_query's own walker skips.
+            "SELECT ARRAY[migrate_orders()]",
+            "SELECT (migrate_orders()::text COLLATE \"C\")",
+            "SELECT (ARRAY[1])[migrate_orders()]",
         ] {
             assert!(matches!(one(sql), DdlOp::Opaque { .. }), "{sql}");
         }
@@ -253,6 +258,42 @@ mod tests {
         let d = column.default.as_ref().expect("default");
         assert_eq!(d.functions, vec!["gen_random_uuid"]);
         assert_eq!(d.sql, "gen_random_uuid()");
+    }
+
+    /// A volatile call anywhere in a default makes it volatile: inside ARRAY[...],
+    /// COLLATE or a subscript too (the table is rewritten for those).
+    #[test]
+    fn functions_are_found_anywhere_in_a_default() {
+        for (sql, want) in [
+            ("ARRAY[(random() * 10)::int]", "random"),
+            ("(gen_random_uuid()::text COLLATE \"C\")", "gen_random_uuid"),
+            ("('{1,2}'::int[])[1 + (random() * 1)::int]", "random"),
+            ("ROW(clock_timestamp())", "clock_timestamp"),
+        ] {
+            let op = one(&format!("ALTER TABLE t ADD COLUMN c text DEFAULT {sql}"));
+            let DdlOp::AlterTable { actions, .. } = op else {
+                panic!("{sql}")
+            };
+            let AlterAction::AddColumn { column, .. } = &actions[0] else {
+                panic!("{sql}")
+            };
+            let functions = &column.default.as_ref().expect("default").functions;
+            assert!(functions.iter().any(|f| f == want), "{sql}: {functions:?}");
+        }
+    }
+
+    #[test]
+    fn index_columns_inside_collate_and_subscripts() {
+        for (sql, want) in [
+            ("CREATE INDEX i ON t ((name COLLATE \"C\"))", "name"),
+            ("CREATE INDEX i ON t ((tags[1]))", "tags"),
+            ("CREATE INDEX i ON t ((ARRAY[a]))", "a"),
+        ] {
+            let DdlOp::CreateIndex(ix) = one(sql) else {
+                panic!("{sql}")
+            };
+            assert_eq!(ix.columns, vec![want], "{sql}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The one way zerodown prints a parse tree back to SQL (pg_query's deparser).
 //!
 //! The raw grammar accepts trees the server refuses later and the deparser cannot print:
-//! a type modifier written as an expression (`varchar(1+1)`) aborts the process in a debug
+//! a type modifier written as an expression (`numeric(1+1)`) aborts the process in a debug
 //! build and is silently dropped in a release one. Such trees are refused here, with the
 //! server's own words, before the deparser sees them.
 
 use pg_query::NodeEnum;
 use serde_json::Value;
+
+use super::walk::Tree;
 
 /// `node` as SQL, or why it cannot be printed.
 pub(crate) fn print(node: NodeEnum) -> Result<String, String> {
@@ -14,11 +16,18 @@ pub(crate) fn print(node: NodeEnum) -> Result<String, String> {
     node.deparse(Default::default()).map_err(|e| e.to_string())
 }
 
-/// Refuses what the deparser cannot print faithfully. The tree is walked through its
-/// serialized form because pg_query's own walker (`NodeEnum::nodes`) skips most fields.
+/// Refuses what the deparser cannot print faithfully.
 fn printable(node: &NodeEnum) -> Result<(), String> {
-    let tree = serde_json::to_value(node).map_err(|e| e.to_string())?;
-    if has_expression_typmod(&tree) {
+    // Type names are plain fields (not tagged nodes) in column definitions: look at
+    // every object that has a type name's fields.
+    let expression_typmod = Tree::of(node).objects().into_iter().any(|(_, o)| {
+        o.contains_key("names")
+            && o.contains_key("array_bounds")
+            && o.get("typmods")
+                .and_then(Value::as_array)
+                .is_some_and(|mods| !mods.iter().all(printable_typmod))
+    });
+    if expression_typmod {
         return Err("type modifiers must be simple constants or identifiers \
                     (as PostgreSQL says): write `numeric(10, 2)`, not an expression"
             .into());
@@ -26,24 +35,7 @@ fn printable(node: &NodeEnum) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a type name in the tree has a modifier other than a constant, a parameter or
-/// a name: the only three the deparser prints.
-fn has_expression_typmod(v: &Value) -> bool {
-    match v {
-        Value::Object(fields) => {
-            let is_type_name = fields.contains_key("names") && fields.contains_key("array_bounds");
-            let bad = is_type_name
-                && fields
-                    .get("typmods")
-                    .and_then(Value::as_array)
-                    .is_some_and(|mods| mods.iter().any(|m| !printable_typmod(m)));
-            bad || fields.values().any(has_expression_typmod)
-        }
-        Value::Array(items) => items.iter().any(has_expression_typmod),
-        _ => false,
-    }
-}
-
+/// A constant, a parameter or a name: the only modifiers the deparser prints.
 fn printable_typmod(m: &Value) -> bool {
     m.get("node").and_then(Value::as_object).is_some_and(|n| {
         ["AConst", "ParamRef", "ColumnRef"]

@@ -3,25 +3,17 @@
 //! come from the PostgreSQL scanner and every result is parsed again to check it.
 
 use pg_query::protobuf;
-use pg_query::{NodeEnum, NodeRef};
+use pg_query::NodeEnum;
 
-use super::convert::strings;
 use super::print::print;
+use super::walk::Tree;
 
 /// Column names referenced by an expression, in order (last field of each reference).
 fn column_refs(expr: &str) -> Option<Vec<String>> {
     let tree = pg_query::parse(&format!("SELECT {expr}"), 0).ok()?;
     let raw = tree.protobuf.stmts.first()?;
     let node = raw.stmt.as_ref()?.node.as_ref()?;
-    Some(
-        node.nodes()
-            .into_iter()
-            .filter_map(|(n, _, _, _)| match n {
-                NodeRef::ColumnRef(c) => strings(&c.fields).last().cloned(),
-                _ => None,
-            })
-            .collect(),
-    )
+    Some(Tree::of(node).column_names())
 }
 
 /// Whether an SQL expression references column `column`.
@@ -79,11 +71,9 @@ pub fn retarget_index(def: &str, new_name: &str, old_col: &str, new_col: &str) -
     };
     let mut ix = ix.clone();
     let uses_in_expr = |n: &protobuf::Node| {
-        n.node.as_ref().is_some_and(|n| {
-            n.nodes().iter().any(|(c, _, _, _)| {
-                matches!(c, NodeRef::ColumnRef(r) if strings(&r.fields).last().map(String::as_str) == Some(old_col))
-            })
-        })
+        n.node
+            .as_ref()
+            .is_some_and(|n| Tree::of(n).column_names().iter().any(|c| c == old_col))
     };
     if ix.where_clause.as_deref().is_some_and(uses_in_expr) {
         return None;
@@ -132,6 +122,13 @@ mod tests {
             Some("length(\"x\") > 0")
         );
         assert_eq!(rename_column_in_expr("b > 0", "a", "x"), None);
+        // References inside ARRAY[...], COLLATE and subscripts are references too.
+        assert_eq!(
+            rename_column_in_expr("ARRAY[a] <> '{}'", "a", "x").as_deref(),
+            Some("ARRAY[\"x\"] <> '{}'")
+        );
+        assert!(uses_column("(name COLLATE \"C\") <> ''", "name"));
+        assert!(uses_column("(tags[1]) IS NOT NULL", "tags"));
     }
 
     #[test]

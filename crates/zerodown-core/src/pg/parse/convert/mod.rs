@@ -12,10 +12,11 @@ use column::*;
 use statements::*;
 
 use pg_query::protobuf::{self, ObjectType, TransactionStmtKind};
-use pg_query::{NodeEnum, NodeRef};
+use pg_query::NodeEnum;
 
 use crate::pg::ir::*;
 use crate::pg::parse::print::print;
+use crate::pg::parse::walk::Tree;
 use crate::pg::types::canonical_type_name;
 
 type Conv<T> = Result<T, String>;
@@ -216,21 +217,15 @@ fn deparse_expr(node: &protobuf::Node) -> Conv<String> {
 }
 
 fn expr(node: &protobuf::Node) -> Conv<Expr> {
-    let mut functions = Vec::new();
-    let mut has_subquery = false;
+    let (mut functions, mut has_subquery) = (Vec::new(), false);
     if let Some(n) = node.node.as_ref() {
-        for (child, _, _, _) in n.nodes() {
-            match child {
-                NodeRef::FuncCall(f) => {
-                    if let Some(name) = strings(&f.funcname).last() {
-                        functions.push(name.to_ascii_lowercase());
-                    }
-                }
-                NodeRef::SqlvalueFunction(_) => functions.push("now".into()),
-                NodeRef::SubLink(_) => has_subquery = true,
-                _ => {}
-            }
+        let tree = Tree::of(n);
+        functions = tree.function_names();
+        // CURRENT_TIMESTAMP and its kin are stable, as now() is.
+        if tree.has(&["SqlvalueFunction"]) {
+            functions.push("now".into());
         }
+        has_subquery = tree.has(&["SubLink"]);
     }
     functions.sort();
     functions.dedup();

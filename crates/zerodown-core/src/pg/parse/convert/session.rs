@@ -4,10 +4,11 @@
 //! whatever would change their meaning is refused with what to do instead.
 
 use pg_query::protobuf::{VariableSetKind, VariableSetStmt};
-use pg_query::{NodeEnum, NodeRef};
+use pg_query::NodeEnum;
 
 use super::{deparse_expr, Conv};
 use crate::pg::ir::DdlOp;
+use crate::pg::parse::walk::Tree;
 
 /// Settings a migration may set without changing what its statements do: zerodown's
 /// own timeouts (each step sets them itself), messages, and speed-only settings.
@@ -75,12 +76,7 @@ pub(super) fn rollback() -> String {
 /// A SELECT that calls a function or reads a relation may change anything (a function
 /// can run DDL or write rows); one of constants only changes nothing.
 pub(super) fn select(node: &NodeEnum) -> DdlOp {
-    let runs_something = node.nodes().iter().any(|(n, ..)| {
-        matches!(
-            n,
-            NodeRef::FuncCall(_) | NodeRef::RangeVar(_) | NodeRef::SubLink(_)
-        )
-    });
+    let runs_something = Tree::of(node).has(&["FuncCall", "RangeVar", "SubLink"]);
     if runs_something {
         DdlOp::Opaque {
             what: "SELECT that calls functions or reads tables".into(),

@@ -1,7 +1,7 @@
 //! CREATE TABLE, CREATE INDEX, DROP, RENAME, REINDEX, LOCK and UPDATE.
 
 use pg_query::protobuf::{self, DropBehavior, ObjectType};
-use pg_query::{NodeEnum, NodeRef};
+use pg_query::NodeEnum;
 
 use crate::lock::LockMode;
 use crate::pg::ir::*;
@@ -53,13 +53,7 @@ pub(super) fn index_columns(params: &[protobuf::Node]) -> Vec<String> {
         if !e.name.is_empty() {
             cols.push(e.name.clone());
         } else if let Some(x) = e.expr.as_deref().and_then(|x| x.node.as_ref()) {
-            for (child, _, _, _) in x.nodes() {
-                if let NodeRef::ColumnRef(c) = child {
-                    if let Some(name) = strings(&c.fields).last() {
-                        cols.push(name.clone());
-                    }
-                }
-            }
+            cols.extend(Tree::of(x).column_names());
         }
     }
     cols
