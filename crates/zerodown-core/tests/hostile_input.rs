@@ -139,6 +139,13 @@ const PIECES: &[&str] = &[
     "DELIMITER ",
     "IF NOT EXISTS ",
     "CONCURRENTLY ",
+    // Type modifiers and casts: the deparser cannot print every tree the grammar accepts.
+    "numeric(",
+    "::",
+    " + 1",
+    "ARRAY[",
+    "]",
+    "COLLATE \"C\" ",
 ];
 
 /// One mutation: insert a piece, delete a range, or duplicate a range (at char boundaries).
