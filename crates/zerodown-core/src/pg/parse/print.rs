@@ -6,7 +6,6 @@
 //! server's own words, before the deparser sees them.
 
 use pg_query::NodeEnum;
-use serde_json::Value;
 
 use super::walk::Tree;
 
@@ -18,30 +17,12 @@ pub(crate) fn print(node: NodeEnum) -> Result<String, String> {
 
 /// Refuses what the deparser cannot print faithfully.
 fn printable(node: &NodeEnum) -> Result<(), String> {
-    // Type names are plain fields (not tagged nodes) in column definitions: look at
-    // every object that has a type name's fields.
-    let expression_typmod = Tree::of(node).objects().into_iter().any(|(_, o)| {
-        o.contains_key("names")
-            && o.contains_key("array_bounds")
-            && o.get("typmods")
-                .and_then(Value::as_array)
-                .is_some_and(|mods| !mods.iter().all(printable_typmod))
-    });
-    if expression_typmod {
+    if Tree::of(node).has_expression_typmod() {
         return Err("type modifiers must be simple constants or identifiers \
                     (as PostgreSQL says): write `numeric(10, 2)`, not an expression"
             .into());
     }
     Ok(())
-}
-
-/// A constant, a parameter or a name: the only modifiers the deparser prints.
-fn printable_typmod(m: &Value) -> bool {
-    m.get("node").and_then(Value::as_object).is_some_and(|n| {
-        ["AConst", "ParamRef", "ColumnRef"]
-            .iter()
-            .any(|k| n.contains_key(*k))
-    })
 }
 
 #[cfg(test)]

@@ -222,7 +222,7 @@ fn expr(node: &protobuf::Node) -> Conv<Expr> {
         let tree = Tree::of(n);
         functions = tree.function_names();
         // CURRENT_TIMESTAMP and its kin are stable, as now() is.
-        if tree.has(&["SqlvalueFunction"]) {
+        if tree.has(&["SqlValueFunction"]) {
             functions.push("now".into());
         }
         has_subquery = tree.has(&["SubLink"]);
