@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use zerodown::core::check::render;
+use zerodown::core::check::{self, render};
 use zerodown::CheckRequest;
 
 use crate::exit::{self, Failure};
@@ -57,7 +57,12 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
     };
     print!("{out}");
     let (errors, warnings) = render::counts(problems);
-    Ok(if errors > 0 {
+    // A statement zerodown could not read is bad input, as with `plan`: the report is
+    // complete, and the exit code says the input must be fixed.
+    let refused = problems.iter().any(|p| p.rule == check::REFUSED);
+    Ok(if refused {
+        exit::BAD_INPUT
+    } else if errors > 0 {
         exit::UNSAFE
     } else if args.max_warnings.is_some_and(|max| warnings > max) {
         exit::TOO_MANY_WARNINGS

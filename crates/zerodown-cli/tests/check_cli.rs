@@ -248,7 +248,7 @@ fn config_levels_exclusions_and_max_warnings() {
     );
     let out = check(dir.path(), &["bad.sql"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.sql:2:"));
+    assert!(stdout(&out).contains("bad.sql:2:25: error[refused-statement]: syntax error"));
 }
 
 #[test]
@@ -417,10 +417,36 @@ fn a_misspelt_statement_is_bad_input_at_its_line_not_dropped() {
         "V1__m.sql",
         "ALTER TABLE t ADD COLUMN a int;\nUPDAT t SETT x = 1;\n",
     );
-    let out = check(dir.path(), &["V1__m.sql"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("V1__m.sql:2:1: error: syntax error"), "{err}");
+    write(
+        dir.path(),
+        "V2__n.sql",
+        "ALTER TABLE t ADD COLUMN b uuid NOT NULL DEFAULT gen_random_uuid();\n",
+    );
+    let out = check(dir.path(), &["V1__m.sql", "V2__n.sql"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("V1__m.sql:2:1: error[refused-statement]: syntax error"),
+        "{text}"
+    );
+    // The other file is still judged, and every format is a whole document.
+    assert!(
+        text.contains("V2__n.sql:1:1: error[add-column-volatile-default]"),
+        "{text}"
+    );
+    for format in ["json", "sarif", "github"] {
+        let out = check(dir.path(), &["V1__m.sql", "V2__n.sql", "--format", format]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(2), "{format}: {text}");
+        assert!(text.contains("refused-statement"), "{format}: {text}");
+        assert!(
+            text.contains("add-column-volatile-default"),
+            "{format}: {text}"
+        );
+        if format != "github" {
+            serde_json::from_str::<serde_json::Value>(&text).expect("a whole JSON document");
+        }
+    }
     let plan = zerodown()
         .current_dir(dir.path())
         .args(["plan", "V1__m.sql", "--offline"])

@@ -74,7 +74,11 @@ pub fn run_mysql(
     cost: &CostModel,
     opts: &PlanOptions,
 ) -> Result<Outcome, Vec<Diagnostic>> {
-    let analysis = crate::mysql::analyze::analyze(statements, catalog, profile, cost)?;
+    let (analysis, diagnostics) =
+        crate::mysql::analyze::analyze(statements, catalog, profile, cost);
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
     Ok(Outcome {
         statements: analysis,
         plan: crate::mysql::plan::plan(statements, catalog, profile, opts),

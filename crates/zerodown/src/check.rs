@@ -94,8 +94,7 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
             .as_ref()
             .is_none_or(|set| canonical(Path::new(file)).is_some_and(|c| set.contains(&c)))
     };
-    let problems = check::check(&sources, &profile, &levels, &reported)
-        .map_err(|d| Error::sql(d, &sources))?;
+    let problems = check::check(&sources, &profile, &levels, &reported);
     let files = sources.iter().filter(|s| reported(&s.name)).count();
     Ok(Checked { problems, files })
 }

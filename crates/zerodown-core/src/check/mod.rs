@@ -63,38 +63,33 @@ pub type Levels = BTreeMap<String, Option<Level>>;
 
 /// Checks `sources` (in the order they run) for `profile`'s engine and version, and
 /// returns the problems of the files `reported` accepts (earlier files still define the
-/// schema). Err: statements that do not parse, with their place.
+/// schema). A statement that cannot be read or is refused is a problem of its own
+/// ([`REFUSED`]): it hides nothing of the other statements and files.
 pub fn check(
     sources: &[SourceFile],
     profile: &ServerProfile,
     levels: &Levels,
     reported: &dyn Fn(&str) -> bool,
-) -> Result<Vec<Problem>, Vec<Diagnostic>> {
+) -> Vec<Problem> {
     let cost = CostModel::default();
-    let (analysed, mut problems) = match profile.engine {
+    let (analysed, mut problems, refused) = match profile.engine {
         Engine::Postgres => {
-            let (files, diagnostics) = pipeline::parse_sources(sources);
-            if !diagnostics.is_empty() {
-                return Err(diagnostics);
-            }
+            let (files, mut refused) = pipeline::parse_sources(sources);
             // The analysis alone: the plan is not needed to judge the files.
             let analysis = crate::pg::analyze::analyze(&files, &Catalog::default(), profile, &cost);
-            if !analysis.diagnostics.is_empty() {
-                return Err(analysis.diagnostics);
-            }
+            refused.extend(analysis.diagnostics);
             let lints = lint::postgres(&files, &analysis.statements);
-            (analysis.statements, lints)
+            (analysis.statements, lints, refused)
         }
         Engine::MySql | Engine::MariaDb => {
-            let (statements, diagnostics) = pipeline::parse_mysql_sources(sources);
-            if !diagnostics.is_empty() {
-                return Err(diagnostics);
-            }
-            let analysed =
-                crate::mysql::analyze::analyze(&statements, &MyCatalog::default(), profile, &cost)?;
-            (analysed, lint::mysql(&statements))
+            let (statements, mut refused) = pipeline::parse_mysql_sources(sources);
+            let (analysed, diagnostics) =
+                crate::mysql::analyze::analyze(&statements, &MyCatalog::default(), profile, &cost);
+            refused.extend(diagnostics);
+            (analysed, lint::mysql(&statements), refused)
         }
     };
+    problems.extend(refused.iter().map(|d| refusal(d, sources)));
     problems.extend(analysed.iter().flat_map(from_analysis));
     let ignores = suppress::read(sources);
     let mut problems: Vec<Problem> = problems
@@ -113,7 +108,28 @@ pub fn check(
     problems.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.rule).cmp(&(&b.file, b.line, b.column, b.rule))
     });
-    Ok(problems)
+    problems
+}
+
+/// The rule of a statement zerodown cannot read or will not model.
+pub const REFUSED: &str = "refused-statement";
+
+fn refusal(d: &Diagnostic, sources: &[SourceFile]) -> Problem {
+    let sql = sources
+        .iter()
+        .find(|s| *s.name == *d.span.file)
+        .and_then(|s| s.text.get(d.span.start..d.span.end))
+        .unwrap_or_default();
+    Problem {
+        file: d.span.file.to_string(),
+        line: d.span.line,
+        column: d.span.column,
+        rule: REFUSED,
+        severity: Level::Error,
+        message: d.message.clone(),
+        hint: None,
+        sql: sql.trim_end().to_owned(),
+    }
 }
 
 /// The analysis' findings of one statement as problems (information is not a problem).

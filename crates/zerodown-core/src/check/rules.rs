@@ -7,6 +7,10 @@ use crate::findings::Code;
 /// Rules the check adds to the analysis' findings, with a one-line description.
 pub const CHECK_ONLY: &[(&str, &str)] = &[
     (
+        "refused-statement",
+        "a statement zerodown cannot read (a syntax error) or will not model (docs/refusals.md): nothing of it is judged",
+    ),
+    (
         "invalid-suppression",
         "a zerodown:ignore comment names no rule, an unknown rule, or gives no reason",
     ),

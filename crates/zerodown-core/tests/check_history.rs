@@ -1,0 +1,64 @@
+//! `check` over a migration history as teams have them: several files in order, each
+//! judged against the schema the earlier ones left. One refused statement must not hide
+//! the findings of the other files.
+
+use zerodown_core::check::{self, Levels, Problem};
+use zerodown_core::engine::ServerProfile;
+use zerodown_core::migrations::classify;
+
+fn check(target: &str, files: &[(&str, &str)]) -> Vec<Problem> {
+    let profile: ServerProfile = target.parse().expect("target");
+    let sources: Vec<_> = files.iter().map(|(n, t)| classify(n, t)).collect();
+    check::check(&sources, &profile, &Levels::new(), &|_| true)
+}
+
+/// `file:line rule` of each problem.
+fn found(problems: &[Problem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| format!("{}:{} {}", p.file, p.line, p.rule))
+        .collect()
+}
+
+#[test]
+fn a_refused_statement_is_a_finding_among_the_others() {
+    for (target, broken, table) in [
+        (
+            "postgres:17",
+            "SELEC 1;\n",
+            "CREATE TABLE t (id bigint PRIMARY KEY);\n",
+        ),
+        (
+            "mariadb:10.11",
+            "SELEC 1;\n",
+            "CREATE TABLE t (id BIGINT PRIMARY KEY);\n",
+        ),
+    ] {
+        let later = if target.starts_with("postgres") {
+            "ALTER TABLE t ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid();\n"
+        } else {
+            "ALTER TABLE t MODIFY COLUMN id INT;\n"
+        };
+        let problems = check(
+            target,
+            &[
+                ("001_t.sql", table),
+                ("002_bad.sql", broken),
+                ("003_c.sql", later),
+            ],
+        );
+        let found = found(&problems);
+        assert!(
+            found.contains(&"002_bad.sql:1 refused-statement".to_owned()),
+            "{target}: {found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("003_c.sql:1 ") && !f.ends_with("missing-lock-timeout")),
+            "{target}: the later file is still judged: {found:?}"
+        );
+        let refused = problems.iter().find(|p| p.rule == "refused-statement");
+        assert_eq!(refused.map(|p| p.severity), Some(check::Level::Error));
+    }
+}
