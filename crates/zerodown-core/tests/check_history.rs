@@ -62,3 +62,40 @@ fn a_refused_statement_is_a_finding_among_the_others() {
         assert_eq!(refused.map(|p| p.severity), Some(check::Level::Error));
     }
 }
+
+/// What the user wrote in `ALGORITHM=` / `LOCK=` is what the server does when it is
+/// heavier than its own choice: a verdict must never be lighter than the statement.
+#[test]
+fn a_written_algorithm_or_lock_makes_the_verdict_heavier_never_lighter() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\n",
+    );
+    for (sql, rule) in [
+        (
+            "ALTER TABLE t ADD COLUMN c INT, ALGORITHM=COPY;\n",
+            "mysql-copy",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN c INT, ALGORITHM=INPLACE, LOCK=NONE;\n",
+            "mysql-online-rebuild",
+        ),
+        (
+            "ALTER TABLE t ADD INDEX i (a), LOCK=EXCLUSIVE;\n",
+            "mysql-blocking-lock",
+        ),
+        (
+            "ALTER TABLE t ADD INDEX i (a), ALGORITHM=INPLACE, LOCK=SHARED;\n",
+            "mysql-blocking-lock",
+        ),
+    ] {
+        for target in ["mariadb:10.11", "mysql:8.0"] {
+            let problems = check(target, &[table, ("002_c.sql", sql)]);
+            assert!(
+                problems.iter().any(|p| p.rule == rule),
+                "{target}: {sql}: {:?}",
+                found(&problems)
+            );
+        }
+    }
+}

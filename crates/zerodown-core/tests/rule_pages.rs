@@ -116,10 +116,6 @@ const WITHOUT_PAGE: &[(&str, &str)] = &[
         "only before PostgreSQL 11, older than every target",
     ),
     (
-        "mysql-blocking-lock",
-        "no modelled MySQL/MariaDB change needs LOCK=SHARED in place; it guards future facts",
-    ),
-    (
         "setting-in-migration",
         "information for plan and apply, not a problem",
     ),

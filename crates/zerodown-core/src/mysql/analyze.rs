@@ -12,6 +12,7 @@ use crate::findings::{Code, Finding, Severity};
 use crate::mysql::catalog::{MyCatalog, MyTable};
 use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
 use crate::sql::source::Diagnostic;
+use sqlparser::ast::{AlterTableAlgorithm, AlterTableLock};
 
 /// Tables with fewer rows than this are updated in one statement without an error.
 const SMALL_TABLE_ROWS: f64 = 10_000.0;
@@ -146,7 +147,8 @@ fn statement(
                     return Ok(a);
                 }
             };
-            alter(&mut a, table, &t, &per_op, p, cost);
+            let written = (algorithm.clone(), lock.clone());
+            alter(&mut a, table, &t, &per_op, written, p, cost);
             if algorithm.is_none() && lock.is_none() && !t.is_empty() {
                 a.add(Code::MysqlNoAlgorithmClause, Severity::Warning,
                     "no ALGORITHM/LOCK clause: the server picks the algorithm, and may fall back to a blocking copy without saying so".into(),
@@ -219,11 +221,12 @@ fn alter(
     table: &str,
     t: &MyTable,
     per_op: &[Vec<Action>],
+    (algorithm, lock): (Option<AlterTableAlgorithm>, Option<AlterTableLock>),
     p: &ServerProfile,
     cost: &CostModel,
 ) {
     let actions: Vec<Action> = per_op.iter().flatten().copied().collect();
-    let o = online::statement(p, &actions);
+    let o = online::as_written(online::statement(p, &actions), &actions, algorithm, lock);
     a.online = Some(o);
     a.scans = actions.iter().any(|x| builds_index(*x));
     if actions.contains(&Action::UnknownColumnChange) {

@@ -6,6 +6,7 @@
 //! real MariaDB with each algorithm and lock and compares.
 
 use serde::{Deserialize, Serialize};
+use sqlparser::ast::{AlterTableAlgorithm, AlterTableLock};
 
 use crate::capabilities as cap;
 use crate::engine::{Engine, ServerProfile};
@@ -280,6 +281,38 @@ pub fn statement(p: &ServerProfile, actions: &[Action]) -> Online {
     if degraded {
         out.algorithm = out.algorithm.max(Algorithm::Inplace);
         out.rebuilds = true;
+    }
+    out
+}
+
+/// What the server does when the statement names `ALGORITHM=` / `LOCK=` itself: a
+/// heavier algorithm or lock than the server's own choice is what runs (`ALGORITHM=COPY`
+/// copies an instant change; `ALGORITHM=INPLACE` rebuilds for a column the server would
+/// add instantly; `LOCK=SHARED` blocks writes). A lighter one makes the server refuse
+/// the statement, which blocks nothing: the server's choice stands.
+pub fn as_written(
+    o: Online,
+    actions: &[Action],
+    algorithm: Option<AlterTableAlgorithm>,
+    lock: Option<AlterTableLock>,
+) -> Online {
+    let mut out = o;
+    match algorithm {
+        Some(AlterTableAlgorithm::Copy) => {
+            out.algorithm = Algorithm::Copy;
+            out.rebuilds = true;
+            out.lock = out.lock.max(DdlLock::Shared);
+        }
+        Some(AlterTableAlgorithm::Inplace) if o.algorithm < Algorithm::Inplace => {
+            out.algorithm = Algorithm::Inplace;
+            out.rebuilds |= actions.iter().any(|a| reshapes_rows(*a));
+        }
+        _ => {}
+    }
+    match lock {
+        Some(AlterTableLock::Exclusive) => out.lock = DdlLock::Exclusive,
+        Some(AlterTableLock::Shared) => out.lock = out.lock.max(DdlLock::Shared),
+        _ => {}
     }
     out
 }
