@@ -131,9 +131,9 @@ async fn a_name_the_live_database_has_is_bad_input() {
         })
     };
     let out = plan(sql).await.expect("join");
-    // What IF NOT EXISTS says is allowed, and a name made free earlier in the file too.
+    // What IF [NOT] EXISTS says is allowed, and a name made free earlier in the file too.
     let fine = format!(
-        "ALTER TABLE \"{s}\".t ADD COLUMN IF NOT EXISTS c int;\nCREATE INDEX IF NOT EXISTS t_c ON \"{s}\".t (id);\nDROP INDEX \"{s}\".t_c;\nCREATE INDEX CONCURRENTLY t_c ON \"{s}\".t (id);\n"
+        "ALTER TABLE \"{s}\".t ADD COLUMN IF NOT EXISTS c int;\nCREATE INDEX IF NOT EXISTS t_c ON \"{s}\".t (id);\nDROP INDEX \"{s}\".t_c;\nCREATE INDEX CONCURRENTLY t_c ON \"{s}\".t (id);\nDROP INDEX IF EXISTS \"{s}\".no_such_index;\n"
     );
     let ok = plan(fine).await.expect("join");
     schema.drop(&c).await;

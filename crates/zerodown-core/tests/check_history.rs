@@ -99,3 +99,27 @@ fn a_written_algorithm_or_lock_makes_the_verdict_heavier_never_lighter() {
         }
     }
 }
+
+/// An index the history does not know (created outside the folder, renamed earlier) is
+/// assumed to be on an existing table: dropping it blocks that table.
+#[test]
+fn dropping_an_index_the_history_does_not_know_assumes_a_busy_table() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id bigint PRIMARY KEY, a int);\n",
+    );
+    for sql in [
+        "DROP INDEX some_idx;\n",
+        "DROP INDEX IF EXISTS app.some_idx;\n",
+    ] {
+        let problems = check("postgres:17", &[table, ("002_d.sql", sql)]);
+        let drop = problems.iter().find(|p| p.rule == "drop-index-blocks");
+        let drop = drop.unwrap_or_else(|| panic!("{sql}: {:?}", found(&problems)));
+        assert!(drop.message.contains("not known"), "{}", drop.message);
+    }
+    let problems = check(
+        "postgres:17",
+        &[table, ("002_d.sql", "DROP INDEX CONCURRENTLY some_idx;\n")],
+    );
+    assert!(!problems.iter().any(|p| p.rule == "drop-index-blocks"));
+}
