@@ -123,3 +123,30 @@ fn dropping_an_index_the_history_does_not_know_assumes_a_busy_table() {
     );
     assert!(!problems.iter().any(|p| p.rule == "drop-index-blocks"));
 }
+
+/// A file without a lock timeout is told so once, at the first statement that needs one,
+/// with how many more there are: not once per statement.
+#[test]
+fn a_missing_lock_timeout_is_said_once_per_file() {
+    for (target, table, alters) in [
+        (
+            "postgres:17",
+            "CREATE TABLE t (id bigint PRIMARY KEY, a int);\n",
+            "SELECT 1;\nALTER TABLE t ADD COLUMN b int;\nALTER TABLE t ADD COLUMN c int;\nALTER TABLE t ADD COLUMN d int;\n",
+        ),
+        (
+            "mariadb:10.11",
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\n",
+            "SELECT 1;\nALTER TABLE t ADD COLUMN b INT;\nALTER TABLE t ADD COLUMN c INT;\nALTER TABLE t ADD COLUMN d INT;\n",
+        ),
+    ] {
+        let problems = check(target, &[("001_t.sql", table), ("002_a.sql", alters), ("003_b.sql", alters)]);
+        let said: Vec<_> = problems
+            .iter()
+            .filter(|p| p.rule == "missing-lock-timeout")
+            .collect();
+        let places: Vec<_> = said.iter().map(|p| format!("{}:{}", p.file, p.line)).collect();
+        assert_eq!(places, ["002_a.sql:2", "003_b.sql:2"], "{target}");
+        assert!(said[0].message.contains("2 more"), "{target}: {}", said[0].message);
+    }
+}

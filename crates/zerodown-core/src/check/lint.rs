@@ -76,6 +76,35 @@ pub fn postgres(files: &[ParsedFile], analysed: &[StatementAnalysis]) -> Vec<Pro
             }
         }
     }
+    once_per_file(out)
+}
+
+/// One missing-lock-timeout per file, at the first statement that needs a timeout, saying
+/// how many more do: one setting at the top of the file covers them all.
+fn once_per_file(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut more: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Problem> = Vec::with_capacity(problems.len());
+    for p in problems {
+        if p.rule == "missing-lock-timeout" {
+            let n = more.entry(p.file.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                continue;
+            }
+        }
+        out.push(p);
+    }
+    for p in out.iter_mut().filter(|p| p.rule == "missing-lock-timeout") {
+        match more.get(&p.file).map_or(0, |n| n - 1) {
+            0 => {}
+            1 => p
+                .message
+                .push_str(" (nor before 1 more statement after it that needs one)"),
+            n => p.message.push_str(&format!(
+                " (nor before {n} more statements after it that need one)"
+            )),
+        }
+    }
     out
 }
 
@@ -154,5 +183,5 @@ pub fn mysql(statements: &[MyStatement]) -> Vec<Problem> {
             _ => {}
         }
     }
-    out
+    once_per_file(out)
 }
