@@ -147,6 +147,8 @@ codes! {
         "the statement rewrites the whole table under ACCESS EXCLUSIVE",
     WholeTableUpdate = "whole-table-update":
         "a large UPDATE in a migration locks every row it touches until commit",
+    LargeDataChange = "large-data-change":
+        "a DELETE, an INSERT … SELECT or an UPDATE with FROM/WITH on existing data runs as one statement: row locks, a long transaction, a burst of WAL",
     AttachPartitionScan = "attach-partition-scan":
         "ATTACH PARTITION scans the partition unless a CHECK proves the bound",
     DetachPartitionBlocking = "detach-partition-blocking":

@@ -150,3 +150,42 @@ fn a_missing_lock_timeout_is_said_once_per_file() {
         assert!(said[0].message.contains("2 more"), "{target}: {}", said[0].message);
     }
 }
+
+/// Data statements are modelled by the rows they go through: seed rows into a new
+/// table need nothing; a DELETE, UPDATE … FROM or INSERT … SELECT on existing data is
+/// reported as what it is, never as "unmodeled".
+#[test]
+fn data_changes_are_judged_by_the_rows_they_touch() {
+    let history = "CREATE TABLE t (id bigint PRIMARY KEY, a int);\nCREATE TABLE s (id bigint PRIMARY KEY, a int);\n";
+    let seed = "SET lock_timeout = '2s';\nCREATE TABLE roles (id bigint PRIMARY KEY, name text);\nINSERT INTO roles VALUES (1, 'admin'), (2, 'user');\nINSERT INTO roles SELECT 3, 'x';\nINSERT INTO t VALUES (1, 1);\n";
+    let problems = check(
+        "postgres:17",
+        &[("001_t.sql", history), ("002_seed.sql", seed)],
+    );
+    assert_eq!(found(&problems), Vec::<String>::new());
+    for (sql, severity) in [
+        ("DELETE FROM t WHERE a > 0;\n", check::Level::Error),
+        (
+            "UPDATE t SET a = s.a FROM s WHERE s.id = t.id;\n",
+            check::Level::Error,
+        ),
+        (
+            "WITH x AS (SELECT id FROM s) DELETE FROM t USING x WHERE x.id = t.id;\n",
+            check::Level::Error,
+        ),
+        (
+            "INSERT INTO roles2 SELECT id, a FROM s;\n",
+            check::Level::Warning,
+        ),
+    ] {
+        let file = format!(
+            "SET lock_timeout = '2s';\nCREATE TABLE roles2 (id bigint PRIMARY KEY, a int);\n{sql}"
+        );
+        let problems = check(
+            "postgres:17",
+            &[("001_t.sql", history), ("002_d.sql", &file)],
+        );
+        let rules: Vec<_> = problems.iter().map(|p| (p.rule, p.severity)).collect();
+        assert_eq!(rules, [("large-data-change", severity)], "{sql}");
+    }
+}

@@ -153,6 +153,10 @@ async fn declared_impact_matches_the_server() {
         format!("ALTER TABLE {t} SET UNLOGGED"),
         format!("ALTER TABLE \"{s}\".p ATTACH PARTITION \"{s}\".p1 FOR VALUES FROM (0) TO (10)"),
         format!("UPDATE {t} SET u = u + 0"),
+        format!("DELETE FROM {t} WHERE a > 1990"),
+        format!("UPDATE {t} SET a = r.id FROM \"{s}\".r WHERE r.id = {t}.id"),
+        format!("INSERT INTO \"{s}\".r SELECT id + 5000 FROM {t}"),
+        format!("INSERT INTO \"{s}\".r VALUES (9001), (9002)"),
         format!("ALTER TYPE \"{s}\".mood ADD VALUE 'meh'"),
         format!(
             "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS a int NOT NULL DEFAULT (random() * 10)::int"

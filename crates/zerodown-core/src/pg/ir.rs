@@ -243,6 +243,16 @@ pub enum DdlOp {
         assignments: Vec<(String, Expr)>,
         filter: Option<Expr>,
     },
+    /// INSERT, DELETE, or an UPDATE the planner does not batch (with FROM, WITH or
+    /// RETURNING): a data change kept as written, judged by the rows it touches.
+    DataChange {
+        verb: DataVerb,
+        table: QualName,
+        /// Other relations it reads (FROM, USING, subqueries, the SELECT of an INSERT).
+        reads: Vec<QualName>,
+        /// `INSERT … VALUES`: how many rows; None when the rows come from the data.
+        values_rows: Option<usize>,
+    },
     /// `CREATE DOMAIN`; `constrained` when it has CHECK or NOT NULL constraints (a column
     /// of such a type is checked row by row: ADD COLUMN rewrites the table).
     CreateDomain {
@@ -352,6 +362,9 @@ impl DdlOp {
             | DdlOp::CreateTrigger { table, .. }
             | DdlOp::DropTrigger { table, .. }
             | DdlOp::Update { table, .. } => vec![table],
+            DdlOp::DataChange { table, reads, .. } => {
+                std::iter::once(table).chain(reads.iter_mut()).collect()
+            }
             DdlOp::Reindex { name, .. } => vec![name],
             DdlOp::TableRewrite { table, .. } => table.iter_mut().collect(),
             DdlOp::AddEnumValue { .. }
@@ -360,6 +373,24 @@ impl DdlOp {
             | DdlOp::Set { .. }
             | DdlOp::CatalogOnly { .. }
             | DdlOp::Opaque { .. } => Vec::new(),
+        }
+    }
+}
+
+/// What a [`DdlOp::DataChange`] does to its table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DataVerb {
+    Insert,
+    Delete,
+    Update,
+}
+
+impl DataVerb {
+    pub fn sql(self) -> &'static str {
+        match self {
+            DataVerb::Insert => "INSERT",
+            DataVerb::Delete => "DELETE",
+            DataVerb::Update => "UPDATE",
         }
     }
 }

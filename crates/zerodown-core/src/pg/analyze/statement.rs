@@ -424,6 +424,12 @@ pub(crate) fn effect(
                     .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
             }
         }
+        DdlOp::DataChange {
+            verb,
+            table: n,
+            reads,
+            values_rows,
+        } => data_change(&mut e, *verb, n, reads, *values_rows, cat, cost)?,
         DdlOp::CreateDomain { .. } => e.time(Some(0.0)),
         DdlOp::Reindex {
             name,
@@ -473,6 +479,62 @@ pub(crate) fn effect(
         }
     }
     Ok(e.done())
+}
+
+/// INSERT, DELETE, or an UPDATE kept as written: the rows it goes through are its
+/// table's (DELETE, UPDATE) or its sources' (INSERT … SELECT); VALUES rows are few.
+fn data_change(
+    e: &mut Effect,
+    verb: DataVerb,
+    n: &QualName,
+    reads: &[QualName],
+    values_rows: Option<usize>,
+    cat: &Catalog,
+    cost: &CostModel,
+) -> Result<(), String> {
+    let t = table(cat, n)?;
+    let sources = reads
+        .iter()
+        .map(|r| table(cat, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    e.lock(&t, RowExclusive);
+    for s in &sources {
+        e.lock(s, AccessShare);
+    }
+    let through: Vec<&Table> = match verb {
+        DataVerb::Insert if values_rows.is_some() => Vec::new(),
+        DataVerb::Insert => sources.iter().map(|s| &**s).collect(),
+        DataVerb::Delete | DataVerb::Update => vec![&*t],
+    };
+    let existing: Vec<&Table> = through.into_iter().filter(|s| !s.is_empty()).collect();
+    if existing.is_empty() {
+        // Seed rows, or data only this migration made: nothing waits on it.
+        e.time(Some(cost.catalog_seconds));
+        return Ok(());
+    }
+    e.scans = true;
+    let rows: Option<f64> = existing.iter().map(|s| s.rows).sum();
+    e.time(rows.map(|r| r / cost.update_rows_per_sec));
+    let small = rows.is_some_and(|r| r < SMALL_TABLE_ROWS);
+    let (sev, what, hint) = match verb {
+        DataVerb::Delete => (
+            if small { Severity::Warning } else { Severity::Error },
+            format!("DELETE on {n} in one statement locks every row it deletes until commit: concurrent updates of those rows wait, and it leaves a burst of dead rows and WAL"),
+            "delete in batches by primary key, each its own transaction (DELETE … WHERE id IN (SELECT id … ORDER BY id LIMIT 5000), repeated until none is left), from a job or a later migration",
+        ),
+        DataVerb::Update => (
+            if small { Severity::Warning } else { Severity::Error },
+            format!("UPDATE on {n} (with FROM, WITH or RETURNING) in one statement locks every row it changes until commit: concurrent updates of those rows wait, and it leaves a burst of dead rows and WAL"),
+            "write it as UPDATE … SET … WHERE on the table alone, which zerodown runs as a batched backfill, or batch it by primary key yourself",
+        ),
+        DataVerb::Insert => (
+            Severity::Warning,
+            format!("INSERT … SELECT into {n} reads {} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event", existing.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", ")),
+            "copy in key ranges (… WHERE id > last ORDER BY id LIMIT 5000), each its own transaction, from a job or a later migration",
+        ),
+    };
+    e.finding(Finding::new(Code::LargeDataChange, sev, what).hint(hint));
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -355,6 +355,7 @@ fn apply_op(cat: &mut Catalog, op: &DdlOp) {
         | DdlOp::Transaction(_)
         | DdlOp::Set { .. }
         | DdlOp::CatalogOnly { .. }
+        | DdlOp::DataChange { .. }
         | DdlOp::Opaque { .. } => {}
     }
 }

@@ -9,7 +9,6 @@
 //! struct and field they hold; the walker is a serializer that writes nothing and reads
 //! those names as it goes, without building a copy of the tree.
 
-use pg_query::NodeEnum;
 use serde::ser::{self, Serialize};
 
 /// What a tree holds, read in one pass.
@@ -18,11 +17,15 @@ pub(crate) struct Tree {
     kinds: Vec<&'static str>,
     functions: Vec<String>,
     columns: Vec<String>,
+    /// Relations named (`schema.name`, schema empty when unqualified), and CTE names.
+    relations: Vec<(String, String)>,
+    ctes: Vec<String>,
     expression_typmod: bool,
 }
 
 impl Tree {
-    pub(crate) fn of(node: &NodeEnum) -> Tree {
+    /// Any part of a tree: a node, or a typed field such as a WITH clause.
+    pub(crate) fn of<T: Serialize + ?Sized>(node: &T) -> Tree {
         let mut walker = Walker::default();
         // The walker itself never fails; an error would only cut the walk short.
         let _ = node.serialize(&mut walker);
@@ -43,6 +46,16 @@ impl Tree {
     /// Column names referenced (last field of each reference), in tree order.
     pub(crate) fn column_names(&self) -> Vec<String> {
         self.columns.clone()
+    }
+
+    /// Relations the tree reads or names, as (schema, name) with an empty schema when
+    /// unqualified, leaving out the names its own WITH clauses define.
+    pub(crate) fn relations(&self) -> Vec<(String, String)> {
+        self.relations
+            .iter()
+            .filter(|(schema, name)| !(schema.is_empty() && self.ctes.contains(name)))
+            .cloned()
+            .collect()
     }
 
     /// Whether a type name has a modifier other than a constant, a parameter or a name
@@ -96,10 +109,15 @@ impl Walker {
                 _ => {}
             }
         }
+        let parts = if name == "RangeVar" {
+            vec![None, None]
+        } else {
+            Vec::new()
+        };
         self.stack.push(Frame {
             name,
             field: "",
-            parts: Vec::new(),
+            parts,
         });
     }
 
@@ -114,11 +132,25 @@ impl Walker {
                 .functions
                 .extend(last().map(|n| n.to_ascii_lowercase())),
             "ColumnRef" => self.tree.columns.extend(last()),
+            "RangeVar" => {
+                if let [schema, Some(name)] = frame.parts.as_slice() {
+                    let schema = schema.clone().unwrap_or_default();
+                    self.tree.relations.push((schema, name.clone()));
+                }
+            }
             _ => {}
         }
     }
 
     fn string(&mut self, s: &str) {
+        if let Some(top) = self.stack.last_mut() {
+            match (top.name, top.field) {
+                ("RangeVar", "schemaname") if !s.is_empty() => top.parts[0] = Some(s.to_owned()),
+                ("RangeVar", "relname") => top.parts[1] = Some(s.to_owned()),
+                ("CommonTableExpr", "ctename") => self.tree.ctes.push(s.to_owned()),
+                _ => {}
+            }
+        }
         let in_sval = self
             .stack
             .last()
@@ -363,5 +395,18 @@ mod tests {
         assert!(tree("SELECT current_date").has(&["SqlValueFunction"]));
         assert!(tree("ALTER TABLE t ADD COLUMN c numeric(1 + 1)").has_expression_typmod());
         assert!(!tree("ALTER TABLE t ADD COLUMN c numeric(10, 2)").has_expression_typmod());
+        let r = tree(
+            "WITH w AS (SELECT 1) SELECT * FROM app.a JOIN b ON true, w \
+                      WHERE EXISTS (SELECT 1 FROM c)",
+        )
+        .relations();
+        assert_eq!(
+            r,
+            [
+                ("app".into(), "a".into()),
+                (String::new(), "b".into()),
+                (String::new(), "c".into())
+            ]
+        );
     }
 }

@@ -80,7 +80,7 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
             table: range_var(s.relation.as_ref())?,
             name: s.trigname.clone(),
         },
-        NodeEnum::UpdateStmt(s) => update_stmt(s)?,
+        NodeEnum::UpdateStmt(s) => update_stmt(s, node)?,
         NodeEnum::VacuumStmt(s) => {
             let full = s.options.iter().any(
                 |o| matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "full"),
@@ -129,12 +129,8 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         NodeEnum::CreatePolicyStmt(_) => catalog("CREATE POLICY"),
         NodeEnum::AlterOwnerStmt(_) => catalog("ALTER ... OWNER"),
         NodeEnum::SelectStmt(_) => session::select(node),
-        NodeEnum::InsertStmt(_) => DdlOp::Opaque {
-            what: "INSERT".into(),
-        },
-        NodeEnum::DeleteStmt(_) => DdlOp::Opaque {
-            what: "DELETE".into(),
-        },
+        NodeEnum::InsertStmt(s) => insert_stmt(s, node)?,
+        NodeEnum::DeleteStmt(s) => delete_stmt(s, node)?,
         NodeEnum::DoStmt(_) => DdlOp::Opaque {
             what: "DO block".into(),
         },

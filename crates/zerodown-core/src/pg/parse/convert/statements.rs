@@ -223,30 +223,65 @@ pub(super) fn truncate_stmt(s: &protobuf::TruncateStmt) -> Conv<DdlOp> {
     })
 }
 
-pub(super) fn update_stmt(s: &protobuf::UpdateStmt) -> Conv<DdlOp> {
+/// INSERT, DELETE or a complex UPDATE: its table, and every other relation it reads.
+fn data_change(
+    verb: DataVerb,
+    table: QualName,
+    whole: &NodeEnum,
+    values_rows: Option<usize>,
+) -> DdlOp {
+    let mut reads: Vec<QualName> = Vec::new();
+    let mut target_seen = false;
+    for (schema, name) in Tree::of(whole).relations() {
+        let n = QualName::new((!schema.is_empty()).then_some(schema.as_str()), &name);
+        // The statement's own table comes first; a second mention is a read of it.
+        if !target_seen && n == table {
+            target_seen = true;
+        } else if !reads.contains(&n) {
+            reads.push(n);
+        }
+    }
+    DdlOp::DataChange {
+        verb,
+        table,
+        reads,
+        values_rows,
+    }
+}
+
+pub(super) fn insert_stmt(s: &protobuf::InsertStmt, whole: &NodeEnum) -> Conv<DdlOp> {
+    let table = range_var(s.relation.as_ref())?;
+    let values_rows = match s.select_stmt.as_deref().and_then(|n| n.node.as_ref()) {
+        Some(NodeEnum::SelectStmt(sel)) if !sel.values_lists.is_empty() => {
+            Some(sel.values_lists.len())
+        }
+        _ => None,
+    };
+    Ok(data_change(DataVerb::Insert, table, whole, values_rows))
+}
+
+pub(super) fn delete_stmt(s: &protobuf::DeleteStmt, whole: &NodeEnum) -> Conv<DdlOp> {
+    let table = range_var(s.relation.as_ref())?;
+    Ok(data_change(DataVerb::Delete, table, whole, None))
+}
+
+pub(super) fn update_stmt(s: &protobuf::UpdateStmt, whole: &NodeEnum) -> Conv<DdlOp> {
     let table = range_var(s.relation.as_ref())?;
     if !s.from_clause.is_empty() || s.returning_clause.is_some() || s.with_clause.is_some() {
-        return Ok(DdlOp::Opaque {
-            what: "UPDATE with FROM/RETURNING/WITH".into(),
-        });
+        return Ok(data_change(DataVerb::Update, table, whole, None));
     }
     let mut assignments = Vec::with_capacity(s.target_list.len());
     for t in &s.target_list {
-        let Some(NodeEnum::ResTarget(r)) = t.node.as_ref() else {
-            return Ok(DdlOp::Opaque {
-                what: "UPDATE".into(),
-            });
+        let val = match t.node.as_ref() {
+            Some(NodeEnum::ResTarget(r)) => r.val.as_deref().map(|v| (r, v)),
+            _ => None,
         };
-        let Some(val) = r.val.as_deref() else {
-            return Ok(DdlOp::Opaque {
-                what: "UPDATE".into(),
-            });
+        // Multi-column and subscripted assignments are not batched: kept as written.
+        let Some((r, val)) = val.filter(|(r, v)| {
+            r.indirection.is_empty() && !matches!(v.node, Some(NodeEnum::MultiAssignRef(_)))
+        }) else {
+            return Ok(data_change(DataVerb::Update, table, whole, None));
         };
-        if !r.indirection.is_empty() || matches!(val.node, Some(NodeEnum::MultiAssignRef(_))) {
-            return Ok(DdlOp::Opaque {
-                what: "UPDATE with multi-column assignment".into(),
-            });
-        }
         assignments.push((r.name.clone(), expr(val)?));
     }
     Ok(DdlOp::Update {

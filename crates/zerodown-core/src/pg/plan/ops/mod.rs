@@ -210,6 +210,10 @@ pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
             "LOCK TABLE is left out: every step takes the locks it needs, in its own short transaction",
         ),
         DdlOp::CatalogOnly { what } => ctx.as_written(stmt, Phase::Expand, what),
+        // In the statements' order, as written: batching it is the user's to write.
+        DdlOp::DataChange { verb, table, .. } => {
+            ctx.as_written(stmt, Phase::Expand, &format!("{} on {table}", verb.sql()))
+        }
         DdlOp::Opaque { what } => {
             ctx.note(format!(
                 "{what} is kept as written; zerodown does not model its locks"
