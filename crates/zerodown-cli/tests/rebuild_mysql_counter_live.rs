@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{migration, mysql_qty_type, zerodown};
+use common::{applied_online, mysql_qty_type};
 use mysql_async::prelude::Queryable;
 use zerodown_mysql::server::Server;
 
@@ -44,17 +44,9 @@ async fn the_rebuilt_table_counts_on_from_the_tables_counter() {
         "the counter is past the deleted rows: {before}"
     );
 
-    let m = migration("ALTER TABLE t MODIFY qty BIGINT NOT NULL;");
-    let out = zerodown()
-        .args(["apply", &m.path().to_string_lossy(), "--database-url"])
-        .arg(server.url("app"))
-        .output()
-        .expect("apply");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("online rebuild"),
-        "rebuilt online: {stderr}"
+    applied_online(
+        "ALTER TABLE t MODIFY qty BIGINT NOT NULL;",
+        &server.url("app"),
     );
     assert_eq!(mysql_qty_type(&mut c).await.as_deref(), Some("bigint"));
 

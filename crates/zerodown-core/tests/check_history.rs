@@ -189,3 +189,100 @@ fn data_changes_are_judged_by_the_rows_they_touch() {
         assert_eq!(rules, [("large-data-change", severity)], "{sql}");
     }
 }
+
+/// What MySQL and MariaDB accept, zerodown reads (or keeps as written with a finding):
+/// never a refusal as if it were a syntax error.
+#[test]
+fn mysql_forms_the_server_accepts_are_not_refused() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(20) BINARY, doc JSON);\n",
+    );
+    for (target, sql) in [
+        ("mysql:8.0", "--\nALTER TABLE t ADD COLUMN a INT;\n"),
+        (
+            "mysql:8.0",
+            "ALTER TABLE t ADD COLUMN b VARCHAR(10) BINARY NOT NULL DEFAULT '';\n",
+        ),
+        (
+            "mysql:8.0",
+            "ALTER TABLE t MODIFY name VARCHAR(20) CHARACTER SET latin1 BINARY;\n",
+        ),
+        (
+            "mysql:8.0",
+            "CREATE INDEX zips ON t ((CAST(doc->'$.zips' AS UNSIGNED ARRAY)));\n",
+        ),
+        ("mysql:8.0", "CREATE FULLTEXT INDEX ft ON t (name);\n"),
+        ("mariadb:10.11", "CREATE FULLTEXT INDEX ft ON t (name);\n"),
+        ("mysql:8.0", "ALTER TABLE t ADD FULLTEXT INDEX ft (name);\n"),
+        ("mysql:8.0", "ALTER TABLE t RENAME t2;\n"),
+        ("mariadb:10.11", "ALTER TABLE t RENAME AS t2;\n"),
+        ("mysql:8.0", "ALTER TABLE t DROP CHECK c1;\n"),
+        ("mysql:8.0", "ALTER TABLE t ALTER INDEX ka INVISIBLE;\n"),
+        ("mariadb:10.11", "ALTER TABLE t DISABLE KEYS;\n"),
+    ] {
+        let problems = check(target, &[table, ("002_x.sql", sql)]);
+        let refused: Vec<_> = problems
+            .iter()
+            .filter(|p| p.rule == "refused-statement")
+            .map(|p| format!("{}:{} {}", p.file, p.line, p.message))
+            .collect();
+        assert_eq!(refused, Vec::<String>::new(), "{target}: {sql}");
+    }
+}
+
+/// FULLTEXT and SPATIAL indexes are built without concurrent writes (refman "Online DDL
+/// Operations", index operations: "Permits Concurrent DML: No"): a blocking lock.
+#[test]
+fn mysql_fulltext_and_spatial_indexes_block_writes() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(20), g POINT NOT NULL SRID 0);\n",
+    );
+    for sql in [
+        "CREATE FULLTEXT INDEX ft ON t (name);\n",
+        "ALTER TABLE t ADD FULLTEXT INDEX ft (name);\n",
+        "ALTER TABLE t ADD SPATIAL INDEX sp (g);\n",
+    ] {
+        for target in ["mysql:8.0", "mariadb:10.11"] {
+            let problems = check(target, &[table, ("002_x.sql", sql)]);
+            assert!(
+                problems.iter().any(|p| p.rule == "mysql-blocking-lock"),
+                "{target}: {sql}: {:?}",
+                found(&problems)
+            );
+        }
+    }
+}
+
+/// A table renamed by ALTER TABLE … RENAME is followed under its new name: a later
+/// column rename on it is instant, not a copy of an unknown table.
+#[test]
+fn mysql_table_renames_are_followed() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(20));\n",
+    );
+    for rename in [
+        "ALTER TABLE t RENAME TO t2;\n",
+        "ALTER TABLE t RENAME t2;\n",
+        "RENAME TABLE t TO t2;\n",
+    ] {
+        let later = (
+            "003_c.sql",
+            "ALTER TABLE t2 RENAME COLUMN name TO title, ALGORITHM=INSTANT;\n",
+        );
+        let problems = check("mysql:8.0", &[table, ("002_r.sql", rename), later]);
+        let rules: Vec<_> = found(&problems);
+        assert!(
+            rules.contains(&"002_r.sql:1 breaking-rename-table".to_owned()),
+            "{rename}: {rules:?}"
+        );
+        assert!(
+            !rules.iter().any(|r| r.starts_with("003_c.sql:1 ")
+                && !r.ends_with("missing-lock-timeout")
+                && !r.ends_with("breaking-rename-column")),
+            "{rename}: {rules:?}"
+        );
+    }
+}

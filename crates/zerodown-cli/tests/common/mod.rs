@@ -20,6 +20,24 @@ pub fn migration(sql: &str) -> tempfile::NamedTempFile {
     f
 }
 
+/// `zerodown apply` of `sql` on `url`, which must succeed with the online rebuild; its
+/// stderr.
+#[allow(dead_code)] // not every test binary uses it
+pub fn applied_online(sql: &str, url: &str) -> String {
+    let m = migration(sql);
+    let out = zerodown()
+        .args(["apply", &m.path().to_string_lossy(), "--database-url", url])
+        .output()
+        .expect("apply");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("online rebuild"),
+        "rebuilt online: {stderr}"
+    );
+    stderr
+}
+
 /// The URL of synthetic clients whose waits should be the locks' alone: their commits
 /// do not wait for the WAL flush (on a shared machine's disk one can take hundreds of
 /// ms: 238 ms at the worst in 3 runs of the blocker test while 6 GB were written).

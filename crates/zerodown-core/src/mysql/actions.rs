@@ -117,6 +117,10 @@ pub fn op_actions(
         }
         OpKind::Extra(ExtraOp::ConvertCharset { .. }) => Ok(vec![Action::ChangeCharset]),
         OpKind::Extra(ExtraOp::RenameIndex { .. }) => Ok(vec![Action::RenameIndex]),
+        OpKind::Unread(why) => Err(ActionError::Unmodelled(format!(
+            "zerodown cannot read `{}` ({why})",
+            op.text
+        ))),
     }
 }
 
@@ -260,6 +264,13 @@ fn operation(
             ..
         }
         | AlterTableOperation::DropPrimaryKey { .. } => vec![Action::Rebuild],
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::FulltextOrSpatial { fulltext, .. },
+            ..
+        } => vec![Action::AddFulltextOrSpatialIndex {
+            fulltext: *fulltext,
+        }],
+        AlterTableOperation::RenameTable { .. } => vec![Action::RenameTable],
         AlterTableOperation::DropIndex { .. } => vec![Action::DropIndex],
         AlterTableOperation::RenameColumn {
             old_column_name, ..
@@ -483,9 +494,16 @@ mod tests {
             Ok(vec![Action::AppendEnumValues])
         );
         assert_eq!(acts("alter table t force;"), Ok(vec![Action::Rebuild]));
-        assert!(acts("ALTER TABLE t RENAME TO u")
+        assert_eq!(
+            acts("ALTER TABLE t RENAME TO u"),
+            Ok(vec![Action::RenameTable])
+        );
+        assert!(acts("ALTER TABLE t ADD CONSTRAINT c1 CHECK (a > 0)")
             .expect_err("unmodelled")
             .contains("does not model"));
+        assert!(acts("ALTER TABLE t DROP CHECK c1")
+            .expect_err("unread")
+            .contains("cannot read `DROP CHECK c1`"));
         assert!(acts("ALTER TABLE t MODIFY nope INT")
             .expect_err("unknown")
             .contains("no column"));

@@ -90,6 +90,23 @@ pub fn is_alter_table(sql: &str) -> bool {
     words.first().map(String::as_str) == Some("ALTER") && words.iter().skip(1).any(|w| w == "TABLE")
 }
 
+/// Whether the statement is `CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX`.
+pub fn is_create_index(sql: &str) -> bool {
+    let Ok(tokens) = solid_tokens(sql) else {
+        return false;
+    };
+    let words: Vec<String> = tokens.iter().take(3).filter_map(upper).collect();
+    match words.as_slice() {
+        [create, index, ..] if create == "CREATE" && index == "INDEX" => true,
+        [create, kind, index] => {
+            create == "CREATE"
+                && matches!(kind.as_str(), "UNIQUE" | "FULLTEXT" | "SPATIAL")
+                && index == "INDEX"
+        }
+        _ => false,
+    }
+}
+
 /// The table and the operations of an `ALTER TABLE`, split at top-level commas, each
 /// operation the user's own text (comments inside it kept, those around it left out).
 pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
@@ -153,6 +170,149 @@ pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
             .join("."),
         pieces.into_iter().map(str::to_owned).collect(),
     ))
+}
+
+/// The statement as sqlparser can read it, for the analysis only (what is sent is always
+/// the user's text): the column attribute `BINARY` (`VARCHAR(10) BINARY`, the `_bin`
+/// collation of the column's character set) becomes that `COLLATE`, the `ARRAY` of a
+/// multi-valued index (`CAST(… AS UNSIGNED ARRAY)`) is left out, and `RENAME [AS] t2`
+/// gets the `TO` sqlparser needs.
+pub fn readable(sql: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(tokens) = locate(sql) else {
+        return sql.into();
+    };
+    let solid: Vec<&Located> = tokens.iter().filter(|t| t.is_solid()).collect();
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let mut charset: Option<String> = None;
+    for (k, t) in solid.iter().enumerate() {
+        let prev = k.checked_sub(1).and_then(|p| solid.get(p));
+        let next = solid.get(k + 1);
+        match t.keyword().as_deref() {
+            Some("CHARSET") => charset = next.and_then(|n| ident(&n.token)),
+            Some("SET") if prev.and_then(|p| p.keyword()).as_deref() == Some("CHARACTER") => {
+                charset = next.and_then(|n| ident(&n.token))
+            }
+            Some("BINARY") => {
+                let after_type = prev.is_some_and(|p| {
+                    p.token == Token::RParen
+                        || matches!(
+                            p.keyword().as_deref(),
+                            Some(
+                                "CHAR"
+                                    | "VARCHAR"
+                                    | "TEXT"
+                                    | "TINYTEXT"
+                                    | "MEDIUMTEXT"
+                                    | "LONGTEXT"
+                            )
+                        )
+                        || charset
+                            .as_deref()
+                            .is_some_and(|c| ident(&p.token).as_deref() == Some(c))
+                });
+                if after_type && next.is_none_or(|n| n.token != Token::LParen) {
+                    let cs = charset.clone().unwrap_or_else(|| "utf8mb4".into());
+                    edits.push((t.at.clone(), format!("COLLATE {cs}_bin")));
+                }
+            }
+            // `ALTER TABLE t RENAME [AS] t2`: TO is optional to the server.
+            Some("RENAME") => match next.map(|n| (n, n.keyword())) {
+                Some((n, Some(w))) if w == "AS" => edits.push((n.at.clone(), "TO".into())),
+                Some((_, Some(w)))
+                    if matches!(w.as_str(), "TO" | "COLUMN" | "INDEX" | "KEY" | "TABLE") => {}
+                Some((n, _)) => edits.push((n.at.start..n.at.start, "TO ".into())),
+                None => {}
+            },
+            Some("ARRAY") if next.is_some_and(|n| n.token == Token::RParen) => {
+                edits.push((t.at.clone(), String::new()));
+            }
+            _ => {}
+        }
+        if t.token == Token::Comma {
+            charset = None;
+        }
+    }
+    if edits.is_empty() {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut last = 0;
+    for (range, with) in edits {
+        out.push_str(&sql[last..range.start]);
+        out.push_str(&with);
+        last = range.end;
+    }
+    out.push_str(&sql[last..]);
+    out.into()
+}
+
+/// Whether an ALTER TABLE operation sqlparser cannot read starts as one of the server's
+/// own (refman and MariaDB KB "ALTER TABLE": constraints and index visibility, keys,
+/// partitions, tablespaces, table options, system versioning). Such a statement is kept
+/// as written; any other unreadable operation is a mistake to fix.
+pub fn server_operation(piece: &str) -> bool {
+    let Ok(tokens) = solid_tokens(piece) else {
+        return false;
+    };
+    let words: Vec<String> = tokens
+        .iter()
+        .take(3)
+        .map(|t| upper(t).unwrap_or_default())
+        .collect();
+    let w = |k: usize| words.get(k).map_or("", String::as_str);
+    let partition = words.iter().any(|x| x.starts_with("PARTITION"));
+    partition
+        || matches!(
+            (w(0), w(1)),
+            ("DROP" | "ALTER", "CHECK" | "CONSTRAINT" | "INDEX" | "KEY")
+                | ("DISABLE" | "ENABLE", "KEYS")
+                | ("ORDER", "BY")
+                | ("DISCARD" | "IMPORT", "TABLESPACE")
+                | ("ADD" | "DROP", "PERIOD")
+                | ("ADD", "SYSTEM")
+                | ("DROP", "SYSTEM")
+                | ("WITH" | "WITHOUT", "SYSTEM")
+                | ("DEFAULT", "CHARSET" | "CHARACTER" | "COLLATE")
+        )
+        || matches!(
+            w(0),
+            "AUTO_INCREMENT"
+                | "AVG_ROW_LENGTH"
+                | "CHECKSUM"
+                | "COMMENT"
+                | "COMPRESSION"
+                | "CONNECTION"
+                | "DATA"
+                | "INDEX"
+                | "DELAY_KEY_WRITE"
+                | "ENCRYPTION"
+                | "INSERT_METHOD"
+                | "KEY_BLOCK_SIZE"
+                | "MAX_ROWS"
+                | "MIN_ROWS"
+                | "PACK_KEYS"
+                | "PAGE_CHECKSUM"
+                | "PAGE_COMPRESSED"
+                | "STATS_AUTO_RECALC"
+                | "STATS_PERSISTENT"
+                | "STATS_SAMPLE_PAGES"
+                | "TABLESPACE"
+                | "TRANSACTIONAL"
+                | "UNION"
+                | "SECONDARY_ENGINE"
+                | "CHARSET"
+                | "CHARACTER"
+                | "COLLATE"
+                | "REMOVE"
+                | "COALESCE"
+                | "REORGANIZE"
+                | "EXCHANGE"
+                | "TRUNCATE"
+                | "OPTIMIZE"
+                | "REBUILD"
+                | "REPAIR"
+                | "ANALYZE"
+        )
 }
 
 /// One operation's text, when it is one of the forms read here.

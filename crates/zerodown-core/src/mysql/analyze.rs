@@ -275,7 +275,7 @@ fn alter(
             format!("instant changes are mixed with others in one ALTER TABLE: the whole statement runs as {} and rebuilds {table}", o.algorithm.name()),
             "zerodown's plan sends the instant part as its own statement");
     }
-    if o.algorithm != Algorithm::Copy && o.rebuilds {
+    if o.algorithm != Algorithm::Copy && o.lock == DdlLock::None && o.rebuilds {
         a.add(Code::MysqlOnlineRebuild, Severity::Warning,
             format!("{table} is rebuilt in place ({took}): reads and writes go on, but every row is written again, and each replica replays the rebuild after it ends (replica lag of about that long)"),
             "fine on a small table; on a large one with replicas, zerodown's online rebuild throttles on replica lag");
@@ -300,6 +300,10 @@ fn alter(
         }
     }
     if o.lock != DdlLock::None && o.algorithm != Algorithm::Copy {
+        let hint = match t.online_rebuild_obstacle() {
+            None => "zerodown apply runs it as an online rebuild (a shadow table, a chunked copy, an atomic cut-over), or split the ALTER TABLE so each part can run with LOCK=NONE".to_owned(),
+            Some(why) => format!("zerodown's online rebuild cannot take {table}: {why}; split the ALTER TABLE so each part can run with LOCK=NONE, or run it in a quiet window"),
+        };
         a.add(
             Code::MysqlBlockingLock,
             Severity::Error,
@@ -307,7 +311,7 @@ fn alter(
                 "{table} is locked (LOCK={}) for the whole statement ({took})",
                 o.lock.name()
             ),
-            "split the ALTER TABLE so each part can run with LOCK=NONE",
+            &hint,
         );
     }
 }
@@ -318,6 +322,9 @@ fn breaking(a: &mut Analysis, op: &AlterOp, actions: &[Action], table: &str) {
             Action::DropColumn { .. } => a.add(Code::BreakingDropColumn, Severity::Warning,
                 format!("`{op}` on {table}: application versions that still read or write the column fail"),
                 "deploy the application that no longer uses it first"),
+            Action::RenameTable => a.add(Code::BreakingRenameTable, Severity::Warning,
+                format!("`{op}` on {table}: application versions that use the old name fail"),
+                "deploy the application that uses the new name first, or keep a view under the old name"),
             Action::RenameColumn => a.add(Code::BreakingRenameColumn, Severity::Warning,
                 format!("`{op}` on {table}: application versions that use the old name fail"),
                 "add the new column, write both, backfill, move the readers, then drop the old one"),

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlparser::ast::{
     AlterTableOperation, CharacterLength, ColumnDef, ColumnOption, CreateTable, DataType,
-    TableConstraint,
+    RenameTableNameKind, TableConstraint,
 };
 
 use crate::mysql::actions::{ColumnInfo, TableInfo};
-use crate::mysql::parse::{AlterOp, MyKind, OpKind};
+use crate::mysql::parse::{table_name as table_name_of, AlterOp, MyKind, OpKind};
 use crate::mysql::ExtraOp;
 
 /// One table.
@@ -190,6 +190,22 @@ impl MyCatalog {
                 let t = self.tables.entry(table.clone()).or_default();
                 for op in ops {
                     alter(&mut t.info, op);
+                }
+                // `RENAME [TO|AS] t2` moves the table, with what the other operations did.
+                let renamed = ops.iter().rev().find_map(|op| match &op.kind {
+                    OpKind::Parsed(AlterTableOperation::RenameTable { table_name }) => {
+                        Some(match table_name {
+                            RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => {
+                                table_name_of(n)
+                            }
+                        })
+                    }
+                    _ => None,
+                });
+                if let Some(to) = renamed {
+                    if let Some(t) = self.tables.remove(table) {
+                        self.tables.insert(to, t);
+                    }
                 }
             }
             MyKind::DropTable { tables } => {
@@ -447,7 +463,7 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 }
             }
         }
-        OpKind::Parsed(_) | OpKind::Extra(_) => {}
+        OpKind::Parsed(_) | OpKind::Extra(_) | OpKind::Unread(_) => {}
     }
 }
 

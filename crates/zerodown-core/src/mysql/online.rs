@@ -112,7 +112,13 @@ pub enum Action {
     AppendEnumValues,
     ReorderEnumValues,
     AddIndex,
+    /// FULLTEXT (`fulltext`) or SPATIAL: built with writes blocked.
+    AddFulltextOrSpatialIndex {
+        fulltext: bool,
+    },
     DropIndex,
+    /// `ALTER TABLE … RENAME [TO|AS] t2`.
+    RenameTable,
     AddForeignKey {
         foreign_key_checks: bool,
         /// No index starts with the referencing columns: the server builds one.
@@ -212,7 +218,19 @@ pub fn action(p: &ServerProfile, action: Action) -> Online {
         Action::ReorderColumn if cap::instant_reorder_column(p) => INSTANT,
         Action::ReorderColumn => REBUILD_ONLINE,
         Action::RenameColumn if cap::instant_rename_column(p) => INSTANT,
-        Action::RenameColumn | Action::RenameIndex | Action::SetAutoIncrement => metadata_only(p),
+        Action::RenameColumn
+        | Action::RenameIndex
+        | Action::RenameTable
+        | Action::SetAutoIncrement => metadata_only(p),
+        // refman "Online DDL Operations", index operations: FULLTEXT and SPATIAL are
+        // built in place with no concurrent DML, and the first FULLTEXT index rebuilds
+        // the table (it adds FTS_DOC_ID); MariaDB's "InnoDB Online DDL Operations with
+        // ALGORITHM=INPLACE" says the same. The rebuild is assumed (the costly case).
+        Action::AddFulltextOrSpatialIndex { fulltext } => Online {
+            algorithm: Algorithm::Inplace,
+            lock: DdlLock::Shared,
+            rebuilds: fulltext,
+        },
         Action::SetOrDropDefault | Action::AppendEnumValues => {
             if cap::instant_add_column_last(p) {
                 INSTANT

@@ -206,15 +206,18 @@ impl Builder<'_> {
         per_op: &[Vec<Action>],
         foreign_key_checks: bool,
     ) {
+        // Work that blocks writes (a copy, or an in-place build under LOCK=SHARED such as
+        // a FULLTEXT index) goes to the online rebuild when the table allows it.
+        let blocks = |o: Online| o.algorithm == Algorithm::Copy || o.lock != DdlLock::None;
         let copy = per_op
             .iter()
-            .any(|acts| online::statement(self.p, acts).algorithm == Algorithm::Copy);
+            .any(|acts| blocks(online::statement(self.p, acts)));
         let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
         for (i, acts) in per_op.iter().enumerate() {
             let o = online::statement(self.p, acts);
             let group = if t.is_empty() {
                 Group::InPlace
-            } else if o.algorithm == Algorithm::Copy || (copy && o.rebuilds) {
+            } else if blocks(o) || (copy && o.rebuilds) {
                 Group::Copy
             } else if o.algorithm == Algorithm::Instant {
                 Group::Instant
