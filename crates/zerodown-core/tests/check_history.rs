@@ -220,6 +220,10 @@ fn mysql_forms_the_server_accepts_are_not_refused() {
         ("mysql:8.0", "ALTER TABLE t DROP CHECK c1;\n"),
         ("mysql:8.0", "ALTER TABLE t ALTER INDEX ka INVISIBLE;\n"),
         ("mariadb:10.11", "ALTER TABLE t DISABLE KEYS;\n"),
+        (
+            "mysql:8.0",
+            "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;\nCREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.name = 'x'; END;\n",
+        ),
     ] {
         let problems = check(target, &[table, ("002_x.sql", sql)]);
         let refused: Vec<_> = problems

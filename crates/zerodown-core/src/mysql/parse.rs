@@ -16,7 +16,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Whitespace};
 
 use super::alter_extra::{self, ExtraOp};
-use super::tokens::{locate, solid_text, stretches, Located};
+use super::tokens::{locate, solid, solid_text, stretches, Located};
 use super::written;
 use crate::pg::ir::Span;
 use crate::sql::source::{Diagnostic, Locator};
@@ -147,7 +147,7 @@ impl Read<'_> {
                 return false;
             }
         };
-        for piece in tokens.split(|t| t.token == Token::SemiColon) {
+        for piece in server_statements(&tokens) {
             if let Some(d) = executable_comment(&self.file, &mut self.at, piece, base) {
                 self.diagnostics.push(d);
             }
@@ -200,6 +200,86 @@ fn executable_comment(
     })
 }
 
+/// Whether the words of a statement's start make it a stored program (`CREATE [DEFINER=…]
+/// [OR REPLACE] PROCEDURE|FUNCTION|TRIGGER|EVENT`): the first object word after CREATE
+/// says, so a column named `function` in a CREATE TABLE does not.
+fn stored_program<'w>(mut words: impl Iterator<Item = &'w str>) -> bool {
+    const OBJECTS: &[&str] = &[
+        "TABLE",
+        "TEMPORARY",
+        "INDEX",
+        "UNIQUE",
+        "FULLTEXT",
+        "SPATIAL",
+        "VIEW",
+        "DATABASE",
+        "SCHEMA",
+        "USER",
+        "ROLE",
+        "SEQUENCE",
+        "SERVER",
+        "TABLESPACE",
+        "PROCEDURE",
+        "FUNCTION",
+        "TRIGGER",
+        "EVENT",
+    ];
+    words.next() == Some("CREATE")
+        && words
+            .find(|w| OBJECTS.contains(w))
+            .is_some_and(|w| matches!(w, "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT"))
+}
+
+/// The statements of a stretch, split at `;` as the server splits a multi-statement
+/// text: a stored program's body (BEGIN … END, nested blocks, CASE … END) is part of its
+/// CREATE. END IF / LOOP / WHILE / REPEAT close what was not counted.
+fn server_statements(tokens: &[Located]) -> Vec<&[Located]> {
+    // Only unquoted words count; compared without allocating (a long file has millions).
+    let word = |t: &Located, w: &str| matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let mut out = Vec::new();
+    let (mut start, mut depth) = (0, 0usize);
+    // The statement's first words, until they say whether it is a stored program.
+    let mut words: Vec<String> = Vec::new();
+    let mut program: Option<bool> = None;
+    let solid: Vec<usize> = (0..tokens.len())
+        .filter(|&k| tokens[k].is_solid())
+        .collect();
+    for (n, &k) in solid.iter().enumerate() {
+        let t = &tokens[k];
+        if t.token == Token::SemiColon && depth == 0 {
+            out.push(&tokens[start..k]);
+            start = k + 1;
+            words.clear();
+            program = None;
+            continue;
+        }
+        if program.is_none() {
+            if let Some(w) = t.keyword() {
+                words.push(w);
+                let is = stored_program(words.iter().map(String::as_str));
+                if is || words.len() >= 16 || words[0] != "CREATE" {
+                    program = Some(is);
+                }
+            }
+        }
+        if program != Some(true) {
+            continue;
+        }
+        if word(t, "BEGIN") || (depth > 0 && word(t, "CASE")) {
+            depth += 1;
+        } else if word(t, "END") {
+            let next = solid.get(n + 1).map(|&j| &tokens[j]);
+            let closes_uncounted =
+                next.is_some_and(|x| ["IF", "LOOP", "WHILE", "REPEAT"].iter().any(|w| word(x, w)));
+            if !closes_uncounted {
+                depth = depth.saturating_sub(1);
+            }
+        }
+    }
+    out.push(&tokens[start..]);
+    out
+}
+
 fn first_word(piece: &[Located]) -> Option<String> {
     piece.iter().find_map(|t| match &t.token {
         Token::Whitespace(_) => None,
@@ -220,6 +300,17 @@ pub fn table_name(name: &ObjectName) -> String {
         .join(".")
 }
 
+/// Whether `sql` is a stored program (see [`stored_program`]).
+fn program(sql: &str) -> bool {
+    let Ok(tokens) = solid(sql) else { return false };
+    let words: Vec<String> = tokens
+        .iter()
+        .take(16)
+        .filter_map(Located::keyword)
+        .collect();
+    stored_program(words.iter().map(String::as_str))
+}
+
 fn read_statement(sql: &str) -> Result<MyKind, String> {
     let dialect = MySqlDialect {};
     if alter_extra::is_alter_table(sql) {
@@ -232,8 +323,12 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
             &written::create_index_as_alter(sql)?,
         )?));
     }
-    let parsed = Parser::parse_sql(&dialect, &alter_extra::readable(sql))
-        .map_err(|e| clean(&e.to_string()))?;
+    let parsed = match Parser::parse_sql(&dialect, &alter_extra::readable(sql)) {
+        Ok(parsed) => parsed,
+        // sqlparser reads few stored programs; the server takes them: kept as written.
+        Err(_) if program(sql) => return Ok(MyKind::Other),
+        Err(e) => return Err(clean(&e.to_string())),
+    };
     let [statement] = parsed.as_slice() else {
         return Err("expected one statement".into());
     };
@@ -513,6 +608,39 @@ mod tests {
         );
         // MariaDB runs `/*M! … */` as SQL, as MySQL and MariaDB run `/*! … */`.
         assert_eq!(sql("SELECT 1 /*M!100000 ; DROP TABLE t */").1, 1);
+    }
+
+    /// Tools send a file to the server as it is (multi-statement), and the server reads a
+    /// stored program's BEGIN … END body as part of its CREATE: one statement, kept as
+    /// written, not refused for want of DELIMITER.
+    #[test]
+    fn a_stored_program_is_one_statement_without_delimiter() {
+        let text = "CREATE TABLE t (id INT PRIMARY KEY, a INT, `function` INT);\n\
+            CREATE DEFINER=`app`@`%` PROCEDURE p(IN n INT)\n\
+            lbl: BEGIN\n  DECLARE i INT DEFAULT 0;\n  WHILE i < n DO\n    SET i = i + 1;\n  END WHILE;\n\
+              IF n > 1 THEN SELECT CASE WHEN n > 2 THEN 'x' ELSE 'y' END; END IF;\n\
+              BEGIN SELECT 1; END;\nEND lbl;\n\
+            CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = 1; END;\n\
+            CREATE TRIGGER trg2 BEFORE UPDATE ON t FOR EACH ROW SET NEW.a = 2;\n\
+            ALTER TABLE t ADD COLUMN b INT;\n";
+        let (stmts, diags) = parse_file("m.sql", text);
+        assert_eq!(diags, vec![]);
+        let firsts: Vec<(u32, &str)> = stmts
+            .iter()
+            .map(|s| (s.span.line, s.sql.split_whitespace().nth(1).unwrap_or("")))
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                (1, "TABLE"),
+                (2, "DEFINER=`app`@`%`"),
+                (11, "TRIGGER"),
+                (12, "TRIGGER"),
+                (13, "TABLE")
+            ]
+        );
+        assert!(stmts[1].sql.ends_with("END lbl"), "{}", stmts[1].sql);
+        assert_eq!(stmts[1].kind, MyKind::Other);
     }
 
     #[test]
