@@ -8,6 +8,7 @@ use zerodown::core::check::{self, render};
 use zerodown::CheckRequest;
 
 use crate::exit::{self, Failure};
+use crate::input::FileTransaction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -39,6 +40,10 @@ pub struct CheckArgs {
     /// Fail (exit 10) when there are more warnings than this.
     #[arg(long)]
     pub max_warnings: Option<usize>,
+    /// Whether each file runs in one transaction: auto (as its migration tool runs it:
+    /// Flyway, sqlx, dbmate and diesel wrap it), always, or never.
+    #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
+    pub file_transaction: FileTransaction,
 }
 
 pub fn run(args: CheckArgs) -> Result<u8, Failure> {
@@ -47,6 +52,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         target: args.target,
         config: args.config,
         since: args.since,
+        file_transaction: args.file_transaction.into(),
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {

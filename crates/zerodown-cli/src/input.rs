@@ -11,7 +11,7 @@ use crate::exit::Failure;
 /// How the per-file transaction of migration tools is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FileTransaction {
-    /// From the file's layout: Flyway, sqlx and dbmate wrap each file in a transaction.
+    /// From the file's layout: Flyway, sqlx, dbmate and diesel wrap each file in a transaction.
     Auto,
     /// Every file runs in one transaction.
     Always,

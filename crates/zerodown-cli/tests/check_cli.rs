@@ -376,6 +376,62 @@ fn plain_statements_inside_do_blocks_are_checked_where_they_are() {
     );
 }
 
+/// diesel runs each `<folder>/up.sql` in a transaction (unless its metadata.toml says
+/// `run_in_transaction = false`): locks taken early are held until COMMIT. `check` is
+/// told otherwise with --file-transaction, as `plan` is.
+#[test]
+fn diesel_folders_run_in_a_transaction_unless_told() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("migrations");
+    for (folder, sql) in [
+        ("2024-01-01-000000_tables", "CREATE TABLE a (id bigint PRIMARY KEY);\nCREATE TABLE b (id bigint PRIMARY KEY);\n"),
+        (
+            "2024-02-01-000000_columns",
+            "SET lock_timeout = '2s';\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN y uuid DEFAULT gen_random_uuid();\n",
+        ),
+    ] {
+        std::fs::create_dir_all(root.join(folder)).expect("dir");
+        write(&root.join(folder), "up.sql", sql);
+        write(&root.join(folder), "down.sql", "DROP TABLE a;\n");
+    }
+    let rules = |args: &[&str]| -> Vec<String> {
+        let out = check(dir.path(), args);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let wrapped = rules(&["migrations", "--format", "json"]);
+    assert!(
+        wrapped.iter().any(|r| r == "locks-held-in-transaction"),
+        "{wrapped:?}"
+    );
+    let never = rules(&[
+        "migrations",
+        "--format",
+        "json",
+        "--file-transaction",
+        "never",
+    ]);
+    assert!(
+        !never.iter().any(|r| r == "locks-held-in-transaction"),
+        "{never:?}"
+    );
+    write(
+        &root.join("2024-02-01-000000_columns"),
+        "metadata.toml",
+        "run_in_transaction = false\n",
+    );
+    let opted_out = rules(&["migrations", "--format", "json"]);
+    assert!(
+        !opted_out.iter().any(|r| r == "locks-held-in-transaction"),
+        "{opted_out:?}"
+    );
+}
+
 #[test]
 fn down_migrations_are_not_checked_in_any_layout() {
     let dir = tempfile::tempdir().expect("tmp");

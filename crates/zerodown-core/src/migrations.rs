@@ -16,6 +16,9 @@ pub enum Layout {
     Dbmate,
     /// `<version>_<desc>.up.sql` (golang-migrate): the file is sent as is, no transaction added.
     GolangMigrate,
+    /// `<version>_<desc>/up.sql` (diesel): one transaction per migration, unless the
+    /// folder's `metadata.toml` says `run_in_transaction = false` (read by the caller).
+    Diesel,
     /// Any other `.sql` file, run as `psql -f` would: each statement commits on its own.
     Plain,
 }
@@ -137,7 +140,11 @@ pub fn classify(name: &str, text: &str) -> SourceFile {
         && base[1..].starts_with(|c: char| c.is_ascii_digit());
     let numbered = base.starts_with(|c: char| c.is_ascii_digit());
     let first_line = text.lines().next().unwrap_or("").trim();
-    let (layout, implicit_transaction) = if flyway {
+    let folder = name.rsplit('/').nth(1).unwrap_or("");
+    let diesel = base == "up.sql" && folder.starts_with(|c: char| c.is_ascii_digit());
+    let (layout, implicit_transaction) = if diesel {
+        (Layout::Diesel, true)
+    } else if flyway {
         (Layout::Flyway, true)
     } else if numbered && base.ends_with(".up.sql") && !first_line.starts_with("-- no-transaction")
     {
@@ -269,5 +276,10 @@ mod tests {
         assert!(d.text.contains("CREATE INDEX"));
         assert!(!d.text.contains("DROP"));
         assert_eq!(d.text.lines().count(), 4);
+        // diesel: a folder per migration, each up.sql run in a transaction.
+        let diesel = classify("migrations/2024-01-01-000000_add_a/up.sql", "select 1");
+        assert_eq!(diesel.layout, Layout::Diesel);
+        assert!(diesel.implicit_transaction);
+        assert_eq!(classify("up.sql", "select 1").layout, Layout::Plain);
     }
 }

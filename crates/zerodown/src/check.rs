@@ -28,6 +28,8 @@ pub struct CheckRequest {
     /// Report only migration files added since this git ref (the others still define
     /// the schema).
     pub since: Option<String>,
+    /// Whether each file runs in one transaction (default: as its migration tool does).
+    pub file_transaction: FileTransaction,
 }
 
 /// What the check found.
@@ -80,7 +82,7 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
     let mut sources: Vec<SourceFile> = Vec::new();
     for p in &req.paths {
         sources.extend(
-            read_sources(p, FileTransaction::Auto)?
+            read_sources(p, req.file_transaction)?
                 .into_iter()
                 .filter(|s| !excluded.is_match(&s.name)),
         );

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use zerodown_core::migrations::{classify, is_up_migration, sort_key, SourceFile};
+use zerodown_core::migrations::{classify, is_up_migration, sort_key, Layout, SourceFile};
 
 use crate::Error;
 
@@ -13,7 +13,7 @@ pub use zerodown_pg::url::from_pg_env;
 /// How the per-file transaction of migration tools is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FileTransaction {
-    /// From the file's layout: Flyway, sqlx and dbmate wrap each file in a transaction.
+    /// From the file's layout: Flyway, sqlx, dbmate and diesel wrap each file in a transaction.
     #[default]
     Auto,
     /// Every file runs in one transaction.
@@ -57,7 +57,37 @@ fn with_mode(mut sources: Vec<SourceFile>, mode: FileTransaction) -> Vec<SourceF
 fn read_file(path: &Path) -> Result<SourceFile, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Input(format!("{}: cannot read: {e}", path.display())))?;
-    Ok(classify(&path.display().to_string(), &text))
+    let mut source = classify(&path.display().to_string(), &text);
+    if source.layout == Layout::Diesel {
+        source.implicit_transaction = diesel_runs_in_transaction(path)?;
+    }
+    Ok(source)
+}
+
+/// diesel runs a migration in a transaction unless the `metadata.toml` beside its up.sql
+/// says `run_in_transaction = false`.
+fn diesel_runs_in_transaction(up: &Path) -> Result<bool, Error> {
+    let Some(metadata) = up.parent().map(|d| d.join("metadata.toml")) else {
+        return Ok(true);
+    };
+    let Ok(text) = std::fs::read_to_string(&metadata) else {
+        return Ok(true);
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        Error::Input(format!(
+            "{}: {}",
+            metadata.display(),
+            e.to_string().trim_end()
+        ))
+    })?;
+    match table.get("run_in_transaction") {
+        None => Ok(true),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(_) => Err(Error::Input(format!(
+            "{}: run_in_transaction must be true or false",
+            metadata.display()
+        ))),
+    }
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, Error> {
