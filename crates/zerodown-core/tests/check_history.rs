@@ -290,3 +290,50 @@ fn mysql_table_renames_are_followed() {
         );
     }
 }
+
+/// A table made by CREATE TABLE … AS (or SELECT … INTO) is new in its own file and an
+/// existing table of unknown size and columns in the later ones.
+#[test]
+fn tables_made_from_a_query_are_new_then_existing_and_unknown() {
+    let pg = [
+        ("001_t.sql", "CREATE TABLE t (id bigint PRIMARY KEY, a int);\n"),
+        (
+            "002_copy.sql",
+            "SET lock_timeout = '2s';\nCREATE TABLE t2 AS SELECT * FROM t;\nALTER TABLE t2 ADD PRIMARY KEY (id);\nSELECT * INTO t3 FROM t;\nCREATE INDEX t3_a ON t3 (a);\n",
+        ),
+        ("003_later.sql", "SET lock_timeout = '2s';\nALTER TABLE t2 ADD COLUMN y uuid DEFAULT gen_random_uuid();\n"),
+    ];
+    let pg_found = found(&check("postgres:17", &pg));
+    let copy: Vec<_> = pg_found
+        .iter()
+        .filter(|f| f.starts_with("002_copy.sql:"))
+        .collect();
+    assert_eq!(
+        copy,
+        [
+            "002_copy.sql:2 large-data-change",
+            "002_copy.sql:4 large-data-change"
+        ],
+        "{pg_found:?}"
+    );
+    assert!(
+        pg_found.contains(&"003_later.sql:2 add-column-volatile-default".to_owned()),
+        "{pg_found:?}"
+    );
+    let my = [
+        ("001_t.sql", "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\n"),
+        ("002_copy.sql", "CREATE TABLE t2 AS SELECT * FROM t;\nALTER TABLE t2 ADD COLUMN x INT, ALGORITHM=COPY;\n"),
+        ("003_later.sql", "SET SESSION lock_wait_timeout = 2;\nALTER TABLE t2 MODIFY a BIGINT;\n"),
+    ];
+    let my_found = found(&check("mariadb:10.11", &my));
+    assert!(
+        !my_found.iter().any(|f| f.contains("refused-statement")),
+        "{my_found:?}"
+    );
+    assert!(
+        my_found
+            .iter()
+            .any(|f| f.starts_with("003_later.sql:2 mysql-copy")),
+        "{my_found:?}"
+    );
+}

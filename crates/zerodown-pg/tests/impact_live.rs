@@ -157,6 +157,7 @@ async fn declared_impact_matches_the_server() {
         format!("UPDATE {t} SET a = r.id FROM \"{s}\".r WHERE r.id = {t}.id"),
         format!("INSERT INTO \"{s}\".r SELECT id + 5000 FROM {t}"),
         format!("INSERT INTO \"{s}\".r VALUES (9001), (9002)"),
+        format!("CREATE TABLE \"{s}\".t9 AS SELECT id, a FROM {t}"),
         format!("ALTER TYPE \"{s}\".mood ADD VALUE 'meh'"),
         format!(
             "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS a int NOT NULL DEFAULT (random() * 10)::int"

@@ -184,7 +184,7 @@ fn operation(
         table
             .columns
             .get(name)
-            .ok_or_else(|| format!("{UNKNOWN_COLUMN}{name} does not exist"))
+            .ok_or_else(|| format!("{UNKNOWN_COLUMN}{name}"))
     };
     Ok(match op {
         AlterTableOperation::AddColumn {

@@ -323,7 +323,8 @@ fn created(c: &CreateTable) -> MyTable {
     }
     MyTable {
         info,
-        known: true,
+        // `CREATE TABLE … AS SELECT`: the query's columns are not known here.
+        known: c.query.is_none(),
         new: true,
         rows: Some(0.0),
         ..MyTable::default()

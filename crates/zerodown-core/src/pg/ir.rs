@@ -243,6 +243,12 @@ pub enum DdlOp {
         assignments: Vec<(String, Expr)>,
         filter: Option<Expr>,
     },
+    /// `CREATE TABLE … AS` / `SELECT … INTO`: a new table, filled from `reads`; its
+    /// columns are not known.
+    CreateTableAs {
+        table: QualName,
+        reads: Vec<QualName>,
+    },
     /// INSERT, DELETE, or an UPDATE the planner does not batch (with FROM, WITH or
     /// RETURNING): a data change kept as written, judged by the rows it touches.
     DataChange {
@@ -362,7 +368,7 @@ impl DdlOp {
             | DdlOp::CreateTrigger { table, .. }
             | DdlOp::DropTrigger { table, .. }
             | DdlOp::Update { table, .. } => vec![table],
-            DdlOp::DataChange { table, reads, .. } => {
+            DdlOp::DataChange { table, reads, .. } | DdlOp::CreateTableAs { table, reads } => {
                 std::iter::once(table).chain(reads.iter_mut()).collect()
             }
             DdlOp::Reindex { name, .. } => vec![name],

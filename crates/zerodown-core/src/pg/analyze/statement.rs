@@ -424,6 +424,35 @@ pub(crate) fn effect(
                     .hint("let zerodown run it as a batched backfill (small transactions, throttled)"));
             }
         }
+        DdlOp::CreateTableAs { table: n, reads } => {
+            let sources = reads
+                .iter()
+                .map(|r| table(cat, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            for s in &sources {
+                e.lock(s, AccessShare);
+            }
+            // The new table is the statement's own until it commits: it blocks no one.
+            let mut made = Table::assumed(n.resolved());
+            made.created_in_migration = true;
+            e.lock(&made, AccessExclusive);
+            let existing: Vec<&Table> = sources
+                .iter()
+                .map(|s| &**s)
+                .filter(|s| !s.is_empty())
+                .collect();
+            if existing.is_empty() {
+                e.time(Some(cost.catalog_seconds));
+            } else {
+                let rows: Option<f64> = existing.iter().map(|s| s.rows).sum();
+                e.scans = true;
+                e.time(rows.map(|r| r / cost.update_rows_per_sec));
+                e.finding(Finding::new(Code::LargeDataChange, Severity::Warning, format!(
+                    "CREATE TABLE {n} AS reads {} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event",
+                    existing.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", ")))
+                    .hint("create the table empty and copy in key ranges, each its own transaction, from a job or a later migration"));
+            }
+        }
         DdlOp::DataChange {
             verb,
             table: n,

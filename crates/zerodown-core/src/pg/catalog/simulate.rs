@@ -243,6 +243,15 @@ fn apply_op(cat: &mut Catalog, op: &DdlOp) {
             }
             cat.tables.insert(table.resolved(), t);
         }
+        DdlOp::CreateTableAs { table, .. } => {
+            if cat.table(table).is_some_and(|t| !t.assumed) {
+                return; // IF NOT EXISTS on an existing table
+            }
+            // New in this file; its columns come from the query and are not known.
+            let mut t = Table::assumed(table.resolved());
+            t.created_in_migration = true;
+            cat.tables.insert(table.resolved(), t);
+        }
         DdlOp::AlterTable { table, actions } => {
             let t = ensure_table(cat, table);
             for a in actions {

@@ -128,7 +128,15 @@ pub(super) fn convert_statement(node: &NodeEnum) -> Conv<DdlOp> {
         NodeEnum::ViewStmt(_) => catalog("CREATE VIEW"),
         NodeEnum::CreatePolicyStmt(_) => catalog("CREATE POLICY"),
         NodeEnum::AlterOwnerStmt(_) => catalog("ALTER ... OWNER"),
+        NodeEnum::SelectStmt(s) if s.into_clause.is_some() => {
+            let into = s.into_clause.as_ref().and_then(|i| i.rel.as_ref());
+            create_table_as(range_var(into)?, node)
+        }
         NodeEnum::SelectStmt(_) => session::select(node),
+        NodeEnum::CreateTableAsStmt(s) if s.objtype == ObjectType::ObjectTable as i32 => {
+            let into = s.into.as_ref().and_then(|i| i.rel.as_ref());
+            create_table_as(range_var(into)?, node)
+        }
         NodeEnum::InsertStmt(s) => insert_stmt(s, node)?,
         NodeEnum::DeleteStmt(s) => delete_stmt(s, node)?,
         NodeEnum::DoStmt(_) => DdlOp::Opaque {

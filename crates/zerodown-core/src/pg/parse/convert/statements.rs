@@ -223,6 +223,22 @@ pub(super) fn truncate_stmt(s: &protobuf::TruncateStmt) -> Conv<DdlOp> {
     })
 }
 
+/// The relations a statement names other than its own `table` (once each).
+fn reads_besides(table: &QualName, whole: &NodeEnum) -> Vec<QualName> {
+    let mut reads: Vec<QualName> = Vec::new();
+    let mut target_seen = false;
+    for (schema, name) in Tree::of(whole).relations() {
+        let n = QualName::new((!schema.is_empty()).then_some(schema.as_str()), &name);
+        // The statement's own table comes first; a second mention is a read of it.
+        if !target_seen && n == *table {
+            target_seen = true;
+        } else if !reads.contains(&n) {
+            reads.push(n);
+        }
+    }
+    reads
+}
+
 /// INSERT, DELETE or a complex UPDATE: its table, and every other relation it reads.
 fn data_change(
     verb: DataVerb,
@@ -230,23 +246,19 @@ fn data_change(
     whole: &NodeEnum,
     values_rows: Option<usize>,
 ) -> DdlOp {
-    let mut reads: Vec<QualName> = Vec::new();
-    let mut target_seen = false;
-    for (schema, name) in Tree::of(whole).relations() {
-        let n = QualName::new((!schema.is_empty()).then_some(schema.as_str()), &name);
-        // The statement's own table comes first; a second mention is a read of it.
-        if !target_seen && n == table {
-            target_seen = true;
-        } else if !reads.contains(&n) {
-            reads.push(n);
-        }
-    }
+    let reads = reads_besides(&table, whole);
     DdlOp::DataChange {
         verb,
         table,
         reads,
         values_rows,
     }
+}
+
+/// `CREATE TABLE … AS` / `SELECT … INTO`: the new table and what it is filled from.
+pub(super) fn create_table_as(table: QualName, whole: &NodeEnum) -> DdlOp {
+    let reads = reads_besides(&table, whole);
+    DdlOp::CreateTableAs { table, reads }
 }
 
 pub(super) fn insert_stmt(s: &protobuf::InsertStmt, whole: &NodeEnum) -> Conv<DdlOp> {

@@ -210,6 +210,9 @@ pub(crate) fn plan_statement(ctx: &mut Ctx, stmt: &Statement) {
             "LOCK TABLE is left out: every step takes the locks it needs, in its own short transaction",
         ),
         DdlOp::CatalogOnly { what } => ctx.as_written(stmt, Phase::Expand, what),
+        DdlOp::CreateTableAs { table, .. } => {
+            ctx.as_written(stmt, Phase::Expand, &format!("create table {table} from a query"))
+        }
         // In the statements' order, as written: batching it is the user's to write.
         DdlOp::DataChange { verb, table, .. } => {
             ctx.as_written(stmt, Phase::Expand, &format!("{} on {table}", verb.sql()))
