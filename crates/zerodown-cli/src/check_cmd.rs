@@ -44,6 +44,10 @@ pub struct CheckArgs {
     /// Flyway, sqlx, dbmate and diesel wrap it), always, or never.
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
+    /// The session TimeZone the migrations run under (PostgreSQL; e.g. UTC). Not given,
+    /// a timestamp <-> timestamptz change is assumed to rewrite the table.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
 }
 
 pub fn run(args: CheckArgs) -> Result<u8, Failure> {
@@ -53,6 +57,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         config: args.config,
         since: args.since,
         file_transaction: args.file_transaction.into(),
+        timezone: args.timezone,
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use zerodown::core::analysis::Verdict;
-use zerodown::core::engine::ServerProfile;
+use zerodown::core::engine::{ServerProfile, TargetParseError};
 use zerodown::core::pg::ir::QualName;
 use zerodown::core::plan::PlanOptions;
 use zerodown::{PlanRequest, Planned, DEFAULT_OFFLINE_TARGET};
@@ -38,9 +38,15 @@ pub struct Source {
     /// Size hint TABLE=ROWS (repeatable): plan for a table of that many rows.
     #[arg(long = "rows", value_name = "TABLE=ROWS")]
     pub rows: Vec<String>,
-    /// Whether each file runs in one transaction (auto: as Flyway, sqlx and dbmate do).
+    /// Whether each file runs in one transaction (auto: as Flyway, sqlx, dbmate and
+    /// diesel do).
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
+    /// Offline: the session TimeZone the migration will run under (PostgreSQL; e.g. UTC).
+    /// Not given, a timestamp <-> timestamptz change is assumed to rewrite the table.
+    /// Live, the server's own setting is read.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -138,8 +144,22 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
                 .map_err(|e| Failure::bad_input(e.to_string()))
         })
         .transpose()?;
+    let database_url = connection_string(args, target.as_ref());
+    let target = match (&args.timezone, &database_url) {
+        (Some(zone), None) => {
+            let mut t = match target {
+                Some(t) => t,
+                None => DEFAULT_OFFLINE_TARGET
+                    .parse()
+                    .map_err(|e: TargetParseError| Failure::bad_input(e.to_string()))?,
+            };
+            t.settings.timezone = Some(zone.clone());
+            Some(t)
+        }
+        _ => target,
+    };
     let request = PlanRequest {
-        database_url: connection_string(args, target.as_ref()),
+        database_url,
         target,
         sources: read_sources(&args.input, args.file_transaction)?,
         rows: parse_rows(&args.rows)?,

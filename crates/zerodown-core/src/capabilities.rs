@@ -44,7 +44,7 @@ pub fn stored_generated_columns(p: &ServerProfile) -> bool {
 /// `timestamp <-> timestamptz` is binary-coercible when the session TimeZone is UTC.
 /// Source: PostgreSQL 12 (commit 3c59263), manual ALTER TABLE notes.
 pub fn timestamptz_cast_without_rewrite(p: &ServerProfile) -> bool {
-    pg_at_least(p, 12) && is_utc(&p.settings.timezone)
+    pg_at_least(p, 12) && p.settings.timezone.as_deref().is_some_and(is_utc)
 }
 
 fn is_utc(tz: &str) -> bool {
@@ -173,9 +173,13 @@ mod tests {
         assert!(!concurrent_index_corruption_bug(&pg(14, 4)));
         assert!(!concurrent_index_corruption_bug(&pg(13, 9)));
         let mut p = pg(15, 0);
+        assert!(!timestamptz_cast_without_rewrite(&p), "unknown time zone");
+        p.settings.timezone = Some("Etc/UTC".into());
         assert!(timestamptz_cast_without_rewrite(&p));
-        p.settings.timezone = "Europe/Paris".into();
+        p.settings.timezone = Some("Europe/Paris".into());
         assert!(!timestamptz_cast_without_rewrite(&p));
-        assert!(!timestamptz_cast_without_rewrite(&pg(11, 0)));
+        let mut old = pg(11, 0);
+        old.settings.timezone = Some("UTC".into());
+        assert!(!timestamptz_cast_without_rewrite(&old));
     }
 }

@@ -103,18 +103,11 @@ impl Serialize for Version {
 pub struct TargetParseError(pub String);
 
 /// Settings of the server that change what a statement does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Settings {
     /// Session `TimeZone`: timestamp <-> timestamptz is binary-coercible only under UTC.
-    pub timezone: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            timezone: "UTC".to_owned(),
-        }
-    }
+    /// None offline when not given (`--timezone`): the costly case is assumed.
+    pub timezone: Option<String>,
 }
 
 /// What the planner knows about the server: engine, version and relevant settings.

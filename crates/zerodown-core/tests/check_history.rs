@@ -337,3 +337,48 @@ fn tables_made_from_a_query_are_new_then_existing_and_unknown() {
         "{my_found:?}"
     );
 }
+
+fn check_in(timezone: Option<&str>, files: &[(&str, &str)]) -> Vec<String> {
+    let mut profile: ServerProfile = "postgres:17".parse().expect("target");
+    profile.settings.timezone = timezone.map(str::to_owned);
+    let sources: Vec<_> = files.iter().map(|(n, t)| classify(n, t)).collect();
+    found(&check::check(&sources, &profile, &Levels::new(), &|_| true))
+}
+
+/// timestamp -> timestamptz rewrites the table unless the session's TimeZone is UTC:
+/// offline and not told, the rewrite is assumed. A USING that is the column itself (or
+/// its cast to the new type) is no USING to the server: no rewrite where none would be.
+#[test]
+fn the_time_zone_is_never_assumed_and_a_plain_using_changes_nothing() {
+    let table = (
+        "001_t.sql",
+        "CREATE TABLE t (id bigint PRIMARY KEY, ts timestamp, v varchar(20), n int);\n",
+    );
+    let alter = |sql: &str| format!("SET lock_timeout = '2s';\n{sql}\n");
+    let rewrites = |tz: Option<&str>, sql: &str| {
+        check_in(tz, &[table, ("002_a.sql", &alter(sql))])
+            .iter()
+            .any(|f| f.ends_with("type-change-rewrite"))
+    };
+    let to_tz = "ALTER TABLE t ALTER COLUMN ts TYPE timestamptz;";
+    assert!(
+        rewrites(None, to_tz),
+        "unknown time zone: assume the rewrite"
+    );
+    assert!(rewrites(Some("America/New_York"), to_tz));
+    assert!(!rewrites(Some("UTC"), to_tz));
+    for plain in [
+        "ALTER TABLE t ALTER COLUMN ts TYPE timestamptz USING ts;",
+        "ALTER TABLE t ALTER COLUMN ts TYPE timestamptz USING ts::timestamptz;",
+        "ALTER TABLE t ALTER COLUMN v TYPE varchar(40) USING v::varchar(40);",
+    ] {
+        assert!(!rewrites(Some("UTC"), plain), "{plain}");
+    }
+    for real in [
+        "ALTER TABLE t ALTER COLUMN ts TYPE timestamptz USING ts AT TIME ZONE 'UTC';",
+        "ALTER TABLE t ALTER COLUMN v TYPE varchar(40) USING lower(v);",
+        "ALTER TABLE t ALTER COLUMN n TYPE bigint USING n;",
+    ] {
+        assert!(rewrites(Some("UTC"), real), "{real}");
+    }
+}

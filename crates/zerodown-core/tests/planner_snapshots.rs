@@ -68,6 +68,8 @@ impl Engine {
 struct Fixture {
     name: String,
     targets: Vec<String>,
+    /// `-- timezone: UTC`: the session TimeZone (default: not known).
+    timezone: Option<String>,
     rows: Vec<(String, f64)>,
     file_transaction: bool,
     /// Targets whose plan is expected to keep a traffic-blocking step ("all" for every one).
@@ -109,6 +111,7 @@ fn load(engine: Engine, path: &Path) -> Fixture {
             })
             .collect(),
         file_transaction: header(&text, "file-transaction").as_deref() == Some("yes"),
+        timezone: header(&text, "timezone"),
         plan_unsafe: header(&text, "plan-unsafe")
             .unwrap_or_default()
             .split_whitespace()
@@ -143,7 +146,8 @@ fn source(name: &str, text: &str, txn: bool) -> SourceFile {
 
 /// The fixture's report and whether its plan is safe, for one target.
 fn plan_text(engine: Engine, f: &Fixture, target: &str) -> (String, bool) {
-    let profile = engine.profile(target);
+    let mut profile = engine.profile(target);
+    profile.settings.timezone = f.timezone.clone();
     let mut sources = Vec::new();
     if let Some(schema) = &f.schema {
         sources.push(source("schema.sql", schema, false));

@@ -1,6 +1,7 @@
 //! Every page in docs/rules/ is about a real rule, and its examples say what the page
 //! says: the "Bad" SQL is reported under the page's rule, the "Good" SQL is not. A block's
-//! `-- target: …` line names the engine and version (default postgres:17), and
+//! `-- target: …` line names the engine and version (default postgres:17), `-- timezone:
+//! …` the session TimeZone (default: not known), and
 //! `-- (in a later migration file)` starts the next file of the same migration history
 //! (plain files: each statement commits on its own unless the example says BEGIN). A
 //! "Bad" block that starts with `-- needs a live database: <what>` is not checked.
@@ -28,7 +29,11 @@ fn problems(sql: &str) -> Vec<check::Problem> {
         .lines()
         .find_map(|l| l.trim().strip_prefix("-- target: "))
         .unwrap_or("postgres:17");
-    let profile: ServerProfile = target.parse().expect("target");
+    let mut profile: ServerProfile = target.parse().expect("target");
+    profile.settings.timezone = sql
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-- timezone: "))
+        .map(str::to_owned);
     let sources: Vec<_> = sql
         .split("-- (in a later migration file)\n")
         .enumerate()

@@ -120,7 +120,7 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         engine: zerodown_core::engine::Engine::Postgres,
         version,
         settings: Settings {
-            timezone: row.get(1),
+            timezone: Some(row.get(1)),
         },
     };
 

@@ -30,6 +30,9 @@ pub struct CheckRequest {
     pub since: Option<String>,
     /// Whether each file runs in one transaction (default: as its migration tool does).
     pub file_transaction: FileTransaction,
+    /// The session TimeZone the migrations run under; None: not known, the costly case
+    /// is assumed.
+    pub timezone: Option<String>,
 }
 
 /// What the check found.
@@ -66,9 +69,10 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
         .clone()
         .or_else(|| config.target.clone())
         .unwrap_or_else(|| "postgres:17".into());
-    let profile: ServerProfile = target
+    let mut profile: ServerProfile = target
         .parse()
         .map_err(|e| Error::Input(format!("--target {target}: {e}")))?;
+    profile.settings.timezone = req.timezone.clone();
     let mut excluded = globset::GlobSetBuilder::new();
     for pattern in &config.exclude {
         excluded.add(

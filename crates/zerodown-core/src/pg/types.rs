@@ -129,6 +129,14 @@ pub fn type_change(old: &TypeRef, new: &TypeRef, p: &ServerProfile) -> TypeChang
     }
 }
 
+/// timestamp <-> timestamptz: whether the rows are kept depends on the session TimeZone.
+pub fn timestamp_zone_change(old: &TypeRef, new: &TypeRef) -> bool {
+    matches!(
+        (old.name.as_str(), new.name.as_str()),
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +152,8 @@ mod tests {
 
     #[test]
     fn coercible_changes() {
-        let p = ServerProfile::postgres(15, 0);
+        let mut p = ServerProfile::postgres(15, 0);
+        p.settings.timezone = Some("UTC".into());
         use TypeChange::*;
         assert_eq!(
             type_change(&t("varchar", &[20]), &t("varchar", &[40]), &p),

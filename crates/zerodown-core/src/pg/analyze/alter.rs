@@ -79,8 +79,14 @@ pub(super) fn alter_action(
                 }
                 TypeChange::Rewrite => {
                     e.needs_backfill_key(t);
+                    // Whether the rewrite is only assumed, for want of the session TimeZone.
+                    let zone = t
+                        .column(column)
+                        .filter(|c| crate::pg::types::timestamp_zone_change(&c.ty, new_type))
+                        .filter(|_| p.settings.timezone.is_none() && using.is_none())
+                        .map_or("", |_| " (assumed: the session TimeZone is not known offline, and only under UTC does PostgreSQL keep the rows; give --timezone)");
                     e.work(t, Work::Rewrite, cost, Code::TypeChangeRewrite,
-                        format!("changing {column} to {} rewrites {n} and all its indexes under ACCESS EXCLUSIVE", new_type.sql),
+                        format!("changing {column} to {} rewrites {n} and all its indexes under ACCESS EXCLUSIVE{zone}", new_type.sql),
                         "zerodown plans a new column kept in sync by a trigger, backfilled in batches, then swapped in a short transaction");
                 }
             }

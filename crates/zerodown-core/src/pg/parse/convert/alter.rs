@@ -30,6 +30,31 @@ pub(super) fn clause_sql(c: &protobuf::AlterTableCmd) -> Conv<String> {
         .ok_or_else(|| "cannot print ALTER TABLE clause".to_owned())
 }
 
+/// Whether a USING is the column itself, or its cast to the new type: the server builds
+/// the same conversion as with no USING (tablecmds.c, ATColumnChangeRequiresRewrite
+/// looks through it), so no rewrite where none would be.
+fn plain_using(using: Option<&protobuf::Node>, column: &str, new_type: &TypeRef) -> bool {
+    let is_column = |n: &protobuf::Node| match n.node.as_ref() {
+        Some(NodeEnum::ColumnRef(r)) => {
+            let parts = strings(&r.fields);
+            parts.len() == r.fields.len() && parts.last().is_some_and(|p| p == column)
+        }
+        _ => false,
+    };
+    match using.and_then(|u| u.node.as_ref()) {
+        Some(NodeEnum::ColumnRef(_)) => using.is_some_and(is_column),
+        Some(NodeEnum::TypeCast(cast)) => {
+            cast.arg.as_deref().is_some_and(is_column)
+                && cast
+                    .type_name
+                    .as_ref()
+                    .and_then(|t| type_ref(t).ok())
+                    .is_some_and(|t| t.sql == new_type.sql)
+        }
+        _ => false,
+    }
+}
+
 pub(super) fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
     use AlterTableType as A;
     let sql = || clause_sql(c);
@@ -49,11 +74,16 @@ pub(super) fn alter_action(c: &protobuf::AlterTableCmd) -> Conv<AlterAction> {
             if_exists: c.missing_ok,
         },
         A::AtAlterColumnType => match def {
-            Some(NodeEnum::ColumnDef(cd)) => AlterAction::AlterColumnType {
-                column: col(),
-                new_type: type_ref(cd.type_name.as_ref().ok_or("TYPE without a type")?)?,
-                using: boxed_expr(&cd.raw_default)?,
-            },
+            Some(NodeEnum::ColumnDef(cd)) => {
+                let new_type = type_ref(cd.type_name.as_ref().ok_or("TYPE without a type")?)?;
+                let using = boxed_expr(&cd.raw_default)?
+                    .filter(|_| !plain_using(cd.raw_default.as_deref(), &c.name, &new_type));
+                AlterAction::AlterColumnType {
+                    column: col(),
+                    new_type,
+                    using,
+                }
+            }
             _ => return Err("ALTER COLUMN TYPE without a type".into()),
         },
         A::AtColumnDefault => match c.def.as_deref() {
