@@ -61,8 +61,8 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {
-        CheckFormat::Text => render::text(problems, files),
-        CheckFormat::Json => render::json(problems, files),
+        CheckFormat::Text => render::text(problems, files, &checked.assumptions),
+        CheckFormat::Json => render::json(problems, files, &checked.assumptions),
         CheckFormat::Sarif => render::sarif(problems, env!("CARGO_PKG_VERSION")),
         CheckFormat::Github => render::github(problems),
     };

@@ -512,3 +512,43 @@ fn a_misspelt_statement_is_bad_input_at_its_line_not_dropped() {
     assert_eq!(plan.status.code(), Some(2), "{err}");
     assert!(err.contains("nothing was planned"), "{err}");
 }
+
+/// With no database, check and plan say what they took for granted, in text and JSON,
+/// and the flags settle it.
+#[test]
+fn offline_assumptions_are_said_and_flags_settle_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "0001_a.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE accounts ALTER COLUMN seen TYPE timestamptz;\nDROP INDEX old_idx;\n",
+    );
+    let text = stdout(&check(dir.path(), &["0001_a.sql"]));
+    for said in [
+        "Assumed (no database):",
+        "TimeZone: not known (--timezone)",
+        "1 file(s) each run in one transaction",
+        "size unknown: accounts",
+        "on such a table: old_idx",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    let out = check(dir.path(), &["0001_a.sql", "--format", "json", "--timezone", "UTC"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let assumed: Vec<&str> = doc["assumptions"]
+        .as_array()
+        .expect("assumptions")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(assumed.contains(&"TimeZone: UTC (--timezone)"), "{assumed:?}");
+    let plan = zerodown()
+        .current_dir(dir.path())
+        .args(["plan", "0001_a.sql", "--offline", "--format", "json"])
+        .output()
+        .expect("plan");
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("plan json");
+    let said = doc["assumptions"].to_string();
+    assert!(said.contains("TimeZone: not known"), "{said}");
+    assert!(said.contains("size unknown: accounts"), "{said}");
+}

@@ -6,6 +6,7 @@
 //! beside them, and [`pipeline`] is where the engine is chosen.
 
 pub mod analysis;
+pub mod assumptions;
 pub mod capabilities;
 pub mod check;
 pub mod engine;

@@ -9,7 +9,7 @@ use zerodown_core::migrations::classify;
 fn check(target: &str, files: &[(&str, &str)]) -> Vec<Problem> {
     let profile: ServerProfile = target.parse().expect("target");
     let sources: Vec<_> = files.iter().map(|(n, t)| classify(n, t)).collect();
-    check::check(&sources, &profile, &Levels::new(), &|_| true)
+    check::check(&sources, &profile, &Levels::new(), &|_| true).problems
 }
 
 /// `file:line rule` of each problem.
@@ -342,7 +342,7 @@ fn check_in(timezone: Option<&str>, files: &[(&str, &str)]) -> Vec<String> {
     let mut profile: ServerProfile = "postgres:17".parse().expect("target");
     profile.settings.timezone = timezone.map(str::to_owned);
     let sources: Vec<_> = files.iter().map(|(n, t)| classify(n, t)).collect();
-    found(&check::check(&sources, &profile, &Levels::new(), &|_| true))
+    found(&check::check(&sources, &profile, &Levels::new(), &|_| true).problems)
 }
 
 /// timestamp -> timestamptz rewrites the table unless the session's TimeZone is UTC:

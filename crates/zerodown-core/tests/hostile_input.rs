@@ -66,7 +66,7 @@ fn through(text: &str, target: &str) -> Result<(), String> {
     placed(text, &diagnostics)?;
     placed(text, &planned.unwrap_or_default())?;
     let lines = text.split('\n').count() as u32;
-    for p in check::check(&sources, &profile, &BTreeMap::new(), &|_: &str| true) {
+    for p in check::check(&sources, &profile, &BTreeMap::new(), &|_: &str| true).problems {
         if p.file != "m.sql" || p.line == 0 || p.line > lines || p.message.trim().is_empty() {
             return Err(format!("misplaced problem {p:?} for {text:?}"));
         }

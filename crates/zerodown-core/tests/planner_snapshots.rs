@@ -176,6 +176,8 @@ fn plan_text(engine: Engine, f: &Fixture, target: &str) -> (String, bool) {
         &Meta {
             source: "offline",
             database: None,
+            // Said in every offline report; tested in the CLI and assumptions.rs.
+            assumptions: Vec::new(),
         },
         &outcome,
     );

@@ -39,7 +39,7 @@ fn problems(sql: &str) -> Vec<check::Problem> {
         .enumerate()
         .map(|(i, text)| classify(&format!("example-{}.sql", i + 1), text))
         .collect();
-    check::check(&sources, &profile, &Levels::new(), &|_| true)
+    check::check(&sources, &profile, &Levels::new(), &|_| true).problems
 }
 
 fn rules_reported(sql: &str) -> Vec<&'static str> {

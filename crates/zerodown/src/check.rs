@@ -41,6 +41,9 @@ pub struct Checked {
     pub problems: Vec<Problem>,
     /// How many files were reported on.
     pub files: usize,
+    /// What was taken for granted with no database (time zone, transactions, objects
+    /// the files do not define).
+    pub assumptions: Vec<String>,
 }
 
 /// zerodown.toml.
@@ -100,9 +103,13 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
             .as_ref()
             .is_none_or(|set| canonical(Path::new(file)).is_some_and(|c| set.contains(&c)))
     };
-    let problems = check::check(&sources, &profile, &levels, &reported);
+    let report = check::check(&sources, &profile, &levels, &reported);
     let files = sources.iter().filter(|s| reported(&s.name)).count();
-    Ok(Checked { problems, files })
+    Ok(Checked {
+        problems: report.problems,
+        files,
+        assumptions: report.assumptions,
+    })
 }
 
 fn read_config(path: Option<&Path>) -> Result<Config, Error> {

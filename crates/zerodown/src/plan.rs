@@ -126,6 +126,7 @@ async fn planned(
     req: PlanRequest,
     profile: ServerProfile,
     outcome: Result<Outcome, Vec<Diagnostic>>,
+    assumptions: Vec<String>,
 ) -> Result<Planned, Error> {
     let outcome = match (outcome, &req.database_url) {
         (Ok(outcome), _) => outcome,
@@ -149,7 +150,7 @@ async fn planned(
         },
     };
     Ok(Planned {
-        meta: meta(req.database_url.as_deref()),
+        meta: meta(req.database_url.as_deref(), assumptions),
         sources: req.sources,
         profile,
         outcome,
@@ -157,15 +158,17 @@ async fn planned(
     })
 }
 
-fn meta(database_url: Option<&str>) -> Meta {
+fn meta(database_url: Option<&str>, assumptions: Vec<String>) -> Meta {
     match database_url {
         Some(url) => Meta {
             source: "live",
             database: Some(zerodown_exec::redact(url)),
+            assumptions: Vec::new(),
         },
         None => Meta {
             source: "offline",
             database: None,
+            assumptions,
         },
     }
 }
@@ -204,7 +207,8 @@ async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
         &CostModel::default(),
         &req.options,
     );
-    planned(req, profile, outcome).await
+    let assumed = zerodown_core::assumptions::postgres(&files, &profile);
+    planned(req, profile, outcome, assumed).await
 }
 
 async fn read_pg(url: &str, files: &[ParsedFile]) -> Result<zerodown_pg::Introspection, Error> {
@@ -259,5 +263,6 @@ async fn plan_mysql(req: PlanRequest) -> Result<Planned, Error> {
         &CostModel::default(),
         &req.options,
     );
-    planned(req, profile, outcome).await
+    let assumed = zerodown_core::assumptions::mysql(&statements, &req.sources);
+    planned(req, profile, outcome, assumed).await
 }

@@ -70,23 +70,25 @@ pub fn check(
     profile: &ServerProfile,
     levels: &Levels,
     reported: &dyn Fn(&str) -> bool,
-) -> Vec<Problem> {
+) -> Report {
     let cost = CostModel::default();
-    let (analysed, mut problems, refused) = match profile.engine {
+    let (analysed, mut problems, refused, assumptions) = match profile.engine {
         Engine::Postgres => {
             let (files, mut refused) = pipeline::parse_sources(sources);
             // The analysis alone: the plan is not needed to judge the files.
             let analysis = crate::pg::analyze::analyze(&files, &Catalog::default(), profile, &cost);
             refused.extend(analysis.diagnostics);
             let lints = lint::postgres(&files, &analysis.statements);
-            (analysis.statements, lints, refused)
+            let assumed = crate::assumptions::postgres(&files, profile);
+            (analysis.statements, lints, refused, assumed)
         }
         Engine::MySql | Engine::MariaDb => {
             let (statements, mut refused) = pipeline::parse_mysql_sources(sources);
             let (analysed, diagnostics) =
                 crate::mysql::analyze::analyze(&statements, &MyCatalog::default(), profile, &cost);
             refused.extend(diagnostics);
-            (analysed, lint::mysql(&statements), refused)
+            let assumed = crate::assumptions::mysql(&statements, sources);
+            (analysed, lint::mysql(&statements), refused, assumed)
         }
     };
     problems.extend(refused.iter().map(|d| refusal(d, sources)));
@@ -108,7 +110,18 @@ pub fn check(
     problems.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.rule).cmp(&(&b.file, b.line, b.column, b.rule))
     });
-    problems
+    Report {
+        problems,
+        assumptions,
+    }
+}
+
+/// What `check` found, and what it took for granted without a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    /// Offline assumptions, in words ([`crate::assumptions`]).
+    pub assumptions: Vec<String>,
 }
 
 /// The rule of a statement zerodown cannot read or will not model.

@@ -20,7 +20,7 @@ pub fn counts(problems: &[Problem]) -> (usize, usize) {
     (errors, problems.len() - errors)
 }
 
-pub fn text(problems: &[Problem], files: usize) -> String {
+pub fn text(problems: &[Problem], files: usize, assumptions: &[String]) -> String {
     let mut out = String::new();
     for p in problems {
         let _ = writeln!(
@@ -46,6 +46,13 @@ pub fn text(problems: &[Problem], files: usize) -> String {
         let _ = writeln!(out, "  = see {}", rules::page(p.rule));
         out.push('\n');
     }
+    if !assumptions.is_empty() {
+        let _ = writeln!(out, "Assumed (no database):");
+        for a in assumptions {
+            let _ = writeln!(out, "  - {a}");
+        }
+        out.push('\n');
+    }
     let (errors, warnings) = counts(problems);
     let _ = writeln!(
         out,
@@ -54,7 +61,7 @@ pub fn text(problems: &[Problem], files: usize) -> String {
     out
 }
 
-pub fn json(problems: &[Problem], files: usize) -> String {
+pub fn json(problems: &[Problem], files: usize, assumptions: &[String]) -> String {
     let (errors, warnings) = counts(problems);
     let doc = json!({
         "version": JSON_VERSION,
@@ -62,6 +69,7 @@ pub fn json(problems: &[Problem], files: usize) -> String {
         "errors": errors,
         "warnings": warnings,
         "findings": problems,
+        "assumptions": assumptions,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

@@ -21,6 +21,8 @@ pub struct Meta {
     pub source: &'static str,
     /// The database URL with any password removed, when live.
     pub database: Option<String>,
+    /// Offline: what was taken for granted ([`crate::assumptions`]).
+    pub assumptions: Vec<String>,
 }
 
 struct Summary {
@@ -60,6 +62,8 @@ struct JsonReport<'a> {
     source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    assumptions: &'a [String],
     statements: &'a [StatementAnalysis],
     plan: JsonPlan<'a>,
     summary: serde_json::Value,
@@ -95,6 +99,7 @@ pub fn to_json(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> serde
         version: profile.version.to_string(),
         source: meta.source,
         database: meta.database.as_deref(),
+        assumptions: &meta.assumptions,
         statements: &outcome.statements,
         plan: JsonPlan {
             safe: outcome.plan.safe,

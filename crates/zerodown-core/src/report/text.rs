@@ -229,6 +229,13 @@ pub fn write_text(out: &mut impl Write, profile: &ServerProfile, meta: &Meta, ou
         "zerodown plan for {engine} {} ({from})\n",
         profile.version
     );
+    if !meta.assumptions.is_empty() {
+        let _ = writeln!(out, "Assumed (no database):");
+        for a in &meta.assumptions {
+            let _ = writeln!(out, "  - {a}");
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "Statements as written:");
     for (i, s) in outcome.statements.iter().enumerate() {
         statement_block(out, i, s);
