@@ -533,7 +533,10 @@ fn offline_assumptions_are_said_and_flags_settle_them() {
     ] {
         assert!(text.contains(said), "{said}: {text}");
     }
-    let out = check(dir.path(), &["0001_a.sql", "--format", "json", "--timezone", "UTC"]);
+    let out = check(
+        dir.path(),
+        &["0001_a.sql", "--format", "json", "--timezone", "UTC"],
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let assumed: Vec<&str> = doc["assumptions"]
         .as_array()
@@ -541,7 +544,10 @@ fn offline_assumptions_are_said_and_flags_settle_them() {
         .iter()
         .filter_map(|a| a.as_str())
         .collect();
-    assert!(assumed.contains(&"TimeZone: UTC (--timezone)"), "{assumed:?}");
+    assert!(
+        assumed.contains(&"TimeZone: UTC (--timezone)"),
+        "{assumed:?}"
+    );
     let plan = zerodown()
         .current_dir(dir.path())
         .args(["plan", "0001_a.sql", "--offline", "--format", "json"])

@@ -58,6 +58,10 @@ pub fn mysql_tables(statements: &[MyStatement]) -> BTreeSet<String> {
             MyKind::AlterTable { table, .. } | MyKind::Update { table, .. } => {
                 out.insert(table.clone());
             }
+            MyKind::DataChange { table, reads, .. } => {
+                out.insert(table.clone());
+                out.extend(reads.iter().cloned());
+            }
             MyKind::DropTable { tables } => out.extend(tables.iter().cloned()),
             MyKind::RenameTable { pairs } => out.extend(pairs.iter().map(|(f, _)| f.clone())),
             _ => {}

@@ -382,3 +382,36 @@ fn the_time_zone_is_never_assumed_and_a_plain_using_changes_nothing() {
         assert!(rewrites(Some("UTC"), real), "{real}");
     }
 }
+
+/// MySQL/MariaDB data statements, judged by the rows they touch: INSERT … SELECT locks
+/// the rows it reads (refman "Locks Set by Different SQL Statements in InnoDB": shared
+/// next-key locks on the source's rows outside READ COMMITTED), a DELETE or multi-table
+/// UPDATE the rows it changes; seed rows into a new table need nothing.
+#[test]
+fn mysql_data_changes_are_judged_by_the_rows_they_touch() {
+    let history = (
+        "001_t.sql",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nCREATE TABLE s (id BIGINT PRIMARY KEY, a INT);\n",
+    );
+    let seed = "SET SESSION lock_wait_timeout = 2;\nCREATE TABLE roles (id BIGINT PRIMARY KEY, name VARCHAR(20));\nINSERT INTO roles VALUES (1, 'admin'), (2, 'user');\nINSERT INTO roles (id, name) SELECT 3, 'x';\nINSERT INTO t VALUES (1, 1);\n";
+    for target in ["mariadb:10.11", "mysql:8.0"] {
+        let problems = check(target, &[history, ("002_seed.sql", seed)]);
+        assert_eq!(found(&problems), Vec::<String>::new(), "{target}");
+        for (sql, severity) in [
+            ("DELETE FROM t WHERE a > 0;\n", check::Level::Error),
+            (
+                "UPDATE t JOIN s ON s.id = t.id SET t.a = s.a;\n",
+                check::Level::Error,
+            ),
+            (
+                "INSERT INTO t (id, a) SELECT id + 1000000, a FROM s;\n",
+                check::Level::Error,
+            ),
+        ] {
+            let file = format!("SET SESSION lock_wait_timeout = 2;\n{sql}");
+            let problems = check(target, &[history, ("002_d.sql", &file)]);
+            let rules: Vec<_> = problems.iter().map(|p| (p.rule, p.severity)).collect();
+            assert_eq!(rules, [("large-data-change", severity)], "{target}: {sql}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ use crate::estimate::CostModel;
 use crate::findings::{Code, Finding, Severity};
 use crate::mysql::catalog::{MyCatalog, MyTable};
 use crate::mysql::parse::{AlterOp, MyKind, MyStatement};
+use crate::pg::ir::DataVerb;
 use crate::sql::source::Diagnostic;
 use sqlparser::ast::{AlterTableAlgorithm, AlterTableLock};
 
@@ -183,6 +184,12 @@ fn statement(
                     "let zerodown run it as a batched backfill (small transactions, throttled by load and replica lag)");
             }
         }
+        MyKind::DataChange {
+            verb,
+            table,
+            reads,
+            values_rows,
+        } => data_change(&mut a, *verb, table, reads, *values_rows, cat, cost)?,
         MyKind::DropTable { tables } => {
             for t in tables {
                 a.add(
@@ -204,6 +211,65 @@ fn statement(
         MyKind::Other => unmodelled(&mut a, "zerodown does not model this statement"),
     }
     Ok(a)
+}
+
+/// INSERT, DELETE or a multi-table UPDATE, by the rows it goes through: its table's
+/// (DELETE, UPDATE) or its sources' (INSERT … SELECT, whose rows InnoDB locks shared
+/// outside READ COMMITTED: refman "Locks Set by Different SQL Statements in InnoDB").
+fn data_change(
+    a: &mut Analysis,
+    verb: DataVerb,
+    table: &str,
+    reads: &[String],
+    values_rows: Option<usize>,
+    cat: &MyCatalog,
+    cost: &CostModel,
+) -> Result<(), String> {
+    let t = table_of(cat, table)?;
+    let sources = reads
+        .iter()
+        .map(|r| Ok((r.as_str(), table_of(cat, r)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let through: Vec<(&str, &MyTable)> = match verb {
+        DataVerb::Insert if values_rows.is_some() => Vec::new(),
+        DataVerb::Insert => sources.iter().map(|(n, s)| (*n, s)).collect(),
+        DataVerb::Delete | DataVerb::Update => vec![(table, &t)],
+    };
+    let existing: Vec<(&str, &MyTable)> =
+        through.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+    if existing.is_empty() {
+        // Seed rows, or data only this migration made: nothing waits on it.
+        a.seconds = Some(cost.catalog_seconds);
+        return Ok(());
+    }
+    let rows: Option<f64> = existing.iter().map(|(_, s)| s.rows).sum();
+    a.seconds = rows.map(|r| r / cost.update_rows_per_sec);
+    let sev = if rows.is_some_and(|r| r < SMALL_TABLE_ROWS) {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    let names = existing
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (what, hint) = match verb {
+        DataVerb::Insert => (
+            format!("INSERT … SELECT into {table} reads {names} in one statement: InnoDB locks the rows it reads (shared, outside READ COMMITTED), so writes to them wait until it commits, and replicas apply it as one long event"),
+            "copy in key ranges (… WHERE id > last ORDER BY id LIMIT 5000), each its own transaction, from a job or a later migration",
+        ),
+        DataVerb::Delete => (
+            format!("DELETE on {table} in one statement locks every row it deletes (InnoDB also locks the rows it scans) until it commits: concurrent writes to them wait, and replicas apply it as one long event"),
+            "delete in batches by primary key (DELETE … WHERE id BETWEEN a AND b, repeated), each its own transaction, from a job or a later migration",
+        ),
+        DataVerb::Update => (
+            format!("UPDATE on {table} joined with other tables locks every row it changes (and the rows it scans) until it commits: concurrent writes to them wait, and replicas apply it as one long event"),
+            "write it as UPDATE … SET … WHERE on the table alone, which zerodown runs as a batched backfill, or batch it by primary key yourself",
+        ),
+    };
+    a.add(Code::LargeDataChange, sev, what, hint);
+    Ok(())
 }
 
 fn unmodelled(a: &mut Analysis, message: &str) {

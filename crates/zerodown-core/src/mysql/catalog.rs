@@ -226,7 +226,7 @@ impl MyCatalog {
                         !matches!(value.to_ascii_lowercase().as_str(), "0" | "off" | "false");
                 }
             }
-            MyKind::Update { .. } | MyKind::Other => {}
+            MyKind::Update { .. } | MyKind::DataChange { .. } | MyKind::Other => {}
         }
     }
 }
@@ -464,7 +464,7 @@ fn alter(info: &mut TableInfo, op: &AlterOp) {
                 }
             }
         }
-        OpKind::Parsed(_) | OpKind::Extra(_) | OpKind::Unread(_) => {}
+        OpKind::Parsed(_) | OpKind::Extra(_) | OpKind::Unread => {}
     }
 }
 

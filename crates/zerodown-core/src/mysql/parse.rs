@@ -18,7 +18,7 @@ use sqlparser::tokenizer::{Token, Whitespace};
 use super::alter_extra::{self, ExtraOp};
 use super::tokens::{locate, solid, solid_text, stretches, Located};
 use super::written;
-use crate::pg::ir::Span;
+use crate::pg::ir::{DataVerb, Span};
 use crate::sql::source::{Diagnostic, Locator};
 
 /// One operation of an `ALTER TABLE`: what it is, and the user's text of it (what is
@@ -35,8 +35,9 @@ pub struct AlterOp {
 pub enum OpKind {
     Parsed(AlterTableOperation),
     Extra(ExtraOp),
-    /// Not read (what the parser said): the statement is kept as written, unmodelled.
-    Unread(String),
+    /// An operation of the server's that is not read: the statement is kept as written,
+    /// unmodelled.
+    Unread,
 }
 
 impl std::fmt::Display for AlterOp {
@@ -67,6 +68,16 @@ pub enum MyKind {
         table: String,
         set: Vec<(String, String)>,
         filter: Option<String>,
+    },
+    /// INSERT, DELETE, or an UPDATE over several tables: kept as written, judged by the
+    /// rows it goes through.
+    DataChange {
+        verb: DataVerb,
+        table: String,
+        /// Other tables it reads (joins, USING, the SELECT of an INSERT).
+        reads: Vec<String>,
+        /// `INSERT … VALUES`: how many rows; None when they come from the data.
+        values_rows: Option<usize>,
     },
     /// `SET [SESSION] name = value`.
     SetVariable {
@@ -386,6 +397,15 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
                 _ => MyKind::Other,
             }
         }
+        Statement::Insert(ins) => {
+            let values_rows = match ins.source.as_deref().map(|q| q.body.as_ref()) {
+                Some(sqlparser::ast::SetExpr::Values(v)) => Some(v.rows.len()),
+                _ => None,
+            };
+            data_change(statement, DataVerb::Insert, values_rows)
+        }
+        Statement::Delete(_) => data_change(statement, DataVerb::Delete, None),
+        Statement::Update { .. } => data_change(statement, DataVerb::Update, None),
         Statement::Set(sqlparser::ast::Set::SingleAssignment {
             variable, values, ..
         }) if values.len() == 1 => MyKind::SetVariable {
@@ -394,6 +414,54 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
         },
         _ => MyKind::Other,
     })
+}
+
+/// A data statement's table (the first it names) and the others it reads, less the
+/// names its own WITH clauses define.
+fn data_change(statement: &Statement, verb: DataVerb, values_rows: Option<usize>) -> MyKind {
+    use sqlparser::ast::{Query, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Names {
+        relations: Vec<String>,
+        ctes: Vec<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_relation(&mut self, r: &ObjectName) -> ControlFlow<()> {
+            self.relations.push(table_name(r));
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            for cte in q.with.iter().flat_map(|w| &w.cte_tables) {
+                self.ctes.push(cte.alias.name.value.to_ascii_lowercase());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names {
+        relations: Vec::new(),
+        ctes: Vec::new(),
+    };
+    let _ = statement.visit(&mut names);
+    let mut relations = names
+        .relations
+        .into_iter()
+        .filter(|r| !names.ctes.contains(&r.to_ascii_lowercase()));
+    let Some(table) = relations.next() else {
+        return MyKind::Other;
+    };
+    let mut reads: Vec<String> = Vec::new();
+    for r in relations {
+        if !reads.contains(&r) {
+            reads.push(r);
+        }
+    }
+    MyKind::DataChange {
+        verb,
+        table,
+        reads,
+        values_rows,
+    }
 }
 
 /// The column an assignment sets (its name, unquoted), when it is a plain column.
@@ -450,9 +518,9 @@ fn read_alter(sql: &str) -> Result<MyKind, String> {
             // An operation of the server's that sqlparser does not read (`DROP CHECK`,
             // `ALTER INDEX … INVISIBLE`): the statement is kept whole, as written, and
             // reviewed by hand. Anything else that does not read is a mistake.
-            Err(e) if alter_extra::server_operation(&piece) => {
+            Err(_) if alter_extra::server_operation(&piece) => {
                 ops.push(AlterOp {
-                    kind: OpKind::Unread(clean(&e.to_string())),
+                    kind: OpKind::Unread,
                     text: piece,
                 });
                 continue;

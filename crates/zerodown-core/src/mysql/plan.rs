@@ -77,6 +77,8 @@ pub fn plan(
             MyKind::DropTable { .. } | MyKind::RenameTable { .. } => {
                 b.as_written(s, None, false)
             }
+            // In the statements' order, as written: batching it is the user's to write.
+            MyKind::DataChange { table, .. } => b.as_written(s, Some(table), false),
             MyKind::Other => b.as_written(s, None, true),
         }
         for mut step in b.steps {
