@@ -72,19 +72,22 @@ pub fn mysql(statements: &[MyStatement], sources: &[SourceFile]) -> Vec<String> 
         "sql_mode: without ANSI_QUOTES or NO_BACKSLASH_ESCAPES (quotes and backslashes read as by default)".to_owned(),
         transactions(sources.iter()),
     ];
-    let mut made: BTreeSet<&str> = BTreeSet::new();
+    let mut made: BTreeSet<String> = BTreeSet::new();
     for s in statements {
         match &s.kind {
             MyKind::CreateTable { table, .. } => {
-                made.insert(table);
+                made.insert(table.clone());
             }
-            MyKind::RenameTable { pairs } => made.extend(pairs.iter().map(|(_, to)| to.as_str())),
+            MyKind::RenameTable { pairs } => made.extend(pairs.iter().map(|(_, to)| to.clone())),
+            MyKind::AlterTable { ops, .. } => {
+                made.extend(ops.iter().filter_map(crate::mysql::catalog::renamed_to));
+            }
             _ => {}
         }
     }
     let unknown: Vec<String> = pipeline::mysql_tables(statements)
         .into_iter()
-        .filter(|t| !made.contains(t.as_str()))
+        .filter(|t| !made.contains(t))
         .collect();
     out.extend(listed(
         "tables the files do not create exist, size and columns unknown",

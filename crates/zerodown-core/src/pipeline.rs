@@ -62,6 +62,11 @@ pub fn mysql_tables(statements: &[MyStatement]) -> BTreeSet<String> {
                 out.insert(table.clone());
                 out.extend(reads.iter().cloned());
             }
+            MyKind::CreateTable { statement, .. } => {
+                if let Some(query) = &statement.query {
+                    out.extend(crate::mysql::parse::relations(query.as_ref()));
+                }
+            }
             MyKind::DropTable { tables } => out.extend(tables.iter().cloned()),
             MyKind::RenameTable { pairs } => out.extend(pairs.iter().map(|(f, _)| f.clone())),
             _ => {}

@@ -162,9 +162,15 @@ fn statement(
                 open_transactions(&mut a, cat, table);
             }
         }
-        MyKind::CreateTable { .. } => {
+        MyKind::CreateTable { table, statement } => {
             a.new_table = true;
             a.seconds = Some(cost.catalog_seconds);
+            // CREATE TABLE … SELECT reads and locks its sources as INSERT … SELECT does.
+            if let Some(query) = &statement.query {
+                let mut reads = crate::mysql::parse::relations(query.as_ref());
+                reads.dedup();
+                data_change(&mut a, DataVerb::Insert, table, &reads, None, cat, cost)?;
+            }
         }
         MyKind::Update { table, .. } => {
             let t = table_of(cat, table)?;
@@ -256,7 +262,7 @@ fn data_change(
         .join(", ");
     let (what, hint) = match verb {
         DataVerb::Insert => (
-            format!("INSERT … SELECT into {table} reads {names} in one statement: InnoDB locks the rows it reads (shared, outside READ COMMITTED), so writes to them wait until it commits, and replicas apply it as one long event"),
+            format!("copying {names} into {table} in one statement (INSERT or CREATE TABLE … SELECT): InnoDB locks the rows it reads (shared, outside READ COMMITTED), so writes to them wait until it commits, and replicas apply it as one long event"),
             "copy in key ranges (… WHERE id > last ORDER BY id LIMIT 5000), each its own transaction, from a job or a later migration",
         ),
         DataVerb::Delete => (
@@ -297,7 +303,7 @@ fn alter(
     a.scans = actions.iter().any(|x| builds_index(*x));
     if actions.contains(&Action::UnknownColumnChange) {
         a.add(Code::TypeChangeUnknownOldType, Severity::Warning,
-            format!("the columns of {table} are unknown offline: a copy of the table is assumed"),
+            format!("zerodown cannot tell whether this column change keeps the rows of {table} (its columns are unknown offline, or the type change is one it does not model): a copy of the table is assumed"),
             "plan against the live database, or include the CREATE TABLE in an earlier migration file");
     }
     a.seconds = seconds(o, &actions, t, cost);
@@ -332,13 +338,15 @@ fn alter(
     }
     let each: Vec<Online> = actions.iter().map(|x| online::action(p, *x)).collect();
     let instant_part = each.iter().any(|e| e.algorithm == Algorithm::Instant);
+    // The server's own choice: a heavier ALGORITHM written on purpose is not a mix.
+    let chosen = online::statement(p, &actions);
     if instant_part
-        && o.algorithm != Algorithm::Instant
-        && o.rebuilds
+        && chosen.algorithm != Algorithm::Instant
+        && chosen.rebuilds
         && !each.iter().all(|e| e.rebuilds)
     {
         a.add(Code::MysqlInstantMixed, Severity::Warning,
-            format!("instant changes are mixed with others in one ALTER TABLE: the whole statement runs as {} and rebuilds {table}", o.algorithm.name()),
+            format!("instant changes are mixed with others in one ALTER TABLE: the whole statement runs as {} and rebuilds {table}", chosen.algorithm.name()),
             "zerodown's plan sends the instant part as its own statement");
     }
     if o.algorithm != Algorithm::Copy && o.lock == DdlLock::None && o.rebuilds {

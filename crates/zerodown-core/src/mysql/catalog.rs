@@ -192,17 +192,7 @@ impl MyCatalog {
                     alter(&mut t.info, op);
                 }
                 // `RENAME [TO|AS] t2` moves the table, with what the other operations did.
-                let renamed = ops.iter().rev().find_map(|op| match &op.kind {
-                    OpKind::Parsed(AlterTableOperation::RenameTable { table_name }) => {
-                        Some(match table_name {
-                            RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => {
-                                table_name_of(n)
-                            }
-                        })
-                    }
-                    _ => None,
-                });
-                if let Some(to) = renamed {
+                if let Some(to) = ops.iter().rev().find_map(renamed_to) {
                     if let Some(t) = self.tables.remove(table) {
                         self.tables.insert(to, t);
                     }
@@ -228,6 +218,16 @@ impl MyCatalog {
             }
             MyKind::Update { .. } | MyKind::DataChange { .. } | MyKind::Other => {}
         }
+    }
+}
+
+/// The table's new name, when the operation is `RENAME [TO|AS] t2`.
+pub fn renamed_to(op: &AlterOp) -> Option<String> {
+    match &op.kind {
+        OpKind::Parsed(AlterTableOperation::RenameTable { table_name }) => match table_name {
+            RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => Some(table_name_of(n)),
+        },
+        _ => None,
     }
 }
 

@@ -416,10 +416,30 @@ fn read_statement(sql: &str) -> Result<MyKind, String> {
     })
 }
 
-/// A data statement's table (the first it names) and the others it reads, less the
-/// names its own WITH clauses define.
+/// A data statement's table (the first it names) and the others it reads.
 fn data_change(statement: &Statement, verb: DataVerb, values_rows: Option<usize>) -> MyKind {
-    use sqlparser::ast::{Query, Visit, Visitor};
+    let mut relations = relations(statement).into_iter();
+    let Some(table) = relations.next() else {
+        return MyKind::Other;
+    };
+    let mut reads: Vec<String> = Vec::new();
+    for r in relations {
+        if !reads.contains(&r) {
+            reads.push(r);
+        }
+    }
+    MyKind::DataChange {
+        verb,
+        table,
+        reads,
+        values_rows,
+    }
+}
+
+/// The tables a statement or query names, in order, less the names its own WITH
+/// clauses define.
+pub fn relations(node: &impl sqlparser::ast::Visit) -> Vec<String> {
+    use sqlparser::ast::{Query, Visitor};
     use std::ops::ControlFlow;
     struct Names {
         relations: Vec<String>,
@@ -442,26 +462,13 @@ fn data_change(statement: &Statement, verb: DataVerb, values_rows: Option<usize>
         relations: Vec::new(),
         ctes: Vec::new(),
     };
-    let _ = statement.visit(&mut names);
-    let mut relations = names
+    let _ = node.visit(&mut names);
+    let ctes = names.ctes;
+    names
         .relations
         .into_iter()
-        .filter(|r| !names.ctes.contains(&r.to_ascii_lowercase()));
-    let Some(table) = relations.next() else {
-        return MyKind::Other;
-    };
-    let mut reads: Vec<String> = Vec::new();
-    for r in relations {
-        if !reads.contains(&r) {
-            reads.push(r);
-        }
-    }
-    MyKind::DataChange {
-        verb,
-        table,
-        reads,
-        values_rows,
-    }
+        .filter(|r| !ctes.contains(&r.to_ascii_lowercase()))
+        .collect()
 }
 
 /// The column an assignment sets (its name, unquoted), when it is a plain column.
