@@ -1,0 +1,2 @@
+-- Flyway runs a file of statements that cannot run in a transaction without one.
+CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);

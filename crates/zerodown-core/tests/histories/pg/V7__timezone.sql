@@ -1,0 +1,2 @@
+SET lock_timeout = '2s';
+ALTER TABLE accounts ALTER COLUMN created_at TYPE timestamptz USING created_at;
