@@ -178,6 +178,15 @@ pub fn split_alter(sql: &str) -> Result<(String, Vec<String>), String> {
 /// multi-valued index (`CAST(… AS UNSIGNED ARRAY)`) is left out, and `RENAME [AS] t2`
 /// gets the `TO` sqlparser needs.
 pub fn readable(sql: &str) -> std::borrow::Cow<'_, str> {
+    // Most statements have none of the words: no second tokenizing for them.
+    let has = |w: &str| {
+        sql.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if !(has("BINARY") || has("ARRAY") || has("RENAME")) {
+        return sql.into();
+    }
     let Ok(tokens) = locate(sql) else {
         return sql.into();
     };
