@@ -48,6 +48,10 @@ pub struct CheckArgs {
     /// a timestamp <-> timestamptz change is assumed to rewrite the table.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// The schemas unqualified names are found in, in order (PostgreSQL; e.g.
+    /// app,public). Not given: public.
+    #[arg(long, value_name = "SCHEMA,...", value_delimiter = ',')]
+    pub search_path: Option<Vec<String>>,
 }
 
 pub fn run(args: CheckArgs) -> Result<u8, Failure> {
@@ -58,6 +62,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         since: args.since,
         file_transaction: args.file_transaction.into(),
         timezone: args.timezone,
+        search_path: args.search_path,
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {

@@ -47,6 +47,10 @@ pub struct Source {
     /// Live, the server's own setting is read.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// Offline: the schemas unqualified names are found in, in order (PostgreSQL; e.g.
+    /// app,public). Not given: public. Live, the server resolves names itself.
+    #[arg(long, value_name = "SCHEMA,...", value_delimiter = ',')]
+    pub search_path: Option<Vec<String>>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -145,15 +149,18 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
         })
         .transpose()?;
     let database_url = connection_string(args, target.as_ref());
-    let target = match (&args.timezone, &database_url) {
-        (Some(zone), None) => {
+    // Offline settings the user states go with the target (default or named).
+    let offline_settings = args.timezone.is_some() || args.search_path.is_some();
+    let target = match (offline_settings, &database_url) {
+        (true, None) => {
             let mut t = match target {
                 Some(t) => t,
                 None => DEFAULT_OFFLINE_TARGET
                     .parse()
                     .map_err(|e: TargetParseError| Failure::bad_input(e.to_string()))?,
             };
-            t.settings.timezone = Some(zone.clone());
+            t.settings.timezone = args.timezone.clone();
+            t.settings.search_path = args.search_path.clone();
             Some(t)
         }
         _ => target,

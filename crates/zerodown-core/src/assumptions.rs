@@ -21,7 +21,10 @@ pub fn postgres(files: &[ParsedFile], profile: &ServerProfile) -> Vec<String> {
             Some(zone) => format!("TimeZone: {zone} (--timezone)"),
             None => "TimeZone: not known (--timezone): a timestamp <-> timestamptz change is taken to rewrite the table".to_owned(),
         },
-        "search_path: unqualified names are in schema public (qualify them otherwise)".to_owned(),
+        match &profile.settings.search_path {
+            Some(path) => format!("search_path: {} (--search-path)", path.join(", ")),
+            None => "search_path: unqualified names are in schema public (--search-path)".to_owned(),
+        },
     ];
     out.push(transactions(files.iter().map(|f| &f.source)));
     let mut made: BTreeSet<QualName> = BTreeSet::new();

@@ -108,6 +108,9 @@ pub struct Settings {
     /// Session `TimeZone`: timestamp <-> timestamptz is binary-coercible only under UTC.
     /// None offline when not given (`--timezone`): the costly case is assumed.
     pub timezone: Option<String>,
+    /// Offline, the schemas unqualified names are looked up in (`--search-path`); None:
+    /// `public`. Live, the server resolves names itself.
+    pub search_path: Option<Vec<String>>,
 }
 
 /// What the planner knows about the server: engine, version and relevant settings.

@@ -158,6 +158,30 @@ pub fn resolve_names(files: &mut [ParsedFile], schema_of: impl Fn(&str) -> Optio
     }
 }
 
+/// Offline: gives every unqualified table or index name a schema of `search_path`, as
+/// PostgreSQL would: the first schema where the files create that name, else the first
+/// schema of the path (where an unqualified CREATE puts it).
+pub fn resolve_offline(files: &mut [ParsedFile], search_path: &[String]) {
+    let Some(first) = search_path.first() else {
+        return;
+    };
+    let mut made: BTreeSet<(String, String)> = BTreeSet::new();
+    for s in files.iter().flat_map(|f| &f.statements) {
+        let name = match &s.op {
+            DdlOp::CreateTable { table, .. } | DdlOp::CreateTableAs { table, .. } => table,
+            _ => continue,
+        };
+        let schema = name.schema.clone().unwrap_or_else(|| first.clone());
+        made.insert((schema, name.name.clone()));
+    }
+    resolve_names(files, |name| {
+        let found = search_path
+            .iter()
+            .find(|s| made.contains(&((*s).clone(), name.to_owned())));
+        Some(found.unwrap_or(first).clone())
+    });
+}
+
 /// Analyses and plans parsed files. Err: bad input found against the catalog.
 pub fn run(
     files: &[ParsedFile],

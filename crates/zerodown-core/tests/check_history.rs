@@ -415,3 +415,27 @@ fn mysql_data_changes_are_judged_by_the_rows_they_touch() {
         }
     }
 }
+
+/// Offline, `--search-path` says where unqualified names live: a table created in schema
+/// app by an earlier file is the one a later unqualified ALTER changes (existing, so its
+/// rewrite is reported), not an unknown public one.
+#[test]
+fn the_search_path_finds_tables_created_in_other_schemas() {
+    let files = [
+        ("001_t.sql", "CREATE TABLE app.events (id bigint PRIMARY KEY, at timestamp);\n"),
+        ("002_a.sql", "SET lock_timeout = '2s';\nCREATE TABLE audit (id bigint PRIMARY KEY);\nALTER TABLE events ADD COLUMN token uuid DEFAULT gen_random_uuid();\nALTER TABLE audit ADD COLUMN token uuid DEFAULT gen_random_uuid();\n"),
+    ];
+    let mut profile: ServerProfile = "postgres:17".parse().expect("target");
+    profile.settings.search_path = Some(vec!["app".into(), "public".into()]);
+    let sources: Vec<_> = files.iter().map(|(n, t)| classify(n, t)).collect();
+    let report = check::check(&sources, &profile, &Levels::new(), &|_| true);
+    let said: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.rule == "add-column-volatile-default")
+        .map(|p| format!("{}:{} {}", p.file, p.line, p.message))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("app.events"), "{said:?}");
+    assert!(report.assumptions.iter().any(|a| a == "search_path: app, public (--search-path)"));
+}

@@ -121,6 +121,8 @@ pub async fn introspect(client: &Client, refs: &References) -> Result<Introspect
         version,
         settings: Settings {
             timezone: Some(row.get(1)),
+            // Live, the server resolves unqualified names (pipeline::resolve_names).
+            search_path: None,
         },
     };
 

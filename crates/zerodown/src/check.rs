@@ -33,6 +33,8 @@ pub struct CheckRequest {
     /// The session TimeZone the migrations run under; None: not known, the costly case
     /// is assumed.
     pub timezone: Option<String>,
+    /// The schemas unqualified names are found in; None: public.
+    pub search_path: Option<Vec<String>>,
 }
 
 /// What the check found.
@@ -76,6 +78,7 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
         .parse()
         .map_err(|e| Error::Input(format!("--target {target}: {e}")))?;
     profile.settings.timezone = req.timezone.clone();
+    profile.settings.search_path = req.search_path.clone();
     let mut excluded = globset::GlobSetBuilder::new();
     for pattern in &config.exclude {
         excluded.add(

@@ -191,6 +191,9 @@ async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
                     |e: zerodown_core::engine::TargetParseError| Error::Internal(e.to_string()),
                 )?,
             };
+            if let Some(path) = &profile.settings.search_path {
+                pipeline::resolve_offline(&mut files, path);
+            }
             (profile, Catalog::default())
         }
     };

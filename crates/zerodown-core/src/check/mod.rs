@@ -74,7 +74,10 @@ pub fn check(
     let cost = CostModel::default();
     let (analysed, mut problems, refused, assumptions) = match profile.engine {
         Engine::Postgres => {
-            let (files, mut refused) = pipeline::parse_sources(sources);
+            let (mut files, mut refused) = pipeline::parse_sources(sources);
+            if let Some(path) = &profile.settings.search_path {
+                pipeline::resolve_offline(&mut files, path);
+            }
             // The analysis alone: the plan is not needed to judge the files.
             let analysis = crate::pg::analyze::analyze(&files, &Catalog::default(), profile, &cost);
             refused.extend(analysis.diagnostics);
