@@ -437,5 +437,8 @@ fn the_search_path_finds_tables_created_in_other_schemas() {
         .collect();
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("app.events"), "{said:?}");
-    assert!(report.assumptions.iter().any(|a| a == "search_path: app, public (--search-path)"));
+    assert!(report
+        .assumptions
+        .iter()
+        .any(|a| a == "search_path: app, public (--search-path)"));
 }

@@ -197,3 +197,17 @@ fn known_metadata_lock_holders_are_named_as_such_and_none_means_no_risk() {
     });
     assert!(codes(&o, 0).contains(&"lock-queue-risk"));
 }
+
+/// Seed rows go with the expand that makes their table, as on PostgreSQL: a contract
+/// held back for later must not hold them back too.
+#[test]
+fn seed_rows_are_planned_with_the_expand() {
+    let o = plan(
+        "mariadb:10.11",
+        "CREATE TABLE roles (id BIGINT PRIMARY KEY, name VARCHAR(20));\nINSERT INTO roles VALUES (1, 'admin');\n",
+        1000.0,
+    );
+    let phases: Vec<_> = o.plan.phases.iter().map(|p| p.name).collect();
+    assert_eq!(phases, [zerodown_core::plan::Phase::Expand], "{phases:?}");
+    assert_eq!(o.plan.phases[0].steps.len(), 2);
+}

@@ -78,7 +78,13 @@ pub fn plan(
                 b.as_written(s, None, false)
             }
             // In the statements' order, as written: batching it is the user's to write.
-            MyKind::DataChange { table, .. } => b.as_written(s, Some(table), false),
+            // With the expand, as on PostgreSQL: seed rows are for the schema it makes.
+            MyKind::DataChange { table, .. } => {
+                b.as_written(s, Some(table), false);
+                if let Some(step) = b.steps.last_mut() {
+                    step.phase = Phase::Expand;
+                }
+            }
             MyKind::Other => b.as_written(s, None, true),
         }
         for mut step in b.steps {
