@@ -8,7 +8,7 @@ use zerodown::core::check::{self, render};
 use zerodown::CheckRequest;
 
 use crate::exit::{self, Failure};
-use crate::input::FileTransaction;
+use crate::input::{FileTransaction, OfflineSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -44,14 +44,8 @@ pub struct CheckArgs {
     /// Flyway, sqlx, dbmate and diesel wrap it), always, or never.
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
-    /// The session TimeZone the migrations run under (PostgreSQL; e.g. UTC). Not given,
-    /// a timestamp <-> timestamptz change is assumed to rewrite the table.
-    #[arg(long, value_name = "ZONE")]
-    pub timezone: Option<String>,
-    /// The schemas unqualified names are found in, in order (PostgreSQL; e.g.
-    /// app,public). Not given: public.
-    #[arg(long, value_name = "SCHEMA,...", value_delimiter = ',')]
-    pub search_path: Option<Vec<String>>,
+    #[command(flatten)]
+    pub session: OfflineSession,
 }
 
 pub fn run(args: CheckArgs) -> Result<u8, Failure> {
@@ -61,8 +55,8 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         config: args.config,
         since: args.since,
         file_transaction: args.file_transaction.into(),
-        timezone: args.timezone,
-        search_path: args.search_path,
+        timezone: args.session.timezone,
+        search_path: args.session.search_path,
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {

@@ -19,6 +19,31 @@ pub enum FileTransaction {
     Never,
 }
 
+/// What an offline `plan` or `check` is told of the session the migration will run in
+/// (PostgreSQL), instead of assuming its costly case. Live, the server's own is read.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OfflineSession {
+    /// Offline: the session TimeZone the migration will run under (PostgreSQL; e.g. UTC).
+    /// Not given, a timestamp <-> timestamptz change is assumed to rewrite the table.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Offline: the schemas unqualified names are found in, in order (PostgreSQL; e.g.
+    /// app,public). Not given: public.
+    #[arg(long, value_name = "SCHEMA,...", value_delimiter = ',')]
+    pub search_path: Option<Vec<String>>,
+}
+
+impl OfflineSession {
+    pub fn is_given(&self) -> bool {
+        self.timezone.is_some() || self.search_path.is_some()
+    }
+
+    pub fn apply_to(&self, profile: &mut zerodown::core::engine::ServerProfile) {
+        profile.settings.timezone = self.timezone.clone();
+        profile.settings.search_path = self.search_path.clone();
+    }
+}
+
 impl From<FileTransaction> for input::FileTransaction {
     fn from(f: FileTransaction) -> Self {
         match f {

@@ -9,7 +9,7 @@ use zerodown::core::plan::PlanOptions;
 use zerodown::{PlanRequest, Planned, DEFAULT_OFFLINE_TARGET};
 
 use crate::exit::{self, Failure};
-use crate::input::{read_sources, FileTransaction};
+use crate::input::{read_sources, FileTransaction, OfflineSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -42,15 +42,8 @@ pub struct Source {
     /// diesel do).
     #[arg(long, value_enum, default_value_t = FileTransaction::Auto)]
     pub file_transaction: FileTransaction,
-    /// Offline: the session TimeZone the migration will run under (PostgreSQL; e.g. UTC).
-    /// Not given, a timestamp <-> timestamptz change is assumed to rewrite the table.
-    /// Live, the server's own setting is read.
-    #[arg(long, value_name = "ZONE")]
-    pub timezone: Option<String>,
-    /// Offline: the schemas unqualified names are found in, in order (PostgreSQL; e.g.
-    /// app,public). Not given: public. Live, the server resolves names itself.
-    #[arg(long, value_name = "SCHEMA,...", value_delimiter = ',')]
-    pub search_path: Option<Vec<String>>,
+    #[command(flatten)]
+    pub session: OfflineSession,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -150,8 +143,7 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
         .transpose()?;
     let database_url = connection_string(args, target.as_ref());
     // Offline settings the user states go with the target (default or named).
-    let offline_settings = args.timezone.is_some() || args.search_path.is_some();
-    let target = match (offline_settings, &database_url) {
+    let target = match (args.session.is_given(), &database_url) {
         (true, None) => {
             let mut t = match target {
                 Some(t) => t,
@@ -159,8 +151,7 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
                     .parse()
                     .map_err(|e: TargetParseError| Failure::bad_input(e.to_string()))?,
             };
-            t.settings.timezone = args.timezone.clone();
-            t.settings.search_path = args.search_path.clone();
+            args.session.apply_to(&mut t);
             Some(t)
         }
         _ => target,
