@@ -425,31 +425,15 @@ pub(crate) fn effect(
             }
         }
         DdlOp::CreateTableAs { table: n, reads } => {
-            let sources = reads
-                .iter()
-                .map(|r| table(cat, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            for s in &sources {
-                e.lock(s, AccessShare);
-            }
+            let sources = read_sources(&mut e, reads, cat)?;
             // The new table is the statement's own until it commits: it blocks no one.
             let mut made = Table::assumed(n.resolved());
             made.created_in_migration = true;
             e.lock(&made, AccessExclusive);
-            let existing: Vec<&Table> = sources
-                .iter()
-                .map(|s| &**s)
-                .filter(|s| !s.is_empty())
-                .collect();
-            if existing.is_empty() {
-                e.time(Some(cost.catalog_seconds));
-            } else {
-                let rows: Option<f64> = existing.iter().map(|s| s.rows).sum();
-                e.scans = true;
-                e.time(rows.map(|r| r / cost.update_rows_per_sec));
+            let through: Vec<&Table> = sources.iter().map(|s| &**s).collect();
+            if let Some((existing, _)) = go_through(&mut e, through, cost) {
                 e.finding(Finding::new(Code::LargeDataChange, Severity::Warning, format!(
-                    "CREATE TABLE {n} AS reads {} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event",
-                    existing.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", ")))
+                    "CREATE TABLE {n} AS reads {existing} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event"))
                     .hint("create the table empty and copy in key ranges, each its own transaction, from a job or a later migration"));
             }
         }
@@ -510,6 +494,42 @@ pub(crate) fn effect(
     Ok(e.done())
 }
 
+/// The tables a statement reads, each locked ACCESS SHARE.
+fn read_sources<'c>(
+    e: &mut Effect,
+    reads: &[QualName],
+    cat: &'c Catalog,
+) -> Result<Vec<Cow<'c, Table>>, String> {
+    let sources = reads
+        .iter()
+        .map(|r| table(cat, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in &sources {
+        e.lock(s, AccessShare);
+    }
+    Ok(sources)
+}
+
+/// Times a statement by the rows of the tables it goes through that hold rows already:
+/// their names and row count, or None (and a catalog-only time) when none does: seed
+/// rows, or data only this migration made, on which nothing waits.
+fn go_through(
+    e: &mut Effect,
+    through: Vec<&Table>,
+    cost: &CostModel,
+) -> Option<(String, Option<f64>)> {
+    let existing: Vec<&Table> = through.into_iter().filter(|s| !s.is_empty()).collect();
+    if existing.is_empty() {
+        e.time(Some(cost.catalog_seconds));
+        return None;
+    }
+    e.scans = true;
+    let rows: Option<f64> = existing.iter().map(|s| s.rows).sum();
+    e.time(rows.map(|r| r / cost.update_rows_per_sec));
+    let names: Vec<String> = existing.iter().map(|s| s.name.to_string()).collect();
+    Some((names.join(", "), rows))
+}
+
 /// INSERT, DELETE, or an UPDATE kept as written: the rows it goes through are its
 /// table's (DELETE, UPDATE) or its sources' (INSERT … SELECT); VALUES rows are few.
 fn data_change(
@@ -522,28 +542,16 @@ fn data_change(
     cost: &CostModel,
 ) -> Result<(), String> {
     let t = table(cat, n)?;
-    let sources = reads
-        .iter()
-        .map(|r| table(cat, r))
-        .collect::<Result<Vec<_>, _>>()?;
     e.lock(&t, RowExclusive);
-    for s in &sources {
-        e.lock(s, AccessShare);
-    }
+    let sources = read_sources(e, reads, cat)?;
     let through: Vec<&Table> = match verb {
         DataVerb::Insert if values_rows.is_some() => Vec::new(),
         DataVerb::Insert => sources.iter().map(|s| &**s).collect(),
         DataVerb::Delete | DataVerb::Update => vec![&*t],
     };
-    let existing: Vec<&Table> = through.into_iter().filter(|s| !s.is_empty()).collect();
-    if existing.is_empty() {
-        // Seed rows, or data only this migration made: nothing waits on it.
-        e.time(Some(cost.catalog_seconds));
+    let Some((existing, rows)) = go_through(e, through, cost) else {
         return Ok(());
-    }
-    e.scans = true;
-    let rows: Option<f64> = existing.iter().map(|s| s.rows).sum();
-    e.time(rows.map(|r| r / cost.update_rows_per_sec));
+    };
     let small = rows.is_some_and(|r| r < SMALL_TABLE_ROWS);
     let (sev, what, hint) = match verb {
         DataVerb::Delete => (
@@ -558,7 +566,7 @@ fn data_change(
         ),
         DataVerb::Insert => (
             Severity::Warning,
-            format!("INSERT … SELECT into {n} reads {} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event", existing.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", ")),
+            format!("INSERT … SELECT into {n} reads {existing} in one statement: one long transaction (it holds back vacuum), a burst of WAL, and replicas apply it as one long event"),
             "copy in key ranges (… WHERE id > last ORDER BY id LIMIT 5000), each its own transaction, from a job or a later migration",
         ),
     };
