@@ -16,4 +16,4 @@ pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;
 pub use events::{Event, EventSink, RebuildPhase, RetryReason};
 pub use executor::{ExecError, Executor, Options, RunReport, StepReport};
-pub use redact::{generate_password, redact};
+pub use redact::{conninfo_pairs, generate_password, redact, split_query};

@@ -1,5 +1,6 @@
 //! Connection strings as zerodown prints them: never with their password, whatever
-//! the engine; and the passwords of the throwaway servers it starts.
+//! the engine; the query parameters a driver reads itself, split off before the rest
+//! goes to the database crate; and the passwords of the throwaway servers it starts.
 
 /// A password for a throwaway server: 32 hex digits from the kernel's random source.
 pub fn generate_password() -> std::io::Result<String> {
@@ -54,10 +55,38 @@ pub fn redact(conn: &str) -> String {
     }
 }
 
+/// Splits a URL's query parameters that `take` accepts (by key, decoded) off the URL:
+/// the URL without them, and them decoded, in order. Only `%XX` is decoded, as libpq
+/// and the MySQL clients do: a `+` stays a plus sign.
+pub fn split_query(url: &str, take: impl Fn(&str) -> bool) -> (String, Vec<(String, String)>) {
+    let Some((head, query)) = url.split_once('?') else {
+        return (url.to_owned(), Vec::new());
+    };
+    let mut taken = Vec::new();
+    let mut kept = Vec::new();
+    for piece in query.split('&').filter(|p| !p.is_empty()) {
+        let decoded = piece.replace('+', "%2B");
+        let (key, value) = url::form_urlencoded::parse(decoded.as_bytes())
+            .next()
+            .unwrap_or_default();
+        if take(&key) {
+            taken.push((key.into_owned(), value.into_owned()));
+        } else {
+            kept.push(piece);
+        }
+    }
+    let rest = if kept.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{head}?{}", kept.join("&"))
+    };
+    (rest, taken)
+}
+
 /// A libpq `key = value ...` string as (key, value as written) pairs: spaces may stand
 /// around `=`, and a value may be single-quoted with `\'` and `\\` inside. None when it
 /// does not read as one (then nothing of it is printed).
-fn conninfo_pairs(conn: &str) -> Option<Vec<(String, String)>> {
+pub fn conninfo_pairs(conn: &str) -> Option<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     let mut rest = conn.trim_start();
     while !rest.is_empty() {

@@ -152,6 +152,41 @@ impl Cluster {
             .map(drop)
     }
 
+    /// Turns TLS on with this server certificate and key (copied into the data folder,
+    /// the key private to the server's user), and `ca` to check client certificates.
+    pub fn enable_tls(
+        &self,
+        cert: &Path,
+        key: &Path,
+        ca: Option<&Path>,
+    ) -> Result<(), ClusterError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut settings = vec![("ssl", "on".to_owned())];
+        for (from, name, setting) in [
+            (Some(cert), "server.crt", "ssl_cert_file"),
+            (Some(key), "server.key", "ssl_key_file"),
+            (ca, "root.crt", "ssl_ca_file"),
+        ] {
+            let Some(from) = from else { continue };
+            let to = self.data().join(name);
+            std::fs::copy(from, &to)?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+            self.own(&to)?;
+            settings.push((setting, path_str(&to).to_owned()));
+        }
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.reconfigure(&settings)
+    }
+
+    /// Puts `lines` first in pg_hba.conf (the first matching line wins) and reloads.
+    pub fn hba_first(&self, lines: &[&str]) -> Result<(), ClusterError> {
+        let path = self.data().join("pg_hba.conf");
+        let text = std::fs::read_to_string(&path)?;
+        std::fs::write(&path, format!("{}\n{text}", lines.join("\n")))?;
+        self.tool("pg_ctl", &["-D", path_str(&self.data()), "reload"])
+            .map(drop)
+    }
+
     /// Recreates the schema of the database at `source` in database `db` of this cluster
     /// ([`copy_schema`]).
     pub fn load_schema_from(&self, source: &str, db: &str) -> Result<(), ClusterError> {
@@ -315,10 +350,13 @@ pub fn copy_schema(source: &str, target: &str) -> Result<(), ClusterError> {
 /// `program` (pg_dump, psql) connecting to `conn` through libpq's environment variables
 /// alone: no part of the connection string, password included, is on its command line.
 fn libpq_command(program: PathBuf, conn: &str) -> Result<Command, ClusterError> {
-    let env = crate::url::libpq_env(conn).map_err(|detail| ClusterError::Command {
-        what: format!("connecting to {}", zerodown_exec::redact(conn)),
-        detail,
-    })?;
+    let info = crate::conninfo::ConnInfo::parse(conn, &crate::conninfo::Env::process()).map_err(
+        |detail| ClusterError::Command {
+            what: format!("connecting to {}", zerodown_exec::redact(conn)),
+            detail,
+        },
+    )?;
+    let env = info.child_env();
     let mut cmd = Command::new(program);
     // Only what the connection string says: no PG* of zerodown's own environment mixes in.
     for (key, _) in std::env::vars() {

@@ -3,11 +3,14 @@
 
 mod batch;
 pub mod cluster;
+pub mod conninfo;
 mod driver;
 mod errors;
 mod introspect;
+mod pgpass;
 mod session;
 pub mod state;
+pub mod tls;
 pub mod url;
 
 pub use batch::{bound_sql, update_sql, BatchCheckpoint};
@@ -19,10 +22,12 @@ pub use introspect::{introspect, Introspection};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgError {
-    #[error("cannot connect to {target}: {source}")]
+    #[error("cannot connect to {target}: {source}{}", note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default())]
     Connect {
         target: String,
-        source: tokio_postgres::Error,
+        source: tls::ConnectError,
+        /// Why a password file was passed over.
+        note: Option<String>,
     },
     #[error("reading {what} from the database failed: {source}")]
     Query {
@@ -31,28 +36,31 @@ pub enum PgError {
     },
 }
 
-/// Connects (plain TCP or Unix socket). The connection task runs on the current runtime.
+/// Connects as libpq would (TLS, `PG*` variables, `.pgpass`: see [`conninfo`]). The
+/// connection task runs on the current runtime.
 pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, PgError> {
     connect_as(conn, None).await
 }
 
 /// Connects with `application_name` set to `name` (it overrides the URL's).
 pub async fn connect_as(conn: &str, name: Option<&str>) -> Result<tokio_postgres::Client, PgError> {
-    let failed = |source| PgError::Connect {
-        target: zerodown_exec::redact(conn),
-        source,
-    };
-    let mut config: tokio_postgres::Config = conn.parse().map_err(failed)?;
+    let target = || zerodown_exec::redact(conn);
+    let mut info =
+        conninfo::ConnInfo::parse(conn, &conninfo::Env::process()).map_err(|detail| {
+            PgError::Connect {
+                target: target(),
+                source: tls::ConnectError::Settings(detail),
+                note: None,
+            }
+        })?;
     if let Some(name) = name {
-        config.application_name(name);
+        info.config.application_name(name);
     }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+    tls::connect(&info)
         .await
-        .map_err(failed)?;
-    tokio::spawn(async move {
-        // Errors surface on the next query through the client.
-        let _ = connection.await;
-    });
-    Ok(client)
+        .map_err(|source| PgError::Connect {
+            target: target(),
+            source,
+            note: info.note.clone(),
+        })
 }
