@@ -24,6 +24,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev clang
 command -v pg_ctlcluster >/dev/null || need+=(postgresql postgresql-contrib)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v pgbench >/dev/null || need+=(postgresql-contrib)
+# The TLS tests write the MySQL driver's client key in PKCS#1 form with openssl.
+command -v openssl >/dev/null || need+=(openssl)
 # The tests check the rehearsal's HTML report in a real headless browser.
 if [ "${ZERODOWN_SETUP_BROWSER:-0}" = 1 ]; then command -v chromium >/dev/null || need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ]; then

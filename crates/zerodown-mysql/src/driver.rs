@@ -20,7 +20,7 @@ use crate::throttle::Throttle;
 
 /// The executor's connection to one database of a MySQL/MariaDB server.
 pub struct MyDriver {
-    pub(crate) opts: mysql_async::Opts,
+    pub(crate) opts: crate::tls::ConnOpts,
     pub(crate) work: Option<Conn>,
     /// The session that holds the run lock (`GET_LOCK`), kept apart from the work.
     pub(crate) lock: Option<Conn>,
@@ -41,13 +41,9 @@ fn whole_secs(d: Duration) -> u64 {
 impl MyDriver {
     /// A driver for `url` (`mysql://` or `mariadb://`), which must name a database.
     pub fn new(url: &str) -> Result<Self, DriverError> {
-        let url = match url.strip_prefix("mariadb://") {
-            Some(rest) => format!("mysql://{rest}"),
-            None => url.to_owned(),
-        };
-        let opts = mysql_async::Opts::from_url(&url)
+        let opts = crate::tls::ConnOpts::from_url(url)
             .map_err(|e| DriverError::permanent(format!("invalid MySQL/MariaDB URL: {e}")))?;
-        let database = opts.db_name().map(str::to_owned).ok_or_else(|| {
+        let database = opts.opts.db_name().map(str::to_owned).ok_or_else(|| {
             DriverError::permanent("the URL must name a database (mysql://user@host/db)")
         })?;
         Ok(MyDriver {
@@ -85,9 +81,7 @@ impl MyDriver {
     /// The work session, connected (again) when needed.
     pub async fn conn(&mut self) -> Result<&mut Conn, DriverError> {
         if self.work.is_none() {
-            let c = Conn::new(self.opts.clone())
-                .await
-                .map_err(|e| classify(&e))?;
+            let c = self.opts.connect().await.map_err(|e| classify(&e))?;
             self.work = Some(c);
         }
         self.work

@@ -13,6 +13,7 @@ mod replicas;
 pub mod server;
 pub mod state;
 mod throttle;
+pub mod tls;
 
 pub use driver::MyDriver;
 
@@ -55,14 +56,10 @@ pub async fn server_profile(conn: &mut mysql_async::Conn) -> Result<ServerProfil
     })
 }
 
-/// Connects to a `mysql://` or `mariadb://` URL.
+/// Connects to a `mysql://` or `mariadb://` URL, with TLS as its `ssl-mode` says.
 pub async fn connect(url: &str) -> Result<mysql_async::Conn, MyError> {
-    let url = match url.strip_prefix("mariadb://") {
-        Some(rest) => format!("mysql://{rest}"),
-        None => url.to_owned(),
-    };
-    let opts = mysql_async::Opts::from_url(&url).map_err(|e| MyError::Url(e.to_string()))?;
-    mysql_async::Conn::new(opts)
+    tls::ConnOpts::from_url(url)?
+        .connect()
         .await
         .map_err(|source| MyError::Query {
             what: "connect",

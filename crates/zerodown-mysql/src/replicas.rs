@@ -95,13 +95,9 @@ impl Replicas {
     /// The heartbeat replica `i` shows for `db`, connecting (again) when needed.
     async fn seen(&mut self, i: usize, db: &str) -> Result<Option<i64>, DriverError> {
         if self.conns[i].is_none() {
-            let url = match self.urls[i].strip_prefix("mariadb://") {
-                Some(rest) => format!("mysql://{rest}"),
-                None => self.urls[i].clone(),
-            };
-            let opts = mysql_async::Opts::from_url(&url)
+            let opts = crate::tls::ConnOpts::from_url(&self.urls[i])
                 .map_err(|e| DriverError::permanent(format!("invalid replica URL: {e}")))?;
-            self.conns[i] = Some(Conn::new(opts).await.map_err(|e| classify(&e))?);
+            self.conns[i] = Some(opts.connect().await.map_err(|e| classify(&e))?);
         }
         let conn = self.conns[i].as_mut().expect("connected above");
         let read: Result<Option<i64>, _> = conn

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
-use mysql_async::Conn;
 use zerodown_core::plan::Step;
 use zerodown_exec::*;
 
@@ -69,11 +68,7 @@ impl MyDriver {
 
     async fn take_run_lock(&mut self) -> Result<bool, DriverError> {
         if self.lock.is_none() {
-            self.lock = Some(
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| classify(&e))?,
-            );
+            self.lock = Some(self.opts.connect().await.map_err(|e| classify(&e))?);
         }
         let name = self.lock_name();
         let Some(c) = self.lock.as_mut() else {

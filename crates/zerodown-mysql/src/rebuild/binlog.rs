@@ -98,14 +98,14 @@ fn text(v: &BinlogValue<'_>, unsigned_bits: Option<u32>) -> String {
 /// Starts reading `db.table`'s row events from `from` on a connection of its own (as a
 /// replica with `server_id`). `key_columns`: where the key's columns are in the row.
 pub async fn start(
-    opts: mysql_async::Opts,
+    opts: crate::tls::ConnOpts,
     server_id: u32,
     from: Position,
     db: String,
     table: String,
     key_columns: Vec<KeyColumn>,
 ) -> Result<(Arc<Mutex<Captured>>, tokio::task::JoinHandle<()>), DriverError> {
-    let mut conn = Conn::new(opts).await.map_err(|e| classify(&e))?;
+    let mut conn = opts.connect().await.map_err(|e| classify(&e))?;
     let checksum: Option<String> = conn
         .query_first("SELECT @@global.binlog_checksum")
         .await

@@ -69,7 +69,7 @@ impl State {
 
 /// One table's rebuild.
 pub struct Rebuild {
-    opts: mysql_async::Opts,
+    opts: crate::tls::ConnOpts,
     db: String,
     table: String,
     shadow: String,
@@ -136,11 +136,7 @@ impl Rebuild {
     async fn sessions<const N: usize>(&self) -> Result<[Conn; N], DriverError> {
         let mut all = Vec::with_capacity(N);
         for _ in 0..N {
-            all.push(
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| classify(&e))?,
-            );
+            all.push(self.opts.connect().await.map_err(|e| classify(&e))?);
         }
         all.try_into()
             .map_err(|_| DriverError::permanent("could not open the rebuild's sessions"))
