@@ -3,7 +3,6 @@
 //! most application drivers use them).
 
 use mysql_async::prelude::Queryable;
-use tokio_postgres::NoTls;
 
 use crate::Op;
 
@@ -31,12 +30,7 @@ impl Session {
     /// Connects and prepares every operation (`$1` on PostgreSQL, `?` on MySQL).
     pub async fn open(conn: &str, ops: &[Op]) -> Result<Session, String> {
         if is_mysql(conn) {
-            let url = match conn.strip_prefix("mariadb://") {
-                Some(rest) => format!("mysql://{rest}"),
-                None => conn.to_owned(),
-            };
-            let opts = mysql_async::Opts::from_url(&url).map_err(|e| e.to_string())?;
-            let mut conn = mysql_async::Conn::new(opts)
+            let mut conn = zerodown_mysql::connect(conn)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut statements = Vec::new();
@@ -45,16 +39,15 @@ impl Session {
             }
             return Ok(Session::My { conn, statements });
         }
-        let mut config: tokio_postgres::Config = conn
-            .parse()
-            .map_err(|e: tokio_postgres::Error| e.to_string())?;
-        if config.get_application_name().is_none() {
-            config.application_name(APP_NAME);
+        // TLS, PG* variables and .pgpass as libpq reads them.
+        let env = zerodown_pg::conninfo::Env::process();
+        let mut info = zerodown_pg::conninfo::ConnInfo::parse(conn, &env)?;
+        if info.config.get_application_name().is_none() {
+            info.config.application_name(APP_NAME);
         }
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let client = zerodown_pg::tls::connect(&info)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut statements = Vec::new();
         for op in ops {
             statements.push(client.prepare(&op.sql).await.map_err(|e| e.to_string())?);
