@@ -26,6 +26,8 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v pgbench >/dev/null || need+=(postgresql-contrib)
 # The TLS tests write the MySQL driver's client key in PKCS#1 form with openssl.
 command -v openssl >/dev/null || need+=(openssl)
+# The pooler tests run zerodown behind a real PgBouncer.
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 # The tests check the rehearsal's HTML report in a real headless browser.
 if [ "${ZERODOWN_SETUP_BROWSER:-0}" = 1 ]; then command -v chromium >/dev/null || need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@ mod driver;
 mod errors;
 mod introspect;
 mod pgpass;
+pub mod pooler;
 mod session;
 pub mod state;
 pub mod tls;

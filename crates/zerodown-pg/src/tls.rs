@@ -40,6 +40,66 @@ pub async fn connect(info: &ConnInfo) -> Result<Client, ConnectError> {
     }
 }
 
+/// [`connect`] to the first host over a TCP socket of our own, with the socket's local
+/// address: what the server reports as its client's address tells whether anything sits
+/// between (pooler.rs). None for a Unix socket. Multiple hosts and their failover are
+/// [`connect`]'s.
+pub async fn connect_observed(
+    info: &ConnInfo,
+) -> Result<(Client, Option<std::net::SocketAddr>), ConnectError> {
+    use tokio_postgres::config::Host;
+    let Some(Host::Tcp(host)) = info.config.get_hosts().first().cloned() else {
+        return connect(info).await.map(|c| (c, None));
+    };
+    let port = info.config.get_ports().first().copied().unwrap_or(5432);
+    let mut config = info.config.clone();
+    let open = || async {
+        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| ConnectError::Settings(format!("cannot reach {host}:{port}: {e}")))?;
+        let local = stream.local_addr().ok();
+        Ok::<_, ConnectError>((stream, local))
+    };
+    let plain = |config: &tokio_postgres::Config| {
+        let mut config = config.clone();
+        config.ssl_mode(WireMode::Disable);
+        config
+    };
+    let mode = info.tls.mode;
+    if matches!(mode, SslMode::Disable | SslMode::Allow) {
+        let (stream, local) = open().await?;
+        match plain(&config)
+            .connect_raw(stream, tokio_postgres::NoTls)
+            .await
+        {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return Ok((client, local));
+            }
+            Err(e) if mode == SslMode::Disable => return Err(ConnectError::Server(e)),
+            Err(_) => {}
+        }
+    }
+    config.ssl_mode(if mode == SslMode::Prefer {
+        WireMode::Prefer
+    } else {
+        WireMode::Require
+    });
+    let mut make =
+        MakeRustlsConnect::new(client_config(&info.tls).map_err(ConnectError::Settings)?);
+    let tls = tokio_postgres::tls::MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(
+        &mut make, &host,
+    )
+    .map_err(|e| match e {})?;
+    let (stream, local) = open().await?;
+    let (client, connection) = config
+        .connect_raw(stream, tls)
+        .await
+        .map_err(ConnectError::Server)?;
+    tokio::spawn(connection);
+    Ok((client, local))
+}
+
 /// Why a connection failed: the settings (nothing was sent) or the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

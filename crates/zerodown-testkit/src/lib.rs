@@ -4,6 +4,7 @@
 //! database `test`, user `postgres`, as `scripts/setup.sh` leaves it).
 
 mod mysql;
+pub mod pgbouncer;
 pub mod tls;
 pub use mysql::{my_admin, my_base_url, MyTestDatabase};
 
