@@ -13,14 +13,19 @@ pub struct Target {
     /// variables).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A connection straight to the server when --database-url goes through a pooler in
+    /// transaction mode (also DIRECT_URL).
+    #[arg(long, env = "DIRECT_URL", hide_env_values = true)]
+    pub direct_url: Option<String>,
     /// Migration id (see zerodown status); default: the latest one not completed.
     pub id: Option<String>,
 }
 
 impl Target {
     pub fn connection(&self) -> Result<String, Failure> {
-        self.database_url
+        self.direct_url
             .clone()
+            .or(self.database_url.clone())
             .or_else(|| zerodown::input::from_pg_env(|k| std::env::var(k).ok()))
             .ok_or_else(|| {
                 Failure::bad_input("give --database-url (or DATABASE_URL / PG* variables)")
@@ -32,6 +37,8 @@ impl Target {
 pub struct StatusArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    #[arg(long, env = "DIRECT_URL", hide_env_values = true)]
+    pub direct_url: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -39,6 +46,7 @@ pub struct StatusArgs {
 pub fn status(args: StatusArgs) -> Result<u8, Failure> {
     let conn = Target {
         database_url: args.database_url,
+        direct_url: args.direct_url,
         id: None,
     }
     .connection()?;

@@ -26,6 +26,11 @@ pub struct Source {
     /// DATABASE_URL, then (PostgreSQL) from libpq's PG* variables.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A connection straight to the server, for when --database-url goes through a
+    /// pooler in transaction mode (PgBouncer, Supavisor, RDS Proxy): zerodown reads and
+    /// runs on this one. Also read from DIRECT_URL.
+    #[arg(long, env = "DIRECT_URL", hide_env_values = true)]
+    pub direct_url: Option<String>,
     /// Plan for this version: postgres:11 .. postgres:18, mysql:8.0 (a current 8.0;
     /// mysql:8.0.28 names the patch) .. mysql:8.4, mariadb:10.3 .. mariadb:11.8. Offline
     /// unless a database is given; with one, the live catalog is used and this overrides
@@ -115,19 +120,22 @@ pub fn parse_rows(hints: &[String]) -> Result<Vec<(QualName, f64)>, Failure> {
         .collect()
 }
 
-/// The database URL: --database-url or DATABASE_URL, else (for PostgreSQL targets)
-/// libpq's PG* variables.
+/// The database URL to work on: --direct-url, --database-url or DATABASE_URL, else
+/// (for PostgreSQL targets) libpq's PG* variables.
 pub fn connection_string(args: &Source, target: Option<&ServerProfile>) -> Option<String> {
     if args.offline {
         return None;
     }
-    args.database_url.clone().or_else(|| {
-        if target.is_some_and(|t| !t.is_postgres()) {
-            None
-        } else {
-            zerodown::input::from_pg_env(|k| std::env::var(k).ok())
-        }
-    })
+    args.direct_url
+        .clone()
+        .or(args.database_url.clone())
+        .or_else(|| {
+            if target.is_some_and(|t| !t.is_postgres()) {
+                None
+            } else {
+                zerodown::input::from_pg_env(|k| std::env::var(k).ok())
+            }
+        })
 }
 
 /// Reads and plans the migration of `args`: one call into the library, which parses,

@@ -38,6 +38,7 @@ mod error;
 pub mod input;
 mod plan;
 pub mod rehearse;
+mod route;
 mod run;
 
 pub use check::{check, CheckRequest, Checked};
@@ -72,6 +73,7 @@ macro_rules! on_driver {
                 .map_err(|e| $crate::Error::Input(e.to_string()))?;
             $body
         } else {
+            $crate::route::own_session($url).await?;
             #[allow(unused_mut)]
             let mut $db = zerodown_pg::PgDriver::new($url);
             $body

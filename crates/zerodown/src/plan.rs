@@ -215,6 +215,7 @@ async fn plan_pg(req: PlanRequest) -> Result<Planned, Error> {
 }
 
 async fn read_pg(url: &str, files: &[ParsedFile]) -> Result<zerodown_pg::Introspection, Error> {
+    crate::route::own_session(url).await?;
     let client = zerodown_pg::connect(url).await.map_err(Error::database)?;
     zerodown_pg::introspect(&client, &pipeline::references(files))
         .await

@@ -225,6 +225,7 @@ async fn execute(
         )));
     }
     if !mysql {
+        crate::route::own_session(url).await?;
         return execute_on(&mut PgDriver::new(url), which, opts, sink, notify).await;
     }
     let mut db = MyDriver::new(url).map_err(|e| Error::Input(e.to_string()))?;
