@@ -33,8 +33,14 @@ pub struct RunArgs {
     /// replicas are read from pg_stat_replication on the primary.
     #[arg(long = "replica", value_name = "URL")]
     pub replicas: Vec<String>,
+    /// How long backfills and online copies wait for a replica whose lag cannot be read
+    /// (a standby gone from pg_stat_replication, an unreachable --replica) before the
+    /// run stops cleanly (exit 5, resumable). Never taken for "no lag".
+    #[arg(long, default_value_t = 300)]
+    pub max_lag_unknown_secs: u64,
     /// Pause backfills while more than this many sessions run statements (MySQL/MariaDB
-    /// `Threads_running`, without zerodown's own).
+    /// `Threads_running`, PostgreSQL's active client sessions; zerodown's own not
+    /// counted).
     #[arg(long)]
     pub max_threads_running: Option<u32>,
     /// After each batch, pause for this fraction of its duration (headroom for the application).
@@ -74,6 +80,7 @@ impl RunArgs {
             max_replica_lag: Duration::from_secs(self.max_replica_lag_secs),
             replicas: self.replicas.clone(),
             max_threads_running: self.max_threads_running,
+            max_lag_unknown: Duration::from_secs(self.max_lag_unknown_secs),
             batch_pause_ratio: self.batch_pause_ratio,
             max_rows_per_sec: self.max_rows_per_sec,
             postpone_cutover: self.postpone_cutover,

@@ -8,7 +8,7 @@ use zerodown_core::plan::Step;
 
 use crate::backoff::Backoff;
 use crate::driver::*;
-use crate::events::{busy_reason, lag_reason, ms, Event, RetryReason};
+use crate::events::{busy_reason, lag_reason, ms, unknown_reason, Event, RetryReason};
 use crate::executor::{Done, ExecError, Executor};
 
 impl<D: Database + StateStore> Executor<'_, D> {
@@ -81,8 +81,8 @@ impl<D: Database + StateStore> Executor<'_, D> {
             self.check_interrupt(n)?;
             if checked.is_none_or(|at| at.elapsed() >= self.opts.poll) {
                 control = self.wait_while_paused(n).await?;
-                self.wait_for_replicas(n).await;
-                self.wait_for_quiet(n).await;
+                self.wait_for_replicas(n, step).await?;
+                self.wait_for_quiet(n).await?;
                 checked = Some(Instant::now());
             }
             let at = Checkpoint {
@@ -182,19 +182,59 @@ impl<D: Database + StateStore> Executor<'_, D> {
         }
     }
 
-    /// Waits while the worst replica lags more than allowed.
-    async fn wait_for_replicas(&mut self, n: usize) {
-        while let Ok(Some(lag)) = self.db.replica_lag().await {
-            if lag <= self.opts.max_replica_lag {
-                return;
+    /// Waits while the worst replica lags more than allowed, or while its lag cannot
+    /// be read: then for at most `max_lag_unknown`, after which the run stops cleanly.
+    async fn wait_for_replicas(&mut self, n: usize, step: &Step) -> Result<(), ExecError> {
+        let mut unknown_since: Option<Instant> = None;
+        loop {
+            let lag = self.db.replica_lag().await;
+            let (reason, delay, unknown) = match lag {
+                Ok(ReplicaLag::None) => return Ok(()),
+                Ok(ReplicaLag::Worst(lag)) if lag <= self.opts.max_replica_lag => return Ok(()),
+                Ok(ReplicaLag::Worst(lag)) => {
+                    (lag_reason(lag), lag.min(Duration::from_secs(5)), None)
+                }
+                Ok(ReplicaLag::Unknown(why)) => {
+                    (unknown_reason(&why), Duration::from_secs(1), Some(why))
+                }
+                Err(e) => {
+                    let why = e.message;
+                    (unknown_reason(&why), Duration::from_secs(1), Some(why))
+                }
+            };
+            match unknown {
+                None => unknown_since = None,
+                Some(why) => {
+                    let since = *unknown_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.opts.max_lag_unknown {
+                        return Err(ExecError::LagUnknown {
+                            step: n,
+                            description: step.description.clone(),
+                            waited_ms: ms(since.elapsed()),
+                            why,
+                        });
+                    }
+                }
             }
-            let delay = lag.min(Duration::from_secs(5));
             self.sink.emit(&Event::Throttled {
                 step: n,
-                reason: lag_reason(lag),
+                reason,
                 delay_ms: ms(delay),
             });
-            tokio::time::sleep(delay).await;
+            self.throttled_sleep(n, delay).await?;
+        }
+    }
+
+    /// Sleeps `delay` while throttled, still answering Ctrl-C, pause and abort.
+    async fn throttled_sleep(&mut self, n: usize, delay: Duration) -> Result<(), ExecError> {
+        let until = Instant::now() + delay;
+        loop {
+            self.wait_while_paused(n).await?;
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            tokio::time::sleep((until - now).min(self.opts.poll)).await;
         }
     }
 }
@@ -202,21 +242,22 @@ impl<D: Database + StateStore> Executor<'_, D> {
 impl<D: Database + StateStore> Executor<'_, D> {
     /// Waits while more sessions run statements than allowed (the server is busy: a
     /// batch now would only add to it).
-    async fn wait_for_quiet(&mut self, n: usize) {
+    async fn wait_for_quiet(&mut self, n: usize) -> Result<(), ExecError> {
         let Some(max) = self.opts.max_busy_sessions else {
-            return;
+            return Ok(());
         };
         while let Ok(Some(busy)) = self.db.busy_sessions().await {
             if busy <= max {
-                return;
+                return Ok(());
             }
             self.sink.emit(&Event::Throttled {
                 step: n,
                 reason: busy_reason(busy, max),
                 delay_ms: ms(self.opts.poll),
             });
-            tokio::time::sleep(self.opts.poll).await;
+            self.throttled_sleep(n, self.opts.poll).await?;
         }
+        Ok(())
     }
 }
 

@@ -125,6 +125,19 @@ pub struct Rebuilt {
 }
 
 /// Work against the target database.
+/// What is known of the replicas' lag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplicaLag {
+    /// No replica to wait for.
+    None,
+    /// The worst replica's lag.
+    Worst(Duration),
+    /// A replica that was there cannot be measured (disconnected from the primary,
+    /// unreachable, its figures hidden from this role): waited for like a lagging one,
+    /// never taken for one that keeps up.
+    Unknown(String),
+}
+
 #[async_trait]
 pub trait Database: Send {
     /// Runs the step's statements with its lock and statement timeouts: in one
@@ -187,8 +200,8 @@ pub trait Database: Send {
     async fn busy_sessions(&mut self) -> Result<Option<u32>, DriverError> {
         Ok(None)
     }
-    /// The worst replication lag of the replicas, None when there are none.
-    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError>;
+    /// What is known of the replicas' lag.
+    async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError>;
     /// Ends the sessions of runs that died while a statement of theirs was still running
     /// on the server (a killed client's CREATE INDEX CONCURRENTLY goes on, and would
     /// deadlock with the resumed run's). Called under the run lock; returns them.

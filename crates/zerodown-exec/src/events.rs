@@ -190,6 +190,11 @@ pub fn lag_reason(lag: Duration) -> String {
     format!("replica lag {:.1} s", lag.as_secs_f64())
 }
 
+/// The `reason` of a `throttled` event while a replica's lag cannot be read.
+pub fn unknown_reason(why: &str) -> String {
+    format!("replica lag unknown ({why})")
+}
+
 /// The `reason` of a `throttled` event while more sessions run statements than allowed.
 pub fn busy_reason(busy: u32, max: u32) -> String {
     format!("{busy} sessions running statements, more than {max}")

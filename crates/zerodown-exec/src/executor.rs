@@ -27,6 +27,9 @@ pub struct Options {
     pub max_replica_lag: Duration,
     /// Backfills wait while more sessions than this run statements (None: no limit).
     pub max_busy_sessions: Option<u32>,
+    /// How long backfills and copies wait for a replica whose lag cannot be read
+    /// (disconnected, unreachable) before the run stops cleanly, resumable.
+    pub max_lag_unknown: Duration,
     /// Pause after each batch for this fraction of its duration: headroom for the
     /// application's own writes (0.5: the backfill uses at most 2/3 of one session).
     /// None by default: batches are short transactions that other sessions interleave
@@ -49,6 +52,7 @@ impl Default for Options {
             kill_idle_blockers: false,
             max_replica_lag: Duration::from_secs(10),
             max_busy_sessions: None,
+            max_lag_unknown: Duration::from_secs(300),
             batch_pause_ratio: 0.0,
             min_batch: 100,
             max_batch: 20_000,
@@ -81,6 +85,13 @@ pub enum ExecError {
     Aborted { step: usize },
     #[error("interrupted before step {}", .step + 1)]
     Interrupted { step: usize },
+    #[error("step {} ({description}) stopped: the replicas' lag could not be read for {} s ({why}); nothing races ahead of a replica it cannot see: resume once it is back", .step + 1, .waited_ms / 1000)]
+    LagUnknown {
+        step: usize,
+        description: String,
+        waited_ms: u64,
+        why: String,
+    },
     #[error("recording migration state failed: {0}")]
     State(DriverError),
 }
@@ -313,7 +324,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                     let (status, mstatus) = match &e {
                         ExecError::Blocked { .. }
                         | ExecError::Aborted { .. }
-                        | ExecError::Interrupted { .. } => {
+                        | ExecError::Interrupted { .. }
+                        | ExecError::LagUnknown { .. } => {
                             (StepStatus::Failed, MigrationStatus::Stopped)
                         }
                         _ => (StepStatus::Failed, MigrationStatus::Failed),

@@ -29,6 +29,12 @@ struct Fake {
     invalid_indexes: Vec<String>,
     terminated: Vec<u64>,
     blockers: Vec<Blocker>,
+    /// What replica_lag answers, in turn; then `lag_after`.
+    lags: std::collections::VecDeque<ReplicaLag>,
+    lag_after: Option<ReplicaLag>,
+    /// Abort is asked for from this control read on.
+    abort_at_read: Option<u32>,
+    control_reads: u32,
 }
 
 fn lock_timeout() -> DriverError {
@@ -127,8 +133,12 @@ impl Database for Fake {
         }
         Ok(out)
     }
-    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
-        Ok(None)
+    async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError> {
+        Ok(self
+            .lags
+            .pop_front()
+            .or_else(|| self.lag_after.clone())
+            .unwrap_or(ReplicaLag::None))
     }
 
     async fn end_orphans(&mut self) -> Result<Vec<Blocker>, DriverError> {
@@ -186,6 +196,13 @@ impl StateStore for Fake {
     }
     async fn control(&mut self, _m: &str) -> Result<Control, DriverError> {
         let mut c = self.control;
+        self.control_reads += 1;
+        if self
+            .abort_at_read
+            .is_some_and(|at| self.control_reads >= at)
+        {
+            c.abort_requested = true;
+        }
         if self.paused_reads > 0 {
             self.paused_reads -= 1;
             c.paused = true;
@@ -493,4 +510,116 @@ async fn an_invalid_index_is_dropped_and_the_build_retried() {
         .iter()
         .any(|e| matches!(e, Event::InvalidIndexDropped { .. })));
     assert!(*db.runs.get("build index").expect("ran") > 1, "retried");
+}
+
+fn rows_written(db: &Fake) -> usize {
+    db.rows.values().filter(|w| **w > 0).count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_cannot_be_read_holds_the_backfill_then_stops_it_cleanly() {
+    let mut db = Fake {
+        lag_after: Some(ReplicaLag::Unknown(
+            "standby 10.0.0.2 left pg_stat_replication".into(),
+        )),
+        ..Fake::default()
+    };
+    db.rows = (1..=3_000).map(|k| (k, 0)).collect();
+    let p = plan(vec![backfill_step()]);
+    let st = start(&mut db, &p).await;
+    let mut events = Collect::default();
+    let opts = Options {
+        max_lag_unknown: Duration::from_secs(30),
+        ..Options::default()
+    };
+    let t0 = tokio::time::Instant::now();
+    let err = Executor::new(&mut db, &mut events, "m1", opts)
+        .run(&p, &st)
+        .await
+        .expect_err("stops");
+    assert!(
+        matches!(err, ExecError::LagUnknown { step: 0, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("left pg_stat_replication"),
+        "{err}"
+    );
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(40),
+        "{waited:?}"
+    );
+    assert_eq!(
+        rows_written(&db),
+        0,
+        "no batch raced ahead of the unseen replica"
+    );
+    assert_eq!(
+        db.state.as_ref().map(|s| s.status),
+        Some(MigrationStatus::Stopped),
+        "resumable"
+    );
+    assert!(events.0.iter().any(|e| matches!(
+        e,
+        Event::Throttled { reason, .. } if reason.contains("replica lag unknown")
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_backfill_goes_on_once_the_replica_is_back() {
+    let mut db = Fake {
+        lags: std::iter::repeat_n(ReplicaLag::Unknown("unreachable".into()), 5).collect(),
+        lag_after: Some(ReplicaLag::Worst(Duration::from_millis(10))),
+        ..Fake::default()
+    };
+    db.rows = (1..=3_000).map(|k| (k, 0)).collect();
+    let p = plan(vec![backfill_step()]);
+    let st = start(&mut db, &p).await;
+    let mut events = Collect::default();
+    Executor::new(&mut db, &mut events, "m1", Options::default())
+        .run(&p, &st)
+        .await
+        .expect("completes");
+    assert_eq!(rows_written(&db), 3_000);
+    assert!(db.rows.values().all(|w| *w == 1), "each row written once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_backfill_still_answers_abort_and_ctrl_c() {
+    for by_interrupt in [false, true] {
+        let mut db = Fake {
+            lag_after: Some(ReplicaLag::Worst(Duration::from_secs(600))),
+            abort_at_read: (!by_interrupt).then_some(6),
+            ..Fake::default()
+        };
+        db.rows = (1..=3_000).map(|k| (k, 0)).collect();
+        let p = plan(vec![backfill_step()]);
+        let st = start(&mut db, &p).await;
+        let mut events = Collect::default();
+        let opts = Options::default();
+        if by_interrupt {
+            let flag = opts.interrupt.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        let t0 = tokio::time::Instant::now();
+        let err = Executor::new(&mut db, &mut events, "m1", opts)
+            .run(&p, &st)
+            .await
+            .expect_err("stops");
+        if by_interrupt {
+            assert!(matches!(err, ExecError::Interrupted { .. }), "{err}");
+        } else {
+            assert!(matches!(err, ExecError::Aborted { .. }), "{err}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "answered within a poll: {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(rows_written(&db), 0);
+    }
 }

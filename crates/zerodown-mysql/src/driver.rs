@@ -4,6 +4,8 @@
 //! with a comment naming the run, so a resumed run can end the statements a killed one
 //! left running on the server.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -66,11 +68,16 @@ impl MyDriver {
         max_lag: Duration,
         max_busy: Option<u32>,
     ) {
-        self.throttle = Throttle {
-            replicas: Replicas::new(replicas),
-            max_lag,
-            max_busy,
-        };
+        self.throttle.replicas = Replicas::new(replicas);
+        self.throttle.max_lag = max_lag;
+        self.throttle.max_busy = max_busy;
+    }
+
+    /// How long the online rebuild's copy waits for a replica whose lag cannot be read
+    /// before it stops, and the flag Ctrl-C sets (the copy stops at its next chunk).
+    pub fn set_stops(&mut self, max_lag_unknown: Duration, interrupt: Arc<AtomicBool>) {
+        self.throttle.max_lag_unknown = max_lag_unknown;
+        self.throttle.interrupt = interrupt;
     }
 
     /// The comment every statement of this run starts with (seen in PROCESSLIST).
@@ -282,9 +289,9 @@ impl Database for MyDriver {
         crate::backfill::batch(self, at, spec, key, after, limit).await
     }
 
-    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
+    async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError> {
         if self.throttle.replicas.is_empty() {
-            return Ok(None);
+            return Ok(ReplicaLag::None);
         }
         let db = self.database.clone();
         let mut replicas = std::mem::take(&mut self.throttle.replicas);

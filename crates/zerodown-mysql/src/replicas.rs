@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use zerodown_exec::DriverError;
+use zerodown_exec::{DriverError, ReplicaLag};
 
 use crate::errors::classify;
 
@@ -31,7 +31,7 @@ pub struct Replicas {
     /// The heartbeats written (the primary's clock, µs since the epoch), and when by
     /// ours, oldest first; the oldest one every replica shows stays as the floor.
     written: VecDeque<(i64, Instant)>,
-    last: Option<(Instant, Option<Duration>)>,
+    last: Option<(Instant, ReplicaLag)>,
 }
 
 impl Replicas {
@@ -47,37 +47,44 @@ impl Replicas {
         self.urls.is_empty()
     }
 
-    /// The worst replica's lag (None without replicas). `primary` writes the next
-    /// heartbeat for database `db`.
-    pub async fn lag(
-        &mut self,
-        primary: &mut Conn,
-        db: &str,
-    ) -> Result<Option<Duration>, DriverError> {
+    /// The worst replica's lag. `primary` writes the next heartbeat for database `db`.
+    /// A replica that cannot be reached or read makes it unknown, never "no lag"; an
+    /// error of the primary's is an error.
+    pub async fn lag(&mut self, primary: &mut Conn, db: &str) -> Result<ReplicaLag, DriverError> {
         if self.urls.is_empty() {
-            return Ok(None);
+            return Ok(ReplicaLag::None);
         }
-        if let Some((at, lag)) = self.last {
+        if let Some((at, lag)) = &self.last {
             if at.elapsed() < MEASURE_EVERY {
-                return Ok(lag);
+                return Ok(lag.clone());
             }
         }
-        let mut worst: Option<Duration> = None;
+        let mut worst = Duration::ZERO;
+        let mut unknown = Vec::new();
         let measured = !self.written.is_empty();
         let mut floor = i64::MAX;
-        if measured {
-            for i in 0..self.urls.len() {
-                let seen = self.seen(i, db).await?;
-                // The oldest heartbeat this replica does not show yet: it is at least
-                // that far behind. None shown at all: behind since our first one.
-                let lag = self
-                    .written
-                    .iter()
-                    .find(|(us, _)| seen.is_none_or(|s| *us > s))
-                    .map_or(Duration::ZERO, |(_, at)| at.elapsed());
-                floor = floor.min(seen.unwrap_or(i64::MIN));
-                worst = Some(worst.map_or(lag, |w| w.max(lag)));
-            }
+        for i in 0..self.urls.len() {
+            let seen = match self.seen(i, db).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    unknown.push(format!(
+                        "replica {} cannot be read: {}",
+                        zerodown_exec::redact(&self.urls[i]),
+                        e.message
+                    ));
+                    floor = i64::MIN;
+                    continue;
+                }
+            };
+            // The oldest heartbeat this replica does not show yet: it is at least
+            // that far behind. None shown at all: behind since our first one.
+            let lag = self
+                .written
+                .iter()
+                .find(|(us, _)| seen.is_none_or(|s| *us > s))
+                .map_or(Duration::ZERO, |(_, at)| at.elapsed());
+            floor = floor.min(seen.unwrap_or(i64::MIN));
+            worst = worst.max(lag);
         }
         // Heartbeats every replica shows are no longer needed (the newest such stays).
         while self.written.len() > 1 && self.written[1].0 <= floor {
@@ -85,11 +92,16 @@ impl Replicas {
         }
         let us = beat(primary, db).await?;
         self.written.push_back((us, Instant::now()));
+        let lag = if unknown.is_empty() {
+            ReplicaLag::Worst(worst)
+        } else {
+            ReplicaLag::Unknown(unknown.join("; "))
+        };
         // The first call only writes the first heartbeat: the next one measures.
         if measured {
-            self.last = Some((Instant::now(), worst));
+            self.last = Some((Instant::now(), lag.clone()));
         }
-        Ok(worst)
+        Ok(lag)
     }
 
     /// The heartbeat replica `i` shows for `db`, connecting (again) when needed.

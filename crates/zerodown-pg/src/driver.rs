@@ -27,6 +27,60 @@ fn timeouts(lock: Duration, statement: Option<Duration>, local: bool) -> String 
     )
 }
 
+/// A row of pg_stat_replication: who, its state (None when hidden from this role),
+/// and its replay lag (None when caught up and idle).
+struct Standby {
+    id: String,
+    state: Option<String>,
+    lag: Option<Duration>,
+}
+
+/// The lag of the standbys now, against those `known` to stream (the first look sets
+/// them; later ones join): one that left, or whose figures are hidden, or that is not
+/// streaming yet, is unknown, never "no lag".
+fn judge_lag(
+    known: &mut Option<std::collections::BTreeMap<String, u32>>,
+    now: &[Standby],
+) -> ReplicaLag {
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for s in now {
+        *counts.entry(s.id.clone()).or_default() += 1;
+    }
+    let known = known.get_or_insert_with(|| counts.clone());
+    let missing: Vec<String> = known
+        .iter()
+        .filter(|(id, n)| counts.get(*id).copied().unwrap_or(0) < **n)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for (id, n) in &counts {
+        let k = known.entry(id.clone()).or_default();
+        *k = (*k).max(*n);
+    }
+    if now.iter().any(|s| s.state.is_none()) {
+        return ReplicaLag::Unknown(
+            "pg_stat_replication hides the standbys' figures from this role: GRANT pg_read_all_stats to it"
+                .into(),
+        );
+    }
+    if !missing.is_empty() {
+        return ReplicaLag::Unknown(format!(
+            "standby {} left pg_stat_replication",
+            missing.join(", ")
+        ));
+    }
+    if let Some(s) = now.iter().find(|s| s.state.as_deref() != Some("streaming")) {
+        return ReplicaLag::Unknown(format!(
+            "standby {} is {}, not streaming yet",
+            s.id,
+            s.state.as_deref().unwrap_or("?")
+        ));
+    }
+    match now.iter().map(|s| s.lag.unwrap_or_default()).max() {
+        None => ReplicaLag::None,
+        Some(worst) => ReplicaLag::Worst(worst),
+    }
+}
+
 fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
     messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(r) => Some(r),
@@ -324,17 +378,27 @@ impl Database for PgDriver {
         Ok(ended)
     }
 
-    async fn replica_lag(&mut self) -> Result<Option<Duration>, DriverError> {
+    async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError> {
         let r = self
             .client()
             .await?
-            .query_one(
-                "SELECT max(COALESCE(EXTRACT(EPOCH FROM replay_lag), 0))::float8 FROM pg_catalog.pg_stat_replication",
+            .query(
+                "SELECT COALESCE(application_name, '') || '@' || COALESCE(host(client_addr), 'local'),
+                        state, EXTRACT(EPOCH FROM replay_lag)::float8
+                   FROM pg_catalog.pg_stat_replication",
                 &[],
             )
             .await;
-        let lag: Option<f64> = r.map(|row| row.get(0)).map_err(|e| self.lost(&e))?;
-        Ok(lag.map(Duration::from_secs_f64))
+        let rows = r.map_err(|e| self.lost(&e))?;
+        let standbys: Vec<Standby> = rows
+            .iter()
+            .map(|r| Standby {
+                id: r.get(0),
+                state: r.get(1),
+                lag: r.get::<_, Option<f64>>(2).map(Duration::from_secs_f64),
+            })
+            .collect();
+        Ok(judge_lag(&mut self.standbys, &standbys))
     }
 }
 
@@ -395,5 +459,51 @@ impl PgDriver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(orphans)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standby(id: &str, state: Option<&str>, lag_ms: Option<u64>) -> Standby {
+        Standby {
+            id: id.into(),
+            state: state.map(str::to_owned),
+            lag: lag_ms.map(Duration::from_millis),
+        }
+    }
+
+    #[test]
+    fn a_standby_that_leaves_is_lag_unknown_not_no_lag() {
+        let mut known = None;
+        let a = || standby("walreceiver@10.0.0.2", Some("streaming"), Some(300));
+        let b = || standby("walreceiver@10.0.0.3", Some("streaming"), None);
+        assert_eq!(
+            judge_lag(&mut known, &[a(), b()]),
+            ReplicaLag::Worst(Duration::from_millis(300))
+        );
+        let gone = judge_lag(&mut known, &[b()]);
+        assert!(
+            matches!(&gone, ReplicaLag::Unknown(why) if why.contains("10.0.0.2 left")),
+            "{gone:?}"
+        );
+        let back = judge_lag(
+            &mut known,
+            &[standby("walreceiver@10.0.0.2", Some("catchup"), None), b()],
+        );
+        assert!(
+            matches!(back, ReplicaLag::Unknown(_)),
+            "catching up: {back:?}"
+        );
+        assert_eq!(
+            judge_lag(&mut known, &[a(), b()]),
+            ReplicaLag::Worst(Duration::from_millis(300))
+        );
+        // No standby ever: nothing to wait for.
+        assert_eq!(judge_lag(&mut None, &[]), ReplicaLag::None);
+        // Hidden figures (no pg_read_all_stats) are never read as no lag.
+        let hidden = judge_lag(&mut None, &[standby("@local", None, None)]);
+        assert!(matches!(&hidden, ReplicaLag::Unknown(w) if w.contains("pg_read_all_stats")));
     }
 }

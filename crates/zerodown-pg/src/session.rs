@@ -23,6 +23,9 @@ pub struct PgDriver {
     pub(crate) lock: Option<Client>,
     /// Sessions of a killed run ended when the run lock was taken, for the run's events.
     pub(crate) orphans_ended: Vec<zerodown_exec::Blocker>,
+    /// The standbys streaming from the primary when the lag was first read, by
+    /// `application_name@address` and how many: one missing later is lag unknown.
+    pub(crate) standbys: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 /// The application_name of a runner's sessions: another session of that name in the
@@ -42,6 +45,7 @@ impl PgDriver {
             batch_session: None,
             lock: None,
             orphans_ended: Vec::new(),
+            standbys: None,
         }
     }
 

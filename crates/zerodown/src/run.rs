@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub replicas: Vec<String>,
     /// Backfills wait while more sessions than this run statements.
     pub max_threads_running: Option<u32>,
+    /// How long backfills and copies wait for a replica whose lag cannot be read
+    /// before the run stops cleanly.
+    pub max_lag_unknown: Duration,
     /// After each batch, pause for this fraction of its duration.
     pub batch_pause_ratio: f64,
     /// Cap backfills at this many rows per second from the start.
@@ -49,6 +52,7 @@ impl Default for RunOptions {
             max_replica_lag: Duration::from_secs(10),
             replicas: Vec::new(),
             max_threads_running: None,
+            max_lag_unknown: Duration::from_secs(300),
             batch_pause_ratio: 0.0,
             max_rows_per_sec: None,
             postpone_cutover: false,
@@ -63,6 +67,7 @@ impl RunOptions {
             kill_idle_blockers: self.kill_idle_blockers,
             max_replica_lag: self.max_replica_lag,
             max_busy_sessions: self.max_threads_running,
+            max_lag_unknown: self.max_lag_unknown,
             batch_pause_ratio: self.batch_pause_ratio.max(0.0),
             interrupt: self.interrupt.clone(),
             ..Options::default()
@@ -234,6 +239,7 @@ async fn execute(
         opts.max_replica_lag,
         opts.max_threads_running,
     );
+    db.set_stops(opts.max_lag_unknown, opts.interrupt.clone());
     execute_on(&mut db, which, opts, sink, notify).await
 }
 
@@ -378,7 +384,8 @@ async fn execute_on<D: RunDriver>(
         Err(
             e @ (ExecError::Blocked { .. }
             | ExecError::Aborted { .. }
-            | ExecError::Interrupted { .. }),
+            | ExecError::Interrupted { .. }
+            | ExecError::LagUnknown { .. }),
         ) => Err(Error::Stopped(format!("{e}; resume with: zerodown resume"))),
         Err(e @ ExecError::Failed { .. }) => Err(Error::StepFailed(e.to_string())),
         Err(e @ ExecError::State(_)) => Err(Error::Database(e.to_string())),

@@ -72,8 +72,11 @@ impl Rebuild {
         let mut size = FIRST_CHUNK;
         let mut replayed = Instant::now();
         loop {
-            let mut waiting = |reason, delay| progress.throttled(reason, delay);
-            throttle.wait(c, &self.state_db, &mut waiting).await;
+            while let Some((reason, delay)) = throttle.hold(c, &self.state_db).await? {
+                progress.throttled(reason, delay);
+                self.answer_while_held(c, progress).await?;
+                tokio::time::sleep(delay).await;
+            }
             let t0 = Instant::now();
             let mark = state.copied_to.as_deref().and_then(|k| self.int_key(k));
             let (upto, copied, rows) = match (mark, second.as_deref_mut()) {

@@ -22,6 +22,9 @@ const POLL: Duration = Duration::from_millis(250);
 /// Chunks a second under a rate cap, so the cap is held smoothly.
 const CHUNKS_PER_SEC: u32 = 5;
 
+const ABORTED_COPY: &str =
+    "abort requested during the copy; the table is unchanged (zerodown abort drops the shadow table)";
+
 #[derive(Debug, Default)]
 struct Controls {
     postpone_cutover: bool,
@@ -69,9 +72,7 @@ impl Rebuild {
             let controls = self.controls(c).await?;
             progress.paused(controls.paused && !controls.abort_requested);
             if controls.abort_requested {
-                return Err(refuse(
-                    "abort requested during the copy; the table is unchanged (zerodown abort drops the shadow table)".into(),
-                ));
+                return Err(refuse(ABORTED_COPY.into()));
             }
             if controls.paused {
                 if replayed.elapsed() > REPLAY_EVERY {
@@ -88,6 +89,21 @@ impl Rebuild {
             tokio::time::sleep(least.saturating_sub(took)).await;
             return Ok(Some((rate / CHUNKS_PER_SEC).max(100)));
         }
+    }
+
+    /// While a throttle holds the copy it still answers: a pause is said, an abort
+    /// stops it.
+    pub(super) async fn answer_while_held(
+        &self,
+        c: &mut Conn,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), DriverError> {
+        let controls = self.controls(c).await?;
+        progress.paused(controls.paused && !controls.abort_requested);
+        if controls.abort_requested {
+            return Err(refuse(ABORTED_COPY.into()));
+        }
+        Ok(())
     }
 
     /// With `apply --postpone-cutover`: keeps copying changed rows until `zerodown
