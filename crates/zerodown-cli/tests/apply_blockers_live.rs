@@ -267,6 +267,8 @@ async fn a_second_runner_is_refused_and_pause_holds_the_backfill() {
 async fn idle_in_transaction_blockers_are_ended_only_when_asked() {
     let admin = connect().await;
     let tdb = TestDatabase::create(&admin, "kill").await;
+    // --kill-blockers ends other roles' sessions: a DBA grants it (checked before the run).
+    tdb.grant(&admin, "pg_signal_backend").await;
     small_table(&tdb, 1_000).await;
     let (holder, pid) = idle_reader(&tdb).await;
     let m = migration("ALTER TABLE t ADD COLUMN note text;");
@@ -307,6 +309,8 @@ async fn idle_in_transaction_blockers_are_ended_only_when_asked() {
 async fn the_kill_policy_ends_only_sessions_that_block_the_steps_lock() {
     let admin = connect().await;
     let tdb = TestDatabase::create(&admin, "killonly").await;
+    // --kill-blockers ends other roles' sessions: a DBA grants it (checked before the run).
+    tdb.grant(&admin, "pg_signal_backend").await;
     small_table(&tdb, 1_000).await;
     tdb.connect()
         .await

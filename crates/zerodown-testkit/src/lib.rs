@@ -93,6 +93,9 @@ async fn drop_orphaned_databases(admin: &Client) {
             let _ = admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .await;
+            let _ = admin
+                .batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""))
+                .await;
         }
     }
 }
@@ -104,7 +107,9 @@ pub fn pg_base_url() -> String {
 }
 
 /// A database the test owns (runs of `zerodown apply` keep state and a database-wide
-/// run lock, so they need one each); [`TestDatabase::drop`] removes it.
+/// run lock, so they need one each), owned by a role of the same name that is no
+/// superuser: zerodown runs in it as a migration owner would, with the rights a
+/// database owner has and nothing more. [`TestDatabase::drop`] removes both.
 pub struct TestDatabase {
     pub name: String,
 }
@@ -114,14 +119,38 @@ impl TestDatabase {
         drop_orphaned_databases(admin).await;
         let name = unique_name(tag);
         admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .batch_execute(&format!(
+                "CREATE ROLE \"{name}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            ))
+            .await
+            .expect("create the test database's owner");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER \"{name}\""))
             .await
             .expect("create test database");
         TestDatabase { name }
     }
 
-    /// `postgres://…/<name>`.
+    /// `postgres://<owner>@…/<name>`: the database's owner, no superuser.
     pub fn url(&self) -> String {
+        let base = pg_base_url();
+        let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", &base));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        format!("{scheme}://{}@{host}/{}", self.name, self.name)
+    }
+
+    /// Makes the database's owner a member of `role` (e.g. `pg_signal_backend`), as a
+    /// DBA grants a migration role what an option needs; gone with the owner.
+    pub async fn grant(&self, admin: &Client, role: &str) {
+        admin
+            .batch_execute(&format!("GRANT \"{role}\" TO \"{}\"", self.name))
+            .await
+            .expect("grant a role to the test database's owner");
+    }
+
+    /// The database as the test server's superuser sees it, for what a test sets up
+    /// around zerodown (other roles, server settings).
+    pub fn admin_url(&self) -> String {
         format!("{}/{}", pg_base_url(), self.name)
     }
 
@@ -145,5 +174,9 @@ impl TestDatabase {
             ))
             .await
             .expect("drop test database");
+        admin
+            .batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.name))
+            .await
+            .expect("drop the test database's owner");
     }
 }
