@@ -202,6 +202,16 @@ pub trait Database: Send {
     }
     /// What is known of the replicas' lag.
     async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError>;
+    /// Checks, before the first step runs, that this session may do what `steps` and
+    /// `opts` ask (own the tables it alters, read the figures its throttles need, end
+    /// other sessions): an error names each missing privilege and how to grant it.
+    async fn preflight(
+        &mut self,
+        _steps: &[&Step],
+        _opts: &crate::executor::Options,
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
     /// Ends the sessions of runs that died while a statement of theirs was still running
     /// on the server (a killed client's CREATE INDEX CONCURRENTLY goes on, and would
     /// deadlock with the resumed run's). Called under the run lock; returns them.

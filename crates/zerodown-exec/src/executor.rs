@@ -218,8 +218,40 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                 query: orphan.query,
             });
         }
-        // Validate what can be validated before the first DDL: every backfill that is
-        // still to run must have a key to walk.
+        // Validate what can be validated before the first DDL: the privileges the steps
+        // and options need, and every backfill that is still to run must have a key.
+        let first = state
+            .steps
+            .iter()
+            .position(|s| s.status != StepStatus::Done)
+            .unwrap_or(0);
+        let pending: Vec<&Step> = steps
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| {
+                state
+                    .steps
+                    .get(*n)
+                    .is_none_or(|s| s.status != StepStatus::Done)
+            })
+            .map(|(_, s)| *s)
+            .collect();
+        if let Err(error) = self.db.preflight(&pending, &self.opts).await {
+            let msg = format!("{error} (checked before running anything; nothing was changed)");
+            self.db
+                .set_status(&self.migration, MigrationStatus::Failed, Some(&msg))
+                .await
+                .map_err(ExecError::State)?;
+            self.sink.emit(&Event::StepFailed {
+                step: first,
+                error: msg,
+            });
+            return Err(ExecError::Failed {
+                step: first,
+                description: "checking privileges".into(),
+                error,
+            });
+        }
         for (n, step) in steps.iter().enumerate() {
             let pending = state
                 .steps

@@ -378,6 +378,27 @@ impl Database for PgDriver {
         Ok(ended)
     }
 
+    async fn preflight(&mut self, steps: &[&Step], opts: &Options) -> Result<(), DriverError> {
+        self.check_privileges(steps, opts).await
+    }
+
+    /// Active client sessions, not counting zerodown's own: pg_stat_activity shows other
+    /// roles' states only to pg_read_all_stats, which preflight made sure of.
+    async fn busy_sessions(&mut self) -> Result<Option<u32>, DriverError> {
+        let r = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*)::int FROM pg_catalog.pg_stat_activity
+                  WHERE backend_type = 'client backend' AND state = 'active'
+                    AND pid <> pg_backend_pid() AND COALESCE(application_name, '') <> $1",
+                &[&RUNNER_APP_NAME],
+            )
+            .await;
+        let n: i32 = r.map(|row| row.get(0)).map_err(|e| self.lost(&e))?;
+        Ok(u32::try_from(n).ok())
+    }
+
     async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError> {
         let r = self
             .client()

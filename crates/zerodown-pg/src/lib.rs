@@ -9,6 +9,7 @@ mod errors;
 mod introspect;
 mod pgpass;
 pub mod pooler;
+mod privileges;
 mod session;
 pub mod state;
 pub mod tls;

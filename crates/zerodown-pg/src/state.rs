@@ -83,6 +83,18 @@ pub async fn run_lock_holder(
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
+/// The error of making the state schema; without the privilege, what to grant.
+fn state_schema_error(e: &tokio_postgres::Error) -> DriverError {
+    let mut d = classify(e);
+    if d.code.as_deref() == Some("42501") {
+        d.message = format!(
+            "{}: zerodown keeps its state in schema \"zerodown\" of this database, which this role may not make or use; nothing was run. GRANT CREATE ON DATABASE to the role, or have an owner run CREATE SCHEMA zerodown AUTHORIZATION <role>",
+            d.message
+        );
+    }
+    d
+}
+
 /// Whether zerodown's state schema exists (nothing was ever recorded otherwise).
 async fn state_exists(c: &tokio_postgres::Client) -> Result<bool, DriverError> {
     Ok(
@@ -119,7 +131,7 @@ impl StateStore for PgDriver {
                 .await?
                 .batch_execute(STATE_SCHEMA)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| state_schema_error(&e))?;
         }
         Ok(got)
     }
