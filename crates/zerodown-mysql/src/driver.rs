@@ -289,6 +289,10 @@ impl Database for MyDriver {
         crate::backfill::batch(self, at, spec, key, after, limit).await
     }
 
+    async fn preflight(&mut self, steps: &[&Step], _opts: &Options) -> Result<(), DriverError> {
+        self.check_privileges(steps).await
+    }
+
     async fn replica_lag(&mut self) -> Result<ReplicaLag, DriverError> {
         if self.throttle.replicas.is_empty() {
             return Ok(ReplicaLag::None);

@@ -8,6 +8,7 @@ mod driver;
 mod errors;
 mod key_values;
 pub mod mdl;
+mod privileges;
 mod rebuild;
 mod replicas;
 pub mod server;

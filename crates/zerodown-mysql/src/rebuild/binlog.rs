@@ -47,6 +47,56 @@ pub async fn current_position(c: &mut Conn) -> Result<Position, DriverError> {
     Ok((file, pos))
 }
 
+/// Whether this user may read the binary log as the online rebuild does: its position
+/// (BINLOG MONITOR on MariaDB 10.5+, REPLICATION CLIENT on MySQL) and a dump of it
+/// (REPLICATION SLAVE). Each privilege missing is named with its GRANT.
+pub async fn may_read(opts: &crate::tls::ConnOpts, c: &mut Conn) -> Vec<String> {
+    let denied = |e: &DriverError| matches!(e.code.as_deref(), Some("1227" | "1045" | "1044"));
+    let mut missing = Vec::new();
+    let from = match current_position(c).await {
+        Ok(p) => p,
+        Err(e) if denied(&e) => {
+            missing.push(
+                "the online rebuild reads the binary log's position: GRANT BINLOG MONITOR ON *.* (MariaDB 10.5+) or REPLICATION CLIENT ON *.* (MySQL) TO the user"
+                    .to_owned(),
+            );
+            return missing;
+        }
+        Err(_) => return missing, // said, with what to do, when the rebuild starts
+    };
+    let Ok(dump) = opts.connect().await else {
+        return missing;
+    };
+    let request = BinlogStreamRequest::new(4_000_000_000 - fastrand_u32() % 1_000_000)
+        .with_filename(from.0.as_bytes())
+        .with_pos(from.1);
+    // The dump answers at once with its first events, or with the refusal.
+    let refused = match dump.get_binlog_stream(request).await {
+        Err(e) => denied(&classify(&e)),
+        Ok(mut stream) => {
+            let first =
+                tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await;
+            let _ = stream.close().await;
+            matches!(first, Ok(Some(Err(e))) if denied(&classify(&e)))
+        }
+    };
+    if refused {
+        missing.push(
+            "the online rebuild reads the binary log as a replica does: GRANT REPLICATION SLAVE ON *.* TO the user"
+                .to_owned(),
+        );
+    }
+    missing
+}
+
+/// A number to tell this probe's replica id apart from others'.
+fn fastrand_u32() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
 /// Whether `file` is still one of the server's binary logs (`SHOW BINARY LOGS`): a
 /// purge (`expire_logs_days`, `PURGE BINARY LOGS`) removes the oldest.
 pub async fn on_server(c: &mut Conn, file: &str) -> Result<bool, DriverError> {

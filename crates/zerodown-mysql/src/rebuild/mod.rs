@@ -7,6 +7,7 @@
 //! AUTO_INCREMENT counter is carried to the shadow before the swap.
 
 mod binlog;
+pub(crate) use binlog::may_read;
 mod buckets;
 mod checks;
 mod copy;
