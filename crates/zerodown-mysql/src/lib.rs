@@ -15,6 +15,7 @@ pub mod server;
 pub mod state;
 mod throttle;
 pub mod tls;
+mod tls_names;
 
 pub use driver::MyDriver;
 

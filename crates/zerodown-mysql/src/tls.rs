@@ -3,8 +3,8 @@
 //! mysql_async's options over rustls. The default is PREFERRED, as the mysql client's:
 //! TLS when the server offers it.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use std::path::PathBuf;
 
@@ -44,7 +44,12 @@ impl SslMode {
 pub struct ConnOpts {
     pub opts: Opts,
     pub mode: SslMode,
+    /// VERIFY_CA's roots (PEM or DER), to find a name the certificate holds.
+    ca_roots: Arc<Vec<Vec<u8>>>,
 }
+
+/// Servers (host:port) and the certificate name VERIFY_CA checks them under.
+static CA_NAMES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
 /// Servers (host:port) seen without TLS: PREFERRED goes plain to them at once.
 static PLAIN_SERVERS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
@@ -89,8 +94,13 @@ impl ConnOpts {
             }
         };
         if mode == SslMode::Disabled {
-            return Ok(ConnOpts { opts, mode });
+            return Ok(ConnOpts {
+                opts,
+                mode,
+                ca_roots: Arc::default(),
+            });
         }
+        let mut ca_roots = Vec::new();
         let verify = mode >= SslMode::VerifyCa;
         let mut ssl = SslOpts::default()
             .with_client_identity(identity)
@@ -102,8 +112,12 @@ impl ConnOpts {
         if verify {
             // mysql_async takes its own PathOrBuf, which it does not export by name.
             ssl = match roots(ca.as_deref())? {
-                Roots::File(path) => ssl.with_root_certs(vec![path.into()]),
+                Roots::File(path) => {
+                    ca_roots = std::fs::read(&path).map(|b| vec![b]).unwrap_or_default();
+                    ssl.with_root_certs(vec![path.into()])
+                }
                 Roots::System(certs) => {
+                    ca_roots.clone_from(&certs);
                     ssl.with_root_certs(certs.into_iter().map(Into::into).collect())
                 }
             };
@@ -115,11 +129,15 @@ impl ConnOpts {
         Ok(ConnOpts {
             opts: builder.into(),
             mode,
+            ca_roots: Arc::new(ca_roots),
         })
     }
 
     /// Connects; PREFERRED goes on without TLS when the server offers none.
     pub async fn connect(&self) -> Result<Conn, mysql_async::Error> {
+        if self.mode == SslMode::VerifyCa {
+            return self.connect_verify_ca().await;
+        }
         if self.mode != SslMode::Preferred {
             return Conn::new(self.opts.clone())
                 .await
@@ -141,6 +159,51 @@ impl ConnOpts {
         }
     }
 
+    /// VERIFY_CA: the chain, not the name. The driver checks the name too (see
+    /// tls_names.rs), so when the host is not in the certificate, the connection is
+    /// checked under a name the certificate holds, after its chain was checked.
+    async fn connect_verify_ca(&self) -> Result<Conn, mysql_async::Error> {
+        let key = server_key(&self.opts);
+        let under = |name: String| {
+            let ssl = self
+                .opts
+                .ssl_opts()
+                .cloned()
+                .unwrap_or_default()
+                .with_danger_tls_hostname_override(Some(name));
+            OptsBuilder::from_opts(self.opts.clone()).ssl_opts(ssl)
+        };
+        let known = CA_NAMES
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
+        if let Some(name) = known {
+            return Conn::new(under(name)).await.map_err(|e| self.explained(e));
+        }
+        match Conn::new(self.opts.clone()).await {
+            Err(e) if e.to_string().contains("not valid for name") => {
+                let host = self.opts.ip_or_hostname().to_owned();
+                let names = crate::tls_names::certificate_names(
+                    &host,
+                    self.opts.tcp_port(),
+                    &self.ca_roots,
+                )
+                .await
+                .map_err(|why| {
+                    mysql_async::Error::Other(format!("ssl-mode=VERIFY_CA: {why}").into())
+                })?;
+                let Some(name) = names.into_iter().next() else {
+                    return Err(self.explained(e));
+                };
+                if let Ok(mut m) = CA_NAMES.lock() {
+                    m.get_or_insert_with(HashMap::new).insert(key, name.clone());
+                }
+                Conn::new(under(name)).await.map_err(|e| self.explained(e))
+            }
+            other => other.map_err(|e| self.explained(e)),
+        }
+    }
+
     /// The driver's error with what to do about it, where the driver's words are unclear.
     fn explained(&self, e: mysql_async::Error) -> mysql_async::Error {
         let why = if offers_no_tls(&e) {
@@ -149,12 +212,9 @@ impl ConnOpts {
                 self.mode
             )
         } else if self.mode == SslMode::VerifyCa && e.to_string().contains("not valid for name") {
-            // mysql_async matches the name error by its old text, which rustls no longer
-            // prints: blackbeam/mysql_async#404, fixed by #408 after 0.37.1.
             format!(
-                "{e}. VERIFY_CA should not check the name, but the MySQL driver zerodown uses still does \
-                 (mysql_async issue 404, fixed upstream, not yet released): connect by a name the \
-                 certificate holds, or use VERIFY_IDENTITY with that name"
+                "{e}. The certificate holds no DNS name to check it under (the MySQL driver checks \
+                 one even under VERIFY_CA): connect by a name or address the certificate holds"
             )
         } else {
             return e;
