@@ -37,6 +37,9 @@ async fn drop_orphaned(admin: &mut mysql_async::Conn) {
             let _ = admin
                 .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
                 .await;
+            let _ = admin
+                .query_drop(format!("DROP USER IF EXISTS `{name}`@'%'"))
+                .await;
         }
     }
 }
@@ -53,7 +56,9 @@ async fn forget_state(admin: &mut mysql_async::Conn, name: &str) {
     }
 }
 
-/// A MariaDB/MySQL database the test owns; [`MyTestDatabase::drop`] removes it.
+/// A MariaDB/MySQL database the test owns, and a user of the same name with the rights
+/// docs/refusals.md lists for `apply` and no more: every right on this database and on
+/// `_zerodown`, and PROCESS to see other sessions. [`MyTestDatabase::drop`] removes both.
 pub struct MyTestDatabase {
     pub name: String,
 }
@@ -64,15 +69,29 @@ impl MyTestDatabase {
         drop_orphaned(&mut admin).await;
         let name = unique_name(tag);
         admin
-            .query_drop(format!("CREATE DATABASE `{name}`"))
+            .query_drop(format!(
+                "CREATE DATABASE `{name}`;
+                 CREATE USER `{name}`@'%';
+                 GRANT ALL ON `{name}`.* TO `{name}`@'%';
+                 GRANT ALL ON `\\_zerodown`.* TO `{name}`@'%';
+                 GRANT PROCESS ON *.* TO `{name}`@'%';"
+            ))
             .await
-            .expect("create test database");
+            .expect("create test database and its user");
         let _ = admin.disconnect().await;
         MyTestDatabase { name }
     }
 
-    /// `mysql://…/<name>`.
+    /// `mysql://<user>@…/<name>`: the database's own user, no global rights but PROCESS.
     pub fn url(&self) -> String {
+        let base = my_base_url();
+        let (scheme, rest) = base.split_once("://").unwrap_or(("mysql", &base));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        format!("{scheme}://{}@{host}/{}", self.name, self.name)
+    }
+
+    /// The database as root sees it, for what a test sets up around zerodown.
+    pub fn admin_url(&self) -> String {
         format!("{}/{}", my_base_url(), self.name)
     }
 
@@ -86,7 +105,10 @@ impl MyTestDatabase {
     pub async fn drop(self) {
         let mut admin = my_admin().await;
         admin
-            .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .query_drop(format!(
+                "DROP DATABASE IF EXISTS `{0}`; DROP USER IF EXISTS `{0}`@'%'",
+                self.name
+            ))
             .await
             .expect("drop test database");
         forget_state(&mut admin, &self.name).await;
