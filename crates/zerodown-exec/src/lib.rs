@@ -11,6 +11,7 @@ pub mod driver;
 pub mod events;
 pub mod executor;
 mod redact;
+pub mod tls;
 
 pub use admin::{MigrationSummary, StateAdmin};
 pub use driver::*;

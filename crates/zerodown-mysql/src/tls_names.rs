@@ -10,11 +10,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zerodown_exec::tls::AnyName;
 
 /// The DNS names of the certificate the server at `host:port` presents, its chain
 /// checked against `roots` (PEM or DER certificates).
@@ -60,17 +59,17 @@ pub async fn certificate_names(
     tcp.write_all(&request)
         .await
         .map_err(|e| format!("TLS request: {e}"))?;
-    let seen = Arc::new(Mutex::new(None));
+    let seen: zerodown_exec::tls::Seen = Arc::new(Mutex::new(None));
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| e.to_string())?
     .dangerous()
-    .with_custom_certificate_verifier(Arc::new(ChainOnly {
-        inner: chain_verifier(roots)?,
-        seen: seen.clone(),
-    }))
+    .with_custom_certificate_verifier(Arc::new(AnyName::keeping(
+        chain_verifier(roots)?,
+        seen.clone(),
+    )))
     .with_no_client_auth();
     let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -122,58 +121,4 @@ fn chain_verifier(roots: &[Vec<u8>]) -> Result<Arc<WebPkiServerVerifier>, String
     )
     .build()
     .map_err(|e| format!("ssl-ca: {e}"))
-}
-
-/// Checks the chain, accepts any name, and keeps the server's certificate.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-    seen: Arc<Mutex<Option<CertificateDer<'static>>>>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(end_entity.clone().into_owned());
-        }
-        // WebPKI checks the chain before the name: a name error means a good chain.
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
