@@ -81,7 +81,7 @@ fn judge_lag(
     }
 }
 
-fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
+pub(crate) fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
     messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(r) => Some(r),
         _ => None,

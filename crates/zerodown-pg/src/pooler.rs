@@ -130,14 +130,8 @@ async fn first_row(
             what: "the route to the server",
             source,
         })?;
-    Ok(messages
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-            }
-            _ => None,
-        })
+    Ok(crate::driver::first_row(&messages)
+        .map(|r| (0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
         .unwrap_or_default())
 }
 
