@@ -1,6 +1,6 @@
-//! Migration files as people write them for Flyway, sqlx, dbmate and golang-migrate:
-//! which files count, in what order they run, and whether the tool wraps each file
-//! in a transaction (which changes how long every lock in it is held).
+//! Migration files as people write them for Flyway, sqlx, dbmate, golang-migrate, goose,
+//! diesel and Prisma: which files count, in what order they run, and whether the tool
+//! wraps each file in a transaction (which changes how long every lock in it is held).
 
 use serde::Serialize;
 
@@ -16,6 +16,11 @@ pub enum Layout {
     Dbmate,
     /// `<version>_<desc>.up.sql` (golang-migrate): the file is sent as is, no transaction added.
     GolangMigrate,
+    /// `-- +goose Up` / `-- +goose Down` sections: one transaction unless the file says
+    /// `-- +goose NO TRANSACTION`.
+    Goose,
+    /// `<version>_<desc>/migration.sql` (Prisma Migrate): sent as is, no transaction added.
+    Prisma,
     /// `<version>_<desc>/up.sql` (diesel): one transaction per migration, unless the
     /// folder's `metadata.toml` says `run_in_transaction = false` (read by the caller).
     Diesel,
@@ -28,7 +33,7 @@ pub enum Layout {
 pub struct SourceFile {
     /// The name shown in messages (path as given).
     pub name: String,
-    /// The SQL to run (for dbmate, the `migrate:up` section with the rest blanked out,
+    /// The SQL to run (for dbmate and goose, the up section with the rest blanked out,
     /// so line numbers stay those of the file).
     pub text: String,
     pub layout: Layout,
@@ -122,6 +127,15 @@ pub fn sort_key(file_name: &str) -> (u8, Vec<u64>, String) {
     }
 }
 
+/// Whether a file name is Flyway's: `V<version>__<desc>.sql` or `R__<desc>.sql`.
+pub fn is_flyway_name(base: &str) -> bool {
+    let versioned = base.len() > 2
+        && base.starts_with(['V', 'v'])
+        && base.contains("__")
+        && base[1..].starts_with(|c: char| c.is_ascii_digit());
+    versioned || base.starts_with("R__")
+}
+
 /// Classifies a file and extracts the SQL to run.
 pub fn classify(name: &str, text: &str) -> SourceFile {
     let base = name.rsplit('/').next().unwrap_or(name);
@@ -134,16 +148,26 @@ pub fn classify(name: &str, text: &str) -> SourceFile {
             implicit_transaction: !no_txn,
         };
     }
-    let flyway = base.len() > 2
-        && base.starts_with(['V', 'v'])
-        && base.contains("__")
-        && base[1..].starts_with(|c: char| c.is_ascii_digit());
+    if let Some(up) = goose_up(text) {
+        return SourceFile {
+            name: name.to_owned(),
+            text: up.text,
+            layout: Layout::Goose,
+            implicit_transaction: !up.no_transaction,
+        };
+    }
+    let flyway = is_flyway_name(base);
     let numbered = base.starts_with(|c: char| c.is_ascii_digit());
     let first_line = text.lines().next().unwrap_or("").trim();
     let folder = name.rsplit('/').nth(1).unwrap_or("");
-    let diesel = base == "up.sql" && folder.starts_with(|c: char| c.is_ascii_digit());
+    let in_numbered_folder = folder.starts_with(|c: char| c.is_ascii_digit());
+    let diesel = base == "up.sql" && in_numbered_folder;
+    let prisma = base == "migration.sql" && in_numbered_folder;
     let (layout, implicit_transaction) = if diesel {
         (Layout::Diesel, true)
+    } else if prisma {
+        // Prisma Migrate sends the script as it is; a transaction is the file's own.
+        (Layout::Prisma, false)
     } else if flyway {
         (Layout::Flyway, true)
     } else if numbered && base.ends_with(".up.sql") && !first_line.starts_with("-- no-transaction")
@@ -191,6 +215,58 @@ fn dbmate_up(text: &str) -> Option<DbmateUp> {
         }
     }
     header.map(|header| DbmateUp { header, text: out })
+}
+
+struct GooseUp {
+    no_transaction: bool,
+    text: String,
+}
+
+/// A goose annotation line, lowercased: `-- +goose <what>` at the very start of the line
+/// (goose reads annotations case-insensitively and only without leading whitespace).
+fn goose_annotation(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("--")?;
+    let rest = rest.strip_prefix(|c: char| c == ' ' || c == '\t')?;
+    let what = rest
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("+goose"))
+        .map(|_| &rest[6..])?;
+    if !what.is_empty() && !what.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some(what.trim().to_ascii_lowercase())
+}
+
+/// The `-- +goose Up` section with the rest blanked (newlines kept), and whether the file
+/// asks for `NO TRANSACTION`. None when the file has no up annotation.
+fn goose_up(text: &str) -> Option<GooseUp> {
+    let mut out = String::with_capacity(text.len());
+    let mut seen_up = false;
+    let mut in_up = false;
+    let mut no_transaction = false;
+    for line in text.split_inclusive('\n') {
+        match goose_annotation(line.trim_end_matches(['\n', '\r'])).as_deref() {
+            Some("up") => {
+                seen_up = true;
+                in_up = true;
+                out.push_str(&blank(line));
+            }
+            Some("down") => {
+                in_up = false;
+                out.push_str(&blank(line));
+            }
+            Some(other) => {
+                no_transaction |= other == "no transaction";
+                out.push_str(&blank(line));
+            }
+            None if in_up => out.push_str(line),
+            None => out.push_str(&blank(line)),
+        }
+    }
+    seen_up.then_some(GooseUp {
+        no_transaction,
+        text: out,
+    })
 }
 
 fn blank(line: &str) -> String {
@@ -281,5 +357,38 @@ mod tests {
         assert_eq!(diesel.layout, Layout::Diesel);
         assert!(diesel.implicit_transaction);
         assert_eq!(classify("up.sql", "select 1").layout, Layout::Plain);
+        let prisma = classify(
+            "prisma/migrations/20240101000000_init/migration.sql",
+            "select 1",
+        );
+        assert_eq!(prisma.layout, Layout::Prisma);
+        assert!(!prisma.implicit_transaction);
+    }
+
+    #[test]
+    fn reads_goose_sections() {
+        let text = "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- +goose StatementEnd\n-- +goose Down\nDROP FUNCTION f();\n";
+        let g = classify("00002_f.sql", text);
+        assert_eq!(g.layout, Layout::Goose);
+        assert!(g.implicit_transaction);
+        assert!(g.text.contains("CREATE FUNCTION"));
+        assert!(
+            !g.text.contains("DROP FUNCTION"),
+            "the down section is never planned"
+        );
+        assert!(!g.text.contains("+goose"));
+        assert_eq!(g.text.lines().count(), text.lines().count());
+        let g = classify(
+            "00003_ix.sql",
+            "-- +goose NO TRANSACTION\n-- +GOOSE UP\nCREATE INDEX CONCURRENTLY i ON t (a);\n",
+        );
+        assert_eq!(g.layout, Layout::Goose);
+        assert!(!g.implicit_transaction);
+        // Leading whitespace makes it a comment goose ignores.
+        assert_eq!(
+            classify("00004_x.sql", "  -- +goose Up\nselect 1;\n").layout,
+            Layout::Sqlx
+        );
+        assert!(goose_annotation("-- +gooseUp").is_none());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::analysis::StatementAnalysis;
 use crate::engine::ServerProfile;
 use crate::estimate::CostModel;
-use crate::migrations::SourceFile;
+use crate::migrations::{Layout, SourceFile};
 use crate::mysql::catalog::MyCatalog;
 use crate::mysql::parse::{self as parse_mysql, MyKind, MyStatement};
 use crate::pg::catalog::Catalog;
@@ -30,12 +30,32 @@ pub fn parse_sources(sources: &[SourceFile]) -> (Vec<ParsedFile>, Vec<Diagnostic
     for s in sources {
         let (statements, diags) = parse_pg::parse_file(&s.name, &s.text);
         diagnostics.extend(diags);
-        files.push(ParsedFile {
+        let mut file = ParsedFile {
             source: s.clone(),
             statements,
-        });
+        };
+        if s.layout == Layout::Flyway && s.implicit_transaction {
+            diagnostics.extend(flyway_transaction(&mut file));
+        }
+        files.push(file);
     }
     (files, diagnostics)
+}
+
+/// Flyway runs a file whose every statement cannot run in a transaction (CREATE INDEX
+/// CONCURRENTLY...) without one, and refuses a file that mixes such statements with
+/// others (unless its `mixed` setting is on, which `--transaction never` stands for).
+fn flyway_transaction(file: &mut ParsedFile) -> Option<Diagnostic> {
+    let outside = |s: &&crate::pg::ir::Statement| crate::pg::plan::never_in_transaction(&s.op);
+    let first = file.statements.iter().find(outside)?;
+    if file.statements.iter().all(|s| outside(&s)) {
+        file.source.implicit_transaction = false;
+        return None;
+    }
+    Some(Diagnostic {
+        span: first.span.clone(),
+        message: "Flyway refuses this file: it mixes a statement that cannot run in a transaction (this one) with statements that run in one; put this statement in a migration of its own (or, if Flyway's mixed setting is on, give --transaction never)".to_owned(),
+    })
 }
 
 /// Parses every source as MySQL/MariaDB; diagnostics for every statement that does not parse.
@@ -199,4 +219,38 @@ pub fn run(
         statements: analysis.statements,
         plan,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::classify;
+
+    /// Flyway runs a file made only of statements that cannot run in a transaction
+    /// without one, and refuses a file that mixes them with others.
+    #[test]
+    fn flyway_files_of_concurrent_statements_run_outside_a_transaction() {
+        let only = classify(
+            "V2__ix.sql",
+            "CREATE INDEX CONCURRENTLY i ON t (a);\nDROP INDEX CONCURRENTLY j;\n",
+        );
+        let (files, diags) = parse_sources(&[only]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(!files[0].source.implicit_transaction);
+
+        let mixed = classify(
+            "V3__mixed.sql",
+            "ALTER TABLE t ADD COLUMN b int;\nCREATE INDEX CONCURRENTLY i ON t (b);\n",
+        );
+        let (_, diags) = parse_sources(&[mixed]);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].span.line, 2);
+        assert!(diags[0].message.contains("Flyway"), "{}", diags[0].message);
+
+        // sqlx wraps a file unless told otherwise: left to the analysis to report.
+        let sqlx = classify("0002_ix.sql", "CREATE INDEX CONCURRENTLY i ON t (a);\n");
+        let (files, diags) = parse_sources(&[sqlx]);
+        assert!(diags.is_empty());
+        assert!(files[0].source.implicit_transaction);
+    }
 }

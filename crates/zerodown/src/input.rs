@@ -1,8 +1,10 @@
 //! Reads migrations from a file, a folder (sorted as the migration tools sort), or text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use zerodown_core::migrations::{classify, is_up_migration, sort_key, Layout, SourceFile};
+use zerodown_core::migrations::{
+    classify, is_flyway_name, is_up_migration, sort_key, Layout, SourceFile,
+};
 
 use crate::Error;
 
@@ -27,8 +29,9 @@ pub fn from_text(name: &str, text: &str, mode: FileTransaction) -> Vec<SourceFil
     with_mode(vec![classify(name, text)], mode)
 }
 
-/// A .sql file, or a folder of migrations (Flyway, sqlx, dbmate, golang-migrate, one
-/// folder per migration with its up.sql), in the order the tools run them.
+/// A .sql file, or a folder of migrations (Flyway with its subfolders, sqlx, dbmate,
+/// golang-migrate, goose, one folder per migration with its up.sql or migration.sql),
+/// in the order the tools run them.
 pub fn read_sources(input: &Path, mode: FileTransaction) -> Result<Vec<SourceFile>, Error> {
     let sources = if input.is_dir() {
         read_dir(input)?
@@ -91,21 +94,20 @@ fn diesel_runs_in_transaction(up: &Path) -> Result<bool, Error> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, Error> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Input(format!("{}: cannot read folder: {e}", dir.display())))?;
     let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, path) in entries(dir)? {
         if path.is_file() && is_up_migration(&name) {
             files.push((sort_key(&name), path));
         } else if path.is_dir() {
-            // dbmate/golang-migrate keep one folder; some tools use one folder per
-            // migration with up.sql inside (diesel): take its up.sql.
-            let up = path.join("up.sql");
-            if up.is_file() {
-                files.push((sort_key(&name), up));
+            // One folder per migration: diesel's up.sql, Prisma's migration.sql.
+            // Otherwise a plain subfolder: Flyway reads its locations recursively.
+            let one = ["up.sql", "migration.sql"]
+                .iter()
+                .map(|f| path.join(f))
+                .find(|p| p.is_file());
+            match one {
+                Some(up) => files.push((sort_key(&name), up)),
+                None => flyway_nested(&path, &mut files)?,
             }
         }
     }
@@ -117,4 +119,33 @@ fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, Error> {
     }
     files.sort();
     files.into_iter().map(|(_, p)| read_file(&p)).collect()
+}
+
+/// The Flyway-named files (`V<version>__<desc>.sql`, `R__<desc>.sql`) of a subfolder and
+/// its own subfolders; other tools read one folder only, so nothing else is taken.
+fn flyway_nested(dir: &Path, files: &mut Vec<(SortKey, PathBuf)>) -> Result<(), Error> {
+    for (name, path) in entries(dir)? {
+        if path.is_dir() {
+            flyway_nested(&path, files)?;
+        } else if is_flyway_name(&name) && is_up_migration(&name) {
+            files.push((sort_key(&name), path));
+        }
+    }
+    Ok(())
+}
+
+type SortKey = (u8, Vec<u64>, String);
+
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| Error::Input(format!("{}: cannot read folder: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
+    }
+    Ok(out)
 }

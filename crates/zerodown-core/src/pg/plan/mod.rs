@@ -4,6 +4,8 @@
 
 mod ops;
 
+pub(crate) use ops::never_in_transaction;
+
 use std::collections::BTreeSet;
 
 use crate::engine::ServerProfile;

@@ -177,11 +177,18 @@ pub(crate) fn do_block(ctx: &mut Ctx, block: &DoBlock, effects: &[WrittenEffect]
 
 fn is_non_transactional(op: &DdlOp, p: &ServerProfile) -> bool {
     match op {
+        DdlOp::AddEnumValue { .. } => !cap::enum_add_value_in_transaction(p),
+        other => never_in_transaction(other),
+    }
+}
+
+/// Statements PostgreSQL runs only outside a transaction block, on every version.
+pub(crate) fn never_in_transaction(op: &DdlOp) -> bool {
+    match op {
         DdlOp::CreateIndex(ix) => ix.concurrently,
         DdlOp::DropIndex { concurrently, .. } | DdlOp::Reindex { concurrently, .. } => {
             *concurrently
         }
-        DdlOp::AddEnumValue { .. } => !cap::enum_add_value_in_transaction(p),
         DdlOp::AlterTable { actions, .. } => actions.iter().any(|a| {
             matches!(
                 a,
