@@ -8,7 +8,7 @@ use zerodown::core::check::{self, render};
 use zerodown::CheckRequest;
 
 use crate::exit::{self, Failure};
-use crate::input::{FileTransaction, OfflineSession};
+use crate::input::{FileTransaction, HistoryArgs, OfflineSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -46,6 +46,8 @@ pub struct CheckArgs {
     pub file_transaction: FileTransaction,
     #[command(flatten)]
     pub session: OfflineSession,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 pub fn run(args: CheckArgs) -> Result<u8, Failure> {
@@ -57,6 +59,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         file_transaction: args.file_transaction.into(),
         timezone: args.session.timezone,
         search_path: args.session.search_path,
+        history: args.history.request("-")?.choice,
     })?;
     let (problems, files) = (&checked.problems, checked.files);
     let out = match args.format {

@@ -19,6 +19,60 @@ pub enum FileTransaction {
     Never,
 }
 
+/// `--history`: the migration tool whose history table tells which files are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryTool {
+    /// The tool whose history table is in the database, else the folder's file layout.
+    Auto,
+    /// No tool: plan every file, record nothing.
+    None,
+    Dbmate,
+    Sqlx,
+    GolangMigrate,
+    Goose,
+    Flyway,
+}
+
+/// The migration tool the files belong to (shared by plan, apply and check).
+#[derive(clap::Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// The team's migration tool: files it has applied are left out, and each file
+    /// zerodown applies is recorded in its history table as the tool records it, so the
+    /// tool sees nothing pending afterwards.
+    #[arg(long, value_enum, default_value_t = HistoryTool::Auto)]
+    pub history: HistoryTool,
+    /// The tool's history table when it is not the tool's default name (with --history
+    /// naming the tool).
+    #[arg(long, value_name = "TABLE")]
+    pub history_table: Option<String>,
+}
+
+impl HistoryArgs {
+    pub fn request(&self, input: &str) -> Result<zerodown::history::HistoryRequest, Failure> {
+        use zerodown::core::history::{Choice, Tool};
+        let tool = |t: Tool| Choice::Tool {
+            tool: t,
+            table: self.history_table.clone(),
+        };
+        let choice = match self.history {
+            HistoryTool::Auto | HistoryTool::None if self.history_table.is_some() => {
+                return Err(Failure::bad_input(
+                    "--history-table names the table of the tool --history names: give both",
+                ))
+            }
+            HistoryTool::Auto => Choice::Auto,
+            HistoryTool::None => Choice::None,
+            HistoryTool::Dbmate => tool(Tool::Dbmate),
+            HistoryTool::Sqlx => tool(Tool::Sqlx),
+            HistoryTool::GolangMigrate => tool(Tool::GolangMigrate),
+            HistoryTool::Goose => tool(Tool::Goose),
+            HistoryTool::Flyway => tool(Tool::Flyway),
+        };
+        let folder = (input != "-" && Path::new(input).is_dir()).then(|| input.to_owned());
+        Ok(zerodown::history::HistoryRequest { choice, folder })
+    }
+}
+
 /// What an offline `plan` or `check` is told of the session the migration will run in
 /// (PostgreSQL), instead of assuming its costly case. Live, the server's own is read.
 #[derive(clap::Args, Debug, Clone, Default)]

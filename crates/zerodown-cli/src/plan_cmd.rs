@@ -9,7 +9,7 @@ use zerodown::core::plan::PlanOptions;
 use zerodown::{PlanRequest, Planned, DEFAULT_OFFLINE_TARGET};
 
 use crate::exit::{self, Failure};
-use crate::input::{read_sources, FileTransaction, OfflineSession};
+use crate::input::{read_sources, FileTransaction, HistoryArgs, OfflineSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -20,7 +20,8 @@ pub enum Format {
 /// Where the migration comes from and what it runs against (shared by plan and apply).
 #[derive(clap::Args, Debug)]
 pub struct Source {
-    /// A .sql file, a folder of migrations (Flyway, sqlx, dbmate, golang-migrate), or - for stdin.
+    /// A .sql file, a folder of migrations (Flyway, sqlx, dbmate, golang-migrate, goose,
+    /// diesel, Prisma), or - for stdin.
     pub input: String,
     /// URL of the live database: postgres://, mysql:// or mariadb://. Also read from
     /// DATABASE_URL, then (PostgreSQL) from libpq's PG* variables.
@@ -49,6 +50,8 @@ pub struct Source {
     pub file_transaction: FileTransaction,
     #[command(flatten)]
     pub session: OfflineSession,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -170,6 +173,7 @@ pub fn prepare(args: &Source) -> Result<Planned, Failure> {
         sources: read_sources(&args.input, args.file_transaction)?,
         rows: parse_rows(&args.rows)?,
         options: args.tuning.plan_options(),
+        history: args.history.request(&args.input)?,
     };
     Ok(runtime()?.block_on(zerodown::plan(request))?)
 }

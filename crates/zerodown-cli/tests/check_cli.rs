@@ -558,3 +558,33 @@ fn offline_assumptions_are_said_and_flags_settle_them() {
     assert!(said.contains("TimeZone: not known"), "{said}");
     assert!(said.contains("size unknown: accounts"), "{said}");
 }
+
+/// `--history` names the tool the folder is written for: a file it would not read as a
+/// migration (sqlx skips a name without a version) is reported, with what to do; a file
+/// written for another tool's sections too.
+#[test]
+fn files_the_named_tool_would_not_read_are_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = dir.path().join("migrations");
+    std::fs::create_dir(&m).expect("mkdir");
+    write(
+        &m,
+        "0001_users.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY);\n",
+    );
+    write(
+        &m,
+        "add_status.sql",
+        "ALTER TABLE users ADD COLUMN status text;\n",
+    );
+    let out = check(dir.path(), &["migrations", "--history", "sqlx"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("add_status.sql:1:1: error[refused-statement]: sqlx reads only files named <VERSION>_<DESCRIPTION>.sql"),
+        "{text}"
+    );
+    // Left to its layout, the folder is sqlx's too; with no tool, nothing is said.
+    let out = check(dir.path(), &["migrations", "--history", "none"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

@@ -12,6 +12,7 @@ pub mod check;
 pub mod engine;
 pub mod estimate;
 pub mod findings;
+pub mod history;
 pub mod lock;
 pub mod migrations;
 pub mod mysql;

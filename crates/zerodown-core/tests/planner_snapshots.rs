@@ -178,6 +178,7 @@ fn plan_text(engine: Engine, f: &Fixture, target: &str) -> (String, bool) {
             database: None,
             // Said in every offline report; tested in the CLI and assumptions.rs.
             assumptions: Vec::new(),
+            history: None,
         },
         &outcome,
     );

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::driver::DriverError;
+use crate::driver::{Bound, DriverError};
 
 /// One recorded migration, as `status` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,4 +50,9 @@ pub trait StateAdmin: Send {
     }
     /// Whether some runner holds this database's run lock now.
     async fn runner_alive(&mut self) -> Result<bool, DriverError>;
+    /// The rows of a query on the team's migration tool's history, every column text.
+    async fn history_rows(
+        &mut self,
+        query: &Bound,
+    ) -> Result<Vec<Vec<Option<String>>>, DriverError>;
 }

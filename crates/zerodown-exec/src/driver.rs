@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use zerodown_core::plan::{BackfillSpec, Step};
 
+pub use zerodown_core::history::{Bound, Value as HistoryValue};
+
 use crate::events::EventSink;
 
 /// Errors classified the same way on every engine (PostgreSQL SQLSTATE, MySQL codes).
@@ -336,6 +338,9 @@ pub struct StepUpdate {
     pub held: Duration,
     pub rows: u64,
     pub error: Option<String>,
+    /// Rows for the team's migration tool (files this step completes), written in the
+    /// same transaction as the step's done mark; their values are all text.
+    pub history: Vec<Bound>,
 }
 
 /// Where migration state is kept (in the target database itself).
@@ -358,6 +363,7 @@ pub trait StateStore: Send {
         status: MigrationStatus,
         error: Option<&str>,
     ) -> Result<(), DriverError>;
+    /// Records a step's status; with `update.history`, in one transaction with those rows.
     async fn set_step(
         &mut self,
         migration: &str,
@@ -366,4 +372,7 @@ pub trait StateStore: Send {
         update: &StepUpdate,
     ) -> Result<(), DriverError>;
     async fn control(&mut self, migration: &str) -> Result<Control, DriverError>;
+    /// Runs statements on the team's migration tool's history table (its setup, or
+    /// abort's undo) in one transaction; their values are all text.
+    async fn run_history(&mut self, statements: &[Bound]) -> Result<(), DriverError>;
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+use zerodown_core::history::HistoryPlan;
 use zerodown_core::lock::LockMode;
 use zerodown_core::mysql::online::Online;
 use zerodown_core::plan::{Plan, Step, StepKind};
@@ -155,6 +156,9 @@ pub struct Executor<'a, D: Database + StateStore> {
     pub(crate) migration: String,
     pub(crate) report: RunReport,
     seed: u64,
+    /// The migration tool's rows to write as steps are done (from the plan).
+    history: Option<HistoryPlan>,
+    started: Instant,
 }
 
 /// What a finished step reports back.
@@ -192,6 +196,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
             migration: migration.to_owned(),
             report: RunReport::default(),
             seed,
+            history: None,
+            started: Instant::now(),
         }
     }
 
@@ -277,6 +283,8 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                 }
             }
         }
+        self.history = plan.history.clone();
+        self.history_setup(state).await?;
         for (n, step) in steps.iter().enumerate() {
             let st = state.steps.get(n).cloned().unwrap_or_default();
             if st.status == StepStatus::Done {
@@ -331,6 +339,7 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                         held: done.held,
                         rows: done.rows,
                         error: None,
+                        history: Vec::new(),
                     };
                     self.record(n, StepStatus::Done, &update).await?;
                     self.sink.emit(&Event::StepDone {
@@ -422,10 +431,63 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
         status: StepStatus,
         update: &StepUpdate,
     ) -> Result<(), ExecError> {
+        let history = match (&self.history, status) {
+            (Some(h), StepStatus::Done) => h
+                .records
+                .iter()
+                .filter(|r| r.after_step == Some(n))
+                .flat_map(|r| r.record.iter())
+                .map(|b| self.resolved(b))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if history.is_empty() {
+            return self
+                .db
+                .set_step(&self.migration, n, status, update)
+                .await
+                .map_err(ExecError::State);
+        }
+        let update = StepUpdate {
+            history,
+            ..update.clone()
+        };
         self.db
-            .set_step(&self.migration, n, status, update)
+            .set_step(&self.migration, n, status, &update)
             .await
             .map_err(ExecError::State)
+    }
+
+    /// Before a migration's first step: the tool's history table as the tool makes it,
+    /// golang-migrate's dirty mark, and the files with nothing to run. Not again once a
+    /// step is done: the rows written since would be set back.
+    async fn history_setup(&mut self, state: &MigrationState) -> Result<(), ExecError> {
+        let Some(h) = &self.history else {
+            return Ok(());
+        };
+        if state.steps.iter().any(|s| s.status == StepStatus::Done) {
+            return Ok(());
+        }
+        let setup: Vec<Bound> = h.setup.iter().map(|b| self.resolved(b)).collect();
+        self.db.run_history(&setup).await.map_err(ExecError::State)
+    }
+
+    /// A history statement with the run's time filled in.
+    fn resolved(&self, b: &Bound) -> Bound {
+        let elapsed = self.started.elapsed();
+        let params = b
+            .params
+            .iter()
+            .map(|v| match v {
+                HistoryValue::ElapsedMs => HistoryValue::Text(elapsed.as_millis().to_string()),
+                HistoryValue::ElapsedNanos => HistoryValue::Text(elapsed.as_nanos().to_string()),
+                other => other.clone(),
+            })
+            .collect();
+        Bound {
+            sql: b.sql.clone(),
+            params,
+        }
     }
 
     /// Before a retry: name the blockers of the step's lock, and end idle-in-transaction

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use zerodown_core::history::{FileRecord, HistoryPlan, Tool};
 use zerodown_core::lock::LockMode;
 use zerodown_core::plan::{
     BackfillSpec, Phase, PhaseSteps, Plan, RetryPolicy, Step, StepKind, StepSource,
@@ -35,6 +36,8 @@ struct Fake {
     /// Abort is asked for from this control read on.
     abort_at_read: Option<u32>,
     control_reads: u32,
+    /// History statements written: with the done mark of a step, or by run_history (None).
+    history: Vec<(Option<usize>, Bound)>,
 }
 
 fn lock_timeout() -> DriverError {
@@ -192,6 +195,13 @@ impl StateStore for Fake {
             st.status = status;
             st.attempts = st.attempts.max(u.attempts);
         }
+        self.history
+            .extend(u.history.iter().map(|b| (Some(n), b.clone())));
+        Ok(())
+    }
+    async fn run_history(&mut self, statements: &[Bound]) -> Result<(), DriverError> {
+        self.history
+            .extend(statements.iter().map(|b| (None, b.clone())));
         Ok(())
     }
     async fn control(&mut self, _m: &str) -> Result<Control, DriverError> {
@@ -257,6 +267,7 @@ fn plan(steps: Vec<Step>) -> Plan {
         }],
         safe: true,
         notes: Vec::new(),
+        history: None,
     }
 }
 
@@ -622,4 +633,75 @@ async fn a_throttled_backfill_still_answers_abort_and_ctrl_c() {
         );
         assert_eq!(rows_written(&db), 0);
     }
+}
+
+fn history_plan(records: &[(&str, Option<usize>)]) -> HistoryPlan {
+    let bound = |sql: &str| Bound {
+        sql: sql.into(),
+        params: vec![HistoryValue::ElapsedMs],
+    };
+    HistoryPlan {
+        tool: Tool::Flyway,
+        table: "flyway_schema_history".into(),
+        setup: vec![Bound::plain("create table")],
+        records: records
+            .iter()
+            .map(|(file, after_step)| FileRecord {
+                file: (*file).into(),
+                version: String::new(),
+                after_step: *after_step,
+                record: vec![bound(&format!("record {file}"))],
+                undo: Vec::new(),
+            })
+            .collect(),
+        undo_setup: Vec::new(),
+    }
+}
+
+/// Each file's row is written with the done mark of the step that completes it, the
+/// setup once before the first step, and neither again when a stopped run resumes.
+#[tokio::test(start_paused = true)]
+async fn history_rows_go_with_the_done_marks_and_the_setup_runs_once() {
+    let mut db = Fake::default();
+    db.lock_failures.insert("b".into(), u32::MAX);
+    let mut p = plan(vec![
+        step(StepKind::Ddl, "a", LockMode::AccessExclusive),
+        step(StepKind::Ddl, "b", LockMode::AccessExclusive),
+    ]);
+    p.history = Some(history_plan(&[("1.sql", Some(0)), ("2.sql", Some(1))]));
+    let st = start(&mut db, &p).await;
+    let mut events = Collect::default();
+    let first = Executor::new(&mut db, &mut events, "m1", Options::default())
+        .run(&p, &st)
+        .await;
+    assert!(first.is_err(), "step b never gets its lock");
+    let written: Vec<(Option<usize>, String)> = db
+        .history
+        .iter()
+        .map(|(n, b)| (*n, b.sql.clone()))
+        .collect();
+    assert_eq!(
+        written,
+        vec![
+            (None, "create table".into()),
+            (Some(0), "record 1.sql".into())
+        ]
+    );
+    assert!(
+        db.history
+            .iter()
+            .all(|(_, b)| b.params.iter().all(|v| matches!(v, HistoryValue::Text(_)))),
+        "the run's time is filled in"
+    );
+    db.lock_failures.clear();
+    let st = db.state.clone().expect("state");
+    Executor::new(&mut db, &mut events, "m1", Options::default())
+        .run(&p, &st)
+        .await
+        .expect("resumed");
+    let written: Vec<&str> = db.history.iter().map(|(_, b)| b.sql.as_str()).collect();
+    assert_eq!(
+        written,
+        vec!["create table", "record 1.sql", "record 2.sql"]
+    );
 }

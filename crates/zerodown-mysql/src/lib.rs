@@ -6,6 +6,7 @@ mod backfill;
 pub mod catalog;
 mod driver;
 mod errors;
+pub mod history;
 mod key_values;
 pub mod mdl;
 mod privileges;

@@ -323,17 +323,45 @@ impl StateStore for MyDriver {
             migration.into(),
             (step as u64).into(),
         ];
-        self.with_conn("", async |c, _| {
-            c.exec_drop(
-                "UPDATE `_zerodown`.steps SET status = ?, attempts = GREATEST(attempts, ?),
+        let mark = "UPDATE `_zerodown`.steps SET status = ?, attempts = GREATEST(attempts, ?),
                         started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, CURRENT_TIMESTAMP(3)) ELSE started_at END,
                         finished_at = CASE WHEN ? IN ('done', 'failed', 'undone') THEN CURRENT_TIMESTAMP(3) END,
                         elapsed_ms = CASE WHEN ? = 'running' THEN elapsed_ms ELSE ? END,
                         held_ms = CASE WHEN ? = 'running' THEN held_ms ELSE ? END,
                         error = ?
-                  WHERE db = ? AND migration_id = ? AND step_no = ?",
-                params,
-            )
+                  WHERE db = ? AND migration_id = ? AND step_no = ?";
+        if u.history.is_empty() {
+            return self
+                .with_conn("", async |c, _| c.exec_drop(mark, params).await)
+                .await;
+        }
+        // The tool sees the file applied exactly when zerodown records its step done.
+        self.with_conn("", async |c, _| {
+            in_transaction(c, None, async |c| {
+                c.exec_drop(mark, params).await?;
+                for b in &u.history {
+                    crate::history::execute(c, b).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn run_history(&mut self, statements: &[Bound]) -> Result<(), DriverError> {
+        let (ddl, rows): (Vec<&Bound>, Vec<&Bound>) =
+            statements.iter().partition(|b| crate::history::is_ddl(b));
+        self.with_conn("", async |c, _| {
+            for b in ddl {
+                crate::history::execute(c, b).await?;
+            }
+            in_transaction(c, None, async |c| {
+                for b in rows {
+                    crate::history::execute(c, b).await?;
+                }
+                Ok(())
+            })
             .await
         })
         .await
@@ -485,6 +513,14 @@ impl StateAdmin for MyDriver {
 
     async fn runner_alive(&mut self) -> Result<bool, DriverError> {
         Ok(self.run_lock_holder().await?.is_some())
+    }
+
+    async fn history_rows(
+        &mut self,
+        query: &Bound,
+    ) -> Result<Vec<Vec<Option<String>>>, DriverError> {
+        self.with_conn("", async |c, _| crate::history::text_rows(c, query).await)
+            .await
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod conninfo;
 mod driver;
 mod errors;
+pub mod history;
 mod introspect;
 mod pgpass;
 pub mod pooler;

@@ -105,6 +105,21 @@ async fn state_exists(c: &tokio_postgres::Client) -> Result<bool, DriverError> {
     )
 }
 
+/// Runs `work` between BEGIN and COMMIT, rolled back when it fails.
+async fn in_transaction(
+    c: &tokio_postgres::Client,
+    work: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+) -> Result<(), DriverError> {
+    c.batch_execute("BEGIN").await.map_err(|e| classify(&e))?;
+    match work.await {
+        Ok(()) => c.batch_execute("COMMIT").await.map_err(|e| classify(&e)),
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(classify(&e))
+        }
+    }
+}
+
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -241,21 +256,44 @@ impl StateStore for PgDriver {
     ) -> Result<(), DriverError> {
         let n = i32::try_from(step).unwrap_or(i32::MAX);
         let attempts = i32::try_from(u.attempts).unwrap_or(i32::MAX);
-        self.client()
-            .await?
-            .execute(
-                "UPDATE zerodown.steps SET status = $3, attempts = GREATEST(attempts, $4),
-                        started_at = CASE WHEN $3 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
-                        finished_at = CASE WHEN $3 IN ('done', 'failed', 'undone') THEN now() END,
-                        elapsed_ms = CASE WHEN $3 = 'running' THEN elapsed_ms ELSE $5 END,
-                        held_ms = CASE WHEN $3 = 'running' THEN held_ms ELSE $6 END,
-                        error = $7
-                  WHERE migration_id = $1 AND step_no = $2",
-                &[&migration, &n, &status.as_str(), &attempts, &ms(u.elapsed), &ms(u.held), &u.error],
-            )
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(())
+        let (status, elapsed, held) = (status.as_str(), ms(u.elapsed), ms(u.held));
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &migration, &n, &status, &attempts, &elapsed, &held, &u.error,
+        ];
+        let c = self.client().await?;
+        let mark = c.execute(
+            "UPDATE zerodown.steps SET status = $3, attempts = GREATEST(attempts, $4),
+                    started_at = CASE WHEN $3 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+                    finished_at = CASE WHEN $3 IN ('done', 'failed', 'undone') THEN now() END,
+                    elapsed_ms = CASE WHEN $3 = 'running' THEN elapsed_ms ELSE $5 END,
+                    held_ms = CASE WHEN $3 = 'running' THEN held_ms ELSE $6 END,
+                    error = $7
+              WHERE migration_id = $1 AND step_no = $2",
+            &values,
+        );
+        if u.history.is_empty() {
+            return mark.await.map(drop).map_err(|e| classify(&e));
+        }
+        // The tool sees the file applied exactly when zerodown records its step done.
+        in_transaction(c, async {
+            mark.await?;
+            for b in &u.history {
+                crate::history::execute(c, b).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn run_history(&mut self, statements: &[Bound]) -> Result<(), DriverError> {
+        let c = self.client().await?;
+        in_transaction(c, async {
+            for b in statements {
+                crate::history::execute(c, b).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn control(&mut self, migration: &str) -> Result<Control, DriverError> {
@@ -388,5 +426,14 @@ impl StateAdmin for PgDriver {
             .await
             .map_err(|e| classify(&e))?
             .is_some())
+    }
+
+    async fn history_rows(
+        &mut self,
+        query: &Bound,
+    ) -> Result<Vec<Vec<Option<String>>>, DriverError> {
+        crate::history::text_rows(self.client().await?, query)
+            .await
+            .map_err(|e| classify(&e))
     }
 }

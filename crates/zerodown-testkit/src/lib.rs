@@ -6,6 +6,7 @@
 mod mysql;
 pub mod pgbouncer;
 pub mod tls;
+pub mod tools;
 pub use mysql::{my_admin, my_base_url, MyTestDatabase};
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -35,6 +35,9 @@ pub struct CheckRequest {
     pub timezone: Option<String>,
     /// The schemas unqualified names are found in; None: public.
     pub search_path: Option<Vec<String>>,
+    /// The migration tool the files are written for (default: from the folders'
+    /// layout): a file it would not read as a migration is reported.
+    pub history: zerodown_core::history::Choice,
 }
 
 /// What the check found.
@@ -90,12 +93,14 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
         .build()
         .map_err(|e| Error::Input(format!("{config_name}: exclude: {e}")))?;
     let mut sources: Vec<SourceFile> = Vec::new();
+    let mut unread: Vec<Problem> = Vec::new();
     for p in &req.paths {
-        sources.extend(
-            read_sources(p, req.file_transaction)?
-                .into_iter()
-                .filter(|s| !excluded.is_match(&s.name)),
-        );
+        let read: Vec<SourceFile> = read_sources(p, req.file_transaction)?
+            .into_iter()
+            .filter(|s| !excluded.is_match(&s.name))
+            .collect();
+        unread.extend(unread_by_tool(&req.history, p, &read)?);
+        sources.extend(read);
     }
     let added = match &req.since {
         Some(git_ref) => Some(added_since(git_ref)?),
@@ -108,11 +113,65 @@ pub fn check(req: &CheckRequest) -> Result<Checked, Error> {
     };
     let report = check::check(&sources, &profile, &levels, &reported);
     let files = sources.iter().filter(|s| reported(&s.name)).count();
+    let mut problems = report.problems;
+    problems.extend(unread.into_iter().filter(|p| reported(&p.file)));
     Ok(Checked {
-        problems: report.problems,
+        problems,
         files,
         assumptions: report.assumptions,
     })
+}
+
+/// The files of `path` the migration tool would not read as migrations (a name it
+/// ignores or misreads), each a refused problem: the tool would skip or reject it.
+fn unread_by_tool(
+    choice: &zerodown_core::history::Choice,
+    path: &Path,
+    sources: &[SourceFile],
+) -> Result<Vec<Problem>, Error> {
+    use zerodown_core::history;
+    let folder = path.is_dir().then(|| path.display().to_string());
+    // Auto with files that could be several tools' is no error here: nothing is recorded.
+    let chosen = match history::choose(choice, &[], sources, folder.is_some()) {
+        Ok(c) => c,
+        Err(_) if *choice == history::Choice::Auto => None,
+        Err(e) => return Err(Error::Input(e)),
+    };
+    let Some(chosen) = chosen else {
+        return Ok(Vec::new());
+    };
+    let files = sources
+        .iter()
+        .map(|s| {
+            let rel = folder
+                .as_deref()
+                .and_then(|f| s.name.strip_prefix(f.trim_end_matches('/')))
+                .map_or(s.name.as_str(), |r| r.trim_start_matches('/'));
+            (s.clone(), rel.to_owned())
+        })
+        .collect();
+    let Err(errors) = history::split(&chosen, files, &[]) else {
+        return Ok(Vec::new());
+    };
+    Ok(errors
+        .into_iter()
+        .map(|e| {
+            let (file, message) = e.split_once(": ").unwrap_or(("", &e));
+            Problem {
+                file: file.to_owned(),
+                line: 1,
+                column: 1,
+                rule: check::REFUSED,
+                severity: Level::Error,
+                message: message.to_owned(),
+                hint: Some(format!(
+                    "rename the file as {} names its migrations, or give --history with the tool that runs it",
+                    chosen.tool.name()
+                )),
+                sql: String::new(),
+            }
+        })
+        .collect())
 }
 
 fn read_config(path: Option<&Path>) -> Result<Config, Error> {

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use zerodown_core::history::FileRecord;
 use zerodown_core::plan::{Phase, Plan, Step, StepKind};
 use zerodown_exec::backoff::Backoff;
 use zerodown_exec::{
-    Checkpoint, Database, MigrationStatus, MigrationSummary, StateAdmin, StateStore, StepStatus,
-    StepUpdate,
+    Bound, Checkpoint, Database, MigrationState, MigrationStatus, MigrationSummary, StateAdmin,
+    StateStore, StepStatus, StepUpdate,
 };
 
 use crate::{on_driver, Error, Notify};
@@ -283,10 +284,81 @@ async fn abort_on<D: Database + StateStore + StateAdmin>(
             .await
             .map_err(Error::database)?;
     }
+    unrecord_history(db, &plan, &state, notify).await?;
     db.set_status(&id, MigrationStatus::Aborted, None)
         .await
         .map_err(Error::database)?;
     Ok(Aborted::Undone { id, steps: undone })
+}
+
+/// Takes out of the team's migration tool's history the files zerodown recorded there
+/// for this migration: those whose step was done, and what the run's setup wrote (once
+/// a step started, the setup had run), golang-migrate's version put back as it was.
+async fn unrecord_history<D: StateStore>(
+    db: &mut D,
+    plan: &Plan,
+    state: &MigrationState,
+    notify: &mut dyn Notify,
+) -> Result<(), Error> {
+    let Some(h) = &plan.history else {
+        return Ok(());
+    };
+    let done = |n: usize| {
+        state
+            .steps
+            .get(n)
+            .is_some_and(|s| s.status == StepStatus::Done)
+    };
+    let set_up = state.steps.iter().any(|s| s.status != StepStatus::Pending);
+    // A file one of whose done steps has no undo keeps its effect: its row stays, or the
+    // tool would run it again over what is still there.
+    let stays = |file: &str| {
+        plan.steps().enumerate().find(|(n, s)| {
+            &*s.source.file == file && done(*n) && s.undo.is_empty() && !s.reversible
+        })
+    };
+    let mut recorded: Vec<&FileRecord> = Vec::new();
+    for r in h
+        .records
+        .iter()
+        .filter(|r| r.after_step.map_or(set_up, done))
+    {
+        match stays(&r.file) {
+            Some((n, _)) => notify.notice(&format!(
+                "{} stays recorded in {}'s {}: its step {} has no undo, so what it did is still there",
+                r.file,
+                h.tool.name(),
+                h.table,
+                n + 1
+            )),
+            None => recorded.push(r),
+        }
+    }
+    let mut statements: Vec<Bound> = recorded
+        .iter()
+        .rev()
+        .flat_map(|r| r.undo.iter().cloned())
+        .collect();
+    if set_up {
+        statements.extend(h.undo_setup.iter().cloned());
+    }
+    if statements.is_empty() {
+        return Ok(());
+    }
+    if !recorded.is_empty() {
+        notify.notice(&format!(
+            "taking {} file(s) back out of {}'s {}: {}",
+            recorded.len(),
+            h.tool.name(),
+            h.table,
+            recorded
+                .iter()
+                .map(|r| r.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    db.run_history(&statements).await.map_err(Error::database)
 }
 
 /// Runs the undo a step recorded, retrying its lock as the step itself would.

@@ -35,6 +35,7 @@
 pub mod check;
 pub mod control;
 mod error;
+pub mod history;
 pub mod input;
 mod plan;
 pub mod rehearse;

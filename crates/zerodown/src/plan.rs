@@ -14,6 +14,7 @@ use zerodown_core::plan::PlanOptions;
 use zerodown_core::report::{self, Meta};
 use zerodown_core::sql::source::Diagnostic;
 
+use crate::history::HistoryRequest;
 use crate::Error;
 
 /// The target of an offline plan when none is named: the newest PostgreSQL release line.
@@ -32,6 +33,9 @@ pub struct PlanRequest {
     /// Size hints: plan for a table of that many rows.
     pub rows: Vec<(QualName, f64)>,
     pub options: PlanOptions,
+    /// The team's migration tool: files it applied are left out, and the plan records
+    /// each file in its history as the file completes.
+    pub history: HistoryRequest,
 }
 
 /// Text written to an `io::Write`, keeping its first error (`fmt::Error` says nothing).
@@ -110,11 +114,26 @@ pub async fn plan(req: PlanRequest) -> Result<Planned, Error> {
             )));
         }
     }
-    if mysql {
-        plan_mysql(req).await
-    } else {
-        plan_pg(req).await
+    let resolved =
+        crate::history::resolve(&req.history, req.database_url.as_deref(), &req.sources).await?;
+    let mut req = req;
+    if let Some(r) = &resolved {
+        req.sources = r.pending_sources();
     }
+    let mut planned = if mysql {
+        plan_mysql(req).await?
+    } else {
+        plan_pg(req).await?
+    };
+    if let Some(r) = resolved {
+        planned.meta.history = Some(r.meta());
+        // A stored plan (of a migration recorded before) keeps the writes it was made with.
+        if planned.outcome.plan.history.is_none() {
+            let writes = r.plan(planned.profile.engine, &planned.outcome.plan);
+            planned.outcome.plan.history = Some(writes);
+        }
+    }
+    Ok(planned)
 }
 
 /// The request planned, or every problem the catalog found in it.
@@ -164,11 +183,13 @@ fn meta(database_url: Option<&str>, assumptions: Vec<String>) -> Meta {
             source: "live",
             database: Some(zerodown_exec::redact(url)),
             assumptions: Vec::new(),
+            history: None,
         },
         None => Meta {
             source: "offline",
             database: None,
             assumptions,
+            history: None,
         },
     }
 }

@@ -97,6 +97,15 @@ pub async fn apply(
             "apply needs a database: give --database-url (or DATABASE_URL / PG* variables)".into(),
         ));
     };
+    if let Some(h) = planned.meta.history.as_ref().filter(|h| h.pending == 0) {
+        // The team's tool has applied every file: nothing to record or run.
+        notify.notice(&format!(
+            "nothing to apply: {} has applied every file ({})",
+            h.chosen.tool.name(),
+            h.chosen.table
+        ));
+        return Ok(RunEnd::AlreadyApplied);
+    }
     let (id, checksum) = identity(&planned.sources);
     let source = source_names(&planned.sources);
     let plan = &planned.outcome.plan;

@@ -169,3 +169,23 @@ pub async fn mysql_app_t(server: &zerodown_mysql::server::Server, rows: u64) -> 
     .expect("table");
     c
 }
+
+/// Runs a command; its exit code and its stdout followed by its stderr.
+pub fn run(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// `zerodown apply <dir> --database-url <url> --yes <extra>`: its exit code and output.
+pub fn apply_dir(dir: &std::path::Path, url: &str, extra: &[&str]) -> (Option<i32>, String) {
+    run(zerodown()
+        .arg("apply")
+        .arg(dir)
+        .args(["--database-url", url, "--yes"])
+        .args(extra))
+}

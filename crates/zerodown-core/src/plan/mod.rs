@@ -59,6 +59,9 @@ pub struct Plan {
     pub safe: bool,
     /// What the plan could not make safe, and other things a person must know.
     pub notes: Vec<String>,
+    /// The rows the team's migration tool gets once each file is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::history::HistoryPlan>,
 }
 
 impl Plan {

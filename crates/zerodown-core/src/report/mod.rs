@@ -23,6 +23,19 @@ pub struct Meta {
     pub database: Option<String>,
     /// Offline: what was taken for granted ([`crate::assumptions`]).
     pub assumptions: Vec<String>,
+    /// The team's migration tool whose history the files are read against and written to.
+    pub history: Option<HistoryMeta>,
+}
+
+/// What the report says of the migration tool's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryMeta {
+    #[serde(flatten)]
+    pub chosen: crate::history::Chosen,
+    /// The files the tool had applied already: left out of the plan.
+    pub applied: Vec<String>,
+    /// The files planned, each recorded in the tool's table as it completes.
+    pub pending: usize,
 }
 
 struct Summary {
@@ -52,6 +65,8 @@ struct JsonPlan<'a> {
     safe: bool,
     phases: Vec<JsonPhase<'a>>,
     notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'a crate::history::HistoryPlan>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +79,8 @@ struct JsonReport<'a> {
     database: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     assumptions: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'a HistoryMeta>,
     statements: &'a [StatementAnalysis],
     plan: JsonPlan<'a>,
     summary: serde_json::Value,
@@ -100,6 +117,7 @@ pub fn to_json(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> serde
         source: meta.source,
         database: meta.database.as_deref(),
         assumptions: &meta.assumptions,
+        history: meta.history.as_ref(),
         statements: &outcome.statements,
         plan: JsonPlan {
             safe: outcome.plan.safe,
@@ -120,6 +138,7 @@ pub fn to_json(profile: &ServerProfile, meta: &Meta, outcome: &Outcome) -> serde
                 })
                 .collect(),
             notes: &outcome.plan.notes,
+            history: outcome.plan.history.as_ref(),
         },
         summary: serde_json::json!({
             "statements": s.statements,

@@ -229,6 +229,9 @@ pub fn write_text(out: &mut impl Write, profile: &ServerProfile, meta: &Meta, ou
         "zerodown plan for {engine} {} ({from})\n",
         profile.version
     );
+    if let Some(h) = &meta.history {
+        history_lines(out, h);
+    }
     if !meta.assumptions.is_empty() {
         let _ = writeln!(out, "Assumed (no database):");
         for a in &meta.assumptions {
@@ -273,4 +276,36 @@ pub fn write_text(out: &mut impl Write, profile: &ServerProfile, meta: &Meta, ou
         s.unsafe_,
         verdict_word(s.verdict)
     );
+}
+
+fn history_lines(out: &mut impl Write, h: &super::HistoryMeta) {
+    let c = &h.chosen;
+    let table = if c.exists {
+        format!("its table {}", c.table)
+    } else {
+        format!("table {}, made as {} makes it", c.table, c.tool.name())
+    };
+    let _ = writeln!(
+        out,
+        "Migration tool: {} ({}); each file is recorded in {table} as it completes.",
+        c.tool.name(),
+        c.why
+    );
+    if !h.applied.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} file(s) {} applied already are left out: {}",
+            h.applied.len(),
+            c.tool.name(),
+            h.applied.join(", ")
+        );
+    }
+    if h.pending == 0 {
+        let _ = writeln!(
+            out,
+            "  Nothing is pending: {} has applied every file.",
+            c.tool.name()
+        );
+    }
+    let _ = writeln!(out);
 }

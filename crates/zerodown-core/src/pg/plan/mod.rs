@@ -168,6 +168,7 @@ pub fn plan(
         phases,
         safe: blocking.is_empty(),
         notes,
+        history: None,
     }
 }
 
