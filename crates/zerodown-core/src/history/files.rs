@@ -22,9 +22,10 @@ pub struct FileId {
 /// Err: a name the tool would not read as a migration, in words.
 pub fn identify(tool: Tool, source: &SourceFile, rel: &str) -> Result<FileId, String> {
     let base = rel.rsplit('/').next().unwrap_or(rel);
-    // Prisma's and diesel's folder per migration: the folder names it.
+    // Prisma's and diesel's folder per migration: the folder names it (the file's own
+    // path has it even when `rel` is a bare name).
     let stem_source = match source.layout {
-        Layout::Diesel | Layout::Prisma => rel.rsplit('/').nth(1).unwrap_or(base),
+        Layout::Diesel | Layout::Prisma => source.name.rsplit('/').nth(1).unwrap_or(base),
         _ => base,
     };
     let blanked = matches!(source.layout, Layout::Dbmate | Layout::Goose);
@@ -228,6 +229,13 @@ mod tests {
         )
         .expect("nested");
         assert_eq!(nested.script, "sub/V3__c.sql");
+        // A folder per migration names it, even given as a bare file name.
+        let prisma = classify("db/20240105_add/migration.sql", "select 1");
+        let f = identify(Tool::Sqlx, &prisma, "migration.sql").expect("named by its folder");
+        assert_eq!(
+            (f.version.as_str(), f.description.as_str()),
+            ("20240105", "add")
+        );
     }
 
     #[test]
