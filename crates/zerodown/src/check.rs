@@ -143,11 +143,10 @@ fn unread_by_tool(
     let files = sources
         .iter()
         .map(|s| {
-            let rel = folder
-                .as_deref()
-                .and_then(|f| s.name.strip_prefix(f.trim_end_matches('/')))
-                .map_or(s.name.as_str(), |r| r.trim_start_matches('/'));
-            (s.clone(), rel.to_owned())
+            (
+                s.clone(),
+                crate::history::relative(&s.name, folder.as_deref()),
+            )
         })
         .collect();
     let Err(errors) = history::split(&chosen, files, &[]) else {

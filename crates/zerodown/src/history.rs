@@ -45,7 +45,9 @@ impl Resolved {
     }
 }
 
-fn relative(name: &str, folder: Option<&str>) -> String {
+/// A file's path below the migrations folder (Flyway's `script`); its bare name when it
+/// was not read from a folder.
+pub(crate) fn relative(name: &str, folder: Option<&str>) -> String {
     let rel = folder
         .and_then(|f| name.strip_prefix(f.trim_end_matches('/')))
         .map(|r| r.trim_start_matches('/'));
