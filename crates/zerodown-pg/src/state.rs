@@ -202,8 +202,7 @@ impl StateStore for PgDriver {
         steps: &[Step],
     ) -> Result<(), DriverError> {
         let c = self.client().await?;
-        c.batch_execute("BEGIN").await.map_err(|e| classify(&e))?;
-        let result = async {
+        in_transaction(c, async {
             c.execute(
                 "INSERT INTO zerodown.migrations (id, checksum, source, plan, status) VALUES ($1, $2, $3, $4, 'running')",
                 &[&migration, &checksum, &source, &plan],
@@ -218,14 +217,9 @@ impl StateStore for PgDriver {
                 )
                 .await?;
             }
-            c.batch_execute("COMMIT").await
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = c.batch_execute("ROLLBACK").await;
-            return Err(classify(&e));
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn set_status(
