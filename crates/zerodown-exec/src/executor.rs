@@ -441,19 +441,18 @@ impl<'a, D: Database + StateStore> Executor<'a, D> {
                 .collect(),
             _ => Vec::new(),
         };
-        if history.is_empty() {
-            return self
-                .db
-                .set_step(&self.migration, n, status, update)
-                .await
-                .map_err(ExecError::State);
-        }
-        let update = StepUpdate {
-            history,
-            ..update.clone()
+        let with_history;
+        let update = if history.is_empty() {
+            update
+        } else {
+            with_history = StepUpdate {
+                history,
+                ..update.clone()
+            };
+            &with_history
         };
         self.db
-            .set_step(&self.migration, n, status, &update)
+            .set_step(&self.migration, n, status, update)
             .await
             .map_err(ExecError::State)
     }
